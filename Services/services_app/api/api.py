@@ -1,0 +1,90 @@
+"""The one NinjaAPI of the project: auth, error shape, routers.
+
+Every endpoint needs an ``X-API-Key`` except `/api/health` and the docs.
+Every error, ours or ninja's, answers ``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from ..errors import ServiceError
+from .auth import ApiKeyAuth
+from .routers import (
+    build_knowledgebase,
+    data_processor_classification_job,
+    health,
+    incoming_data_deepcheck,
+    jobs,
+    model_downloader,
+    parquet_conversion,
+)
+
+log = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Services",
+    version="1.0",
+    description=(
+        "ML data operations: Parquet conversion, knowledge bases, incoming data checks, training datasets, "
+        "language models, and model sync. Long operations answer 202 with a job; poll `GET /api/jobs/{id}`. "
+        "Click **Authorize** and paste your API key (`make run` prints one)."
+    ),
+    auth=ApiKeyAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def _error(request, status: int, code: str, message: str, details=None):
+    return api.create_response(request, {"error": {"code": code, "message": message, "details": details}}, status=status)
+
+
+@api.exception_handler(ServiceError)
+def on_service_error(request, exc: ServiceError):
+    return _error(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request, exc: ValidationError):
+    fields = []
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        fields.append({"field": ".".join(loc), "message": err.get("msg", ""), "type": err.get("type", "")})
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return _error(request, 422, "validation_error", f"the request is not valid: {summary}", fields)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request, exc):
+    return _error(request, 401, "unauthorized", "a valid API key is required in the X-API-Key header")
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return _error(request, 404, "not_found", str(exc) or "not found")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    return _error(request, exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request, exc: Exception):
+    log.exception("unhandled error on %s", request.path)
+    return _error(request, 500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+api.add_router("", health.router)
+api.add_router("", jobs.router)
+api.add_router("", parquet_conversion.router)
+api.add_router("", build_knowledgebase.router)
+api.add_router("", incoming_data_deepcheck.router)
+api.add_router("", data_processor_classification_job.router)
+api.add_router("", model_downloader.router)

@@ -1,0 +1,40 @@
+
+from uuid import UUID
+
+from ninja import Query, Router
+from ninja.pagination import paginate
+
+from ...jobs.selectors import job_list
+from ...jobs.services import job_cancel, job_get_for_user
+from ..jobs import submit
+from ..schemas.common import ERRORS
+from ..schemas.jobs import DemoJobIn, JobFilters, JobOut
+
+router = Router(tags=["jobs"])
+
+
+@router.get("/jobs", response=list[JobOut], url_name="job_list", summary="List your jobs")
+@paginate
+def list_jobs(request, filters: Query[JobFilters]):
+    """Newest first. Staff see every user's jobs."""
+    return job_list(user=request.auth, kind=filters.kind, status=filters.status).select_related("owner")
+
+
+@router.get("/jobs/{job_id}", response={200: JobOut, **ERRORS}, url_name="job_get", summary="Read one job")
+def get_job(request, job_id: UUID):
+    """Poll this for progress, the result, or the error."""
+    return job_get_for_user(user=request.auth, job_id=job_id)
+
+
+@router.post("/jobs/{job_id}/cancel", response={200: JobOut, **ERRORS}, url_name="job_cancel", summary="Cancel a job")
+def cancel_job(request, job_id: UUID):
+    """A queued job is cancelled at once; a running job stops at its next progress report."""
+    return job_cancel(job=job_get_for_user(user=request.auth, job_id=job_id))
+
+
+@router.post("/demo-jobs", response={200: JobOut, 202: JobOut, **ERRORS}, url_name="job_demo", summary="Run a demo job")
+def demo_job(request, payload: DemoJobIn):
+    """Sleeps for `seconds`, reporting progress `steps` times; with `fail` it ends failed.
+    Use it to see the job lifecycle end to end."""
+    params = payload.dict(exclude={"force", "fail"})
+    return submit(request, kind="demo.fail" if payload.fail else "demo.sleep", params=params, force=payload.force)

@@ -1,0 +1,4 @@
+
+from ninja import Router
+
+router = Router(tags=["parquet-conversion"])

@@ -1,0 +1,61 @@
+"""Every job kind the platform runs, in one table.
+
+A kind names a plain function by dotted path (imported only by the worker
+that runs it, so heavy libraries stay off the web server), the queue it
+prefers, and its time limit. Each capability's function has the signature
+``fn(ctx: JobContext, params: dict) -> dict`` and lives under
+``services_app/capabilities/``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ServiceError
+
+HOUR = 3600
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    func: str  # "package.module:function"
+    queue: str = "default"  # "gpu" for work that benefits from a GPU
+    time_limit: int = 6 * HOUR
+    description: str = ""
+
+    def load(self) -> Callable:
+        module, _, attr = self.func.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+_C = "services_app.capabilities"
+
+KINDS: dict[str, JobKind] = {
+    k.name: k
+    for k in [
+        JobKind("demo.sleep", f"{_C}.demo:sleep", time_limit=600, description="Sleeps in steps, reporting progress."),
+        JobKind("demo.fail", f"{_C}.demo:fail", time_limit=60, description="Fails with a structured error."),
+        JobKind("demo.crash", f"{_C}.demo:crash", time_limit=60, description="Kills its own worker process."),
+        JobKind("conversion.parquet", f"{_C}.conversion.jobs:convert", description="Files or folders to Parquet."),
+        JobKind("knowledgebase.build", f"{_C}.knowledgebase.jobs:build", description="Folder tree to a knowledge base."),
+        JobKind("checks.incoming", f"{_C}.checks.jobs:run_checks", queue="gpu", description="Incoming data checks."),
+        JobKind("transforms.dataset", f"{_C}.transforms.jobs:transform", description="Raw file to a training dataset."),
+        JobKind("language_models.train", f"{_C}.language_models.jobs:train", description="Train a language model."),
+        JobKind("models.download", f"{_C}.model_sync.jobs:download", description="Model from the bucket to disk."),
+        JobKind("models.upload", f"{_C}.model_sync.jobs:upload", description="Model from disk to the bucket."),
+        JobKind("datasets.download", f"{_C}.downloads.jobs:download", description="External data to the data root."),
+        JobKind("pipelines.run", f"{_C}.pipelines.jobs:run_pipeline", description="Run a DVC pipeline."),
+    ]
+}
+
+
+def get_kind(name: str) -> JobKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ServiceError(
+            f"unknown job kind {name!r}", code="unknown_kind", details={"known": sorted(KINDS)}
+        ) from None

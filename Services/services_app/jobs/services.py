@@ -1,0 +1,291 @@
+"""Job lifecycle: submit, claim, run, finish, cancel, sweep.
+
+The Job row is the source of truth. A worker *claims* a job with a
+conditional update before running it, so a message delivered twice (a
+redelivery after a lost worker, a sweeper requeue) never runs a job twice
+at once. A job whose worker disappeared is detected by its heartbeat (or,
+on the same host, by its worker's pid) and is requeued until
+``JOB_MAX_ATTEMPTS``, then failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import traceback
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from ..errors import JobCancelled, NotFound, ServiceError
+from ..models import Job, WorkerHeartbeat
+from ..storage import get_storage
+from .context import JobContext
+from .registry import get_kind
+
+log = logging.getLogger(__name__)
+HOSTNAME = socket.gethostname()
+
+
+def _fingerprint(kind: str, params: dict, inputs: list[dict]) -> str:
+    blob = json.dumps({"kind": kind, "params": params, "inputs": inputs}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _queue_for(kind_queue: str) -> str:
+    """The GPU queue only when a live worker serves it; else the default queue."""
+    if kind_queue != "gpu":
+        return kind_queue
+    if settings.CELERY_GPU_QUEUE_ENABLED:
+        return "gpu"
+    return "gpu" if "gpu" in live_worker_queues() else "default"
+
+
+def live_workers():
+    """Workers whose housekeeping thread reported in the last 30 seconds."""
+    cutoff = timezone.now() - timedelta(seconds=30)
+    return WorkerHeartbeat.objects.filter(last_seen__gte=cutoff).order_by("hostname")
+
+
+def live_worker_queues() -> set[str]:
+    return {q for w in live_workers() for q in w.queues}
+
+
+def _enqueue(job: Job) -> None:
+    from ..tasks import run_job
+
+    kind = get_kind(job.kind)
+    run_job.apply_async(
+        args=[str(job.id)], queue=job.queue, soft_time_limit=kind.time_limit, time_limit=kind.time_limit + 60
+    )
+
+
+def job_submit(
+    *, owner, kind: str, params: dict[str, Any], inputs: list[dict] | None = None, force: bool = False
+) -> tuple[Job, bool]:
+    """Create a job and enqueue it after the transaction commits.
+
+    Returns ``(job, created)``. Unless ``force``, a succeeded job of this
+    owner with the same kind, params and input hashes is returned instead of
+    running the work again (``created`` is then False)."""
+    job_kind = get_kind(kind)
+    inputs = inputs or []
+    fp = _fingerprint(kind, params, inputs)
+    if not force:
+        previous = (
+            Job.objects.filter(owner=owner, fingerprint=fp, status=Job.Status.SUCCEEDED).order_by("-finished_at").first()
+        )
+        if previous is not None:
+            return previous, False
+    with transaction.atomic():
+        job = Job.objects.create(
+            owner=owner,
+            kind=kind,
+            params=params,
+            inputs=inputs,
+            fingerprint=fp,
+            queue=_queue_for(job_kind.queue),
+        )
+        transaction.on_commit(lambda: _enqueue(job))
+    return job, True
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Cancel a queued job at once; ask a running one to stop at its next progress report."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.is_finished:
+            raise ServiceError(f"job {job.id} already {job.status}; nothing to cancel", code="job_finished", status=409)
+        job.cancel_requested = True
+        if job.status == Job.Status.QUEUED:
+            job.status = Job.Status.CANCELLED
+            job.finished_at = timezone.now()
+            job.progress_message = "cancelled before it started"
+        job.save()
+    return job
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_lost(job: Job, now=None) -> bool:
+    """A running job whose worker is gone: dead pid on this host, or a stale heartbeat."""
+    now = now or timezone.now()
+    host, _, pid = job.worker.rpartition(":")
+    if host == HOSTNAME and pid.isdigit() and not _pid_alive(int(pid)):
+        return True
+    stale = timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS)
+    return job.heartbeat_at is None or now - job.heartbeat_at > stale
+
+
+def _fail(job: Job, code: str, message: str, details: Any = None) -> None:
+    job.status = Job.Status.FAILED
+    job.error = {"code": code, "message": message, "details": details}
+    job.finished_at = timezone.now()
+    job.save()
+
+
+def job_claim(*, job_id: str) -> Job | None:
+    """Mark a job running for this process, or return None if it must not run here."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return None
+        if job.cancel_requested:
+            job.status = Job.Status.CANCELLED
+            job.finished_at = timezone.now()
+            job.save()
+            return None
+        if job.status == Job.Status.RUNNING and not _is_lost(job):
+            return None  # another worker is running it right now
+        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            _fail(
+                job,
+                "attempts_exhausted",
+                f"gave up after {job.attempts} attempts: the worker running this job was lost each time "
+                "(killed, out of memory, or restarted)",
+                {"attempts": job.attempts},
+            )
+            return None
+        job.status = Job.Status.RUNNING
+        job.attempts += 1
+        job.worker = f"{HOSTNAME}:{os.getpid()}"
+        job.heartbeat_at = timezone.now()
+        job.started_at = job.started_at or job.heartbeat_at
+        job.error = None
+        job.save()
+        return job
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps `Job.heartbeat_at` fresh and mirrors the cancel flag while a job runs."""
+
+    def __init__(self, job_id):
+        super().__init__(daemon=True, name=f"job-heartbeat-{job_id}")
+        self.job_id = job_id
+        self.stop_event = threading.Event()
+        self.cancelled = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.wait(settings.JOB_HEARTBEAT_SECONDS):
+                Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+                if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+                    self.cancelled.set()
+        finally:
+            close_old_connections()
+
+
+def job_execute(*, job_id: str) -> Job | None:
+    """Claim and run one job in this process; record its result or error."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return None
+    kind = get_kind(job.kind)
+    beat = _Heartbeat(job.pk)
+    beat.start()
+
+    def on_progress(fraction: float, message: str) -> None:
+        Job.objects.filter(pk=job.pk).update(progress=fraction, progress_message=message, heartbeat_at=timezone.now())
+
+    ctx = JobContext(
+        storage=get_storage(), job_id=str(job.pk), on_progress=on_progress, is_cancelled=beat.cancelled.is_set
+    )
+    try:
+        func = kind.load()
+        result = func(ctx, dict(job.params)) or {}
+    except JobCancelled:
+        job.refresh_from_db()
+        job.status = Job.Status.CANCELLED
+        job.finished_at = timezone.now()
+        job.progress_message = "cancelled"
+        job.save()
+    except ServiceError as exc:
+        job.refresh_from_db()
+        _fail(job, exc.code, exc.message, exc.details)
+    except Exception as exc:  # noqa: BLE001 - any crash must end as a failed job, not a stuck one
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        job.refresh_from_db()
+        if isinstance(exc, SoftTimeLimitExceeded):
+            _fail(job, "time_limit", f"the job ran longer than its limit of {kind.time_limit} s")
+        else:
+            log.exception("job %s (%s) crashed", job.pk, job.kind)
+            _fail(
+                job,
+                "internal_error",
+                f"{type(exc).__name__}: {exc}",
+                {"traceback": traceback.format_exc(limit=8)},
+            )
+    else:
+        job.refresh_from_db()
+        outputs = list(ctx.outputs) + [o for o in result.pop("outputs", []) if o not in ctx.outputs]
+        if ctx.warnings:
+            result.setdefault("warnings", []).extend(w for w in ctx.warnings if w not in result["warnings"])
+        job.status = Job.Status.SUCCEEDED
+        job.result = result
+        job.outputs = outputs
+        job.progress = 1.0
+        job.progress_message = job.progress_message or "done"
+        job.finished_at = timezone.now()
+        job.save()
+    finally:
+        beat.stop_event.set()
+    return job
+
+
+def jobs_sweep() -> dict[str, int]:
+    """Requeue (or fail, past the attempt limit) running jobs whose worker is lost."""
+    requeued = failed = 0
+    now = timezone.now()
+    for job_id in Job.objects.filter(status=Job.Status.RUNNING).values_list("pk", flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update().filter(pk=job_id, status=Job.Status.RUNNING).first()
+            if job is None or not _is_lost(job, now):
+                continue
+            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+                _fail(
+                    job,
+                    "attempts_exhausted",
+                    f"gave up after {job.attempts} attempts: the worker running this job was lost each time",
+                    {"attempts": job.attempts},
+                )
+                failed += 1
+            else:
+                job.status = Job.Status.QUEUED
+                job.worker = ""
+                job.progress_message = f"requeued after a lost worker (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS})"
+                job.save()
+                transaction.on_commit(lambda j=job: _enqueue(j))
+                requeued += 1
+    return {"requeued": requeued, "failed": failed}
+
+
+def worker_heartbeat(*, hostname: str, queues: list[str], started_at) -> None:
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname,
+        defaults={"queues": queues, "pid": os.getpid(), "started_at": started_at, "last_seen": timezone.now()},
+    )
+
+
+def job_get_for_user(*, user, job_id) -> Job:
+    """A job the user may see (their own; staff see all), or NotFound."""
+    qs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
+    job = qs.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"no job {job_id}", code="job_not_found")
+    return job

@@ -1,0 +1,107 @@
+"""Database models: the Job (source of truth for every long operation), API
+keys, and the worker heartbeats that `/api/health` reports."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    queue = models.CharField(max_length=32, default="default")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    params = models.JSONField(default=dict, blank=True)
+    # [{"location": ..., "sha256" | "fingerprint": ...}]
+    inputs = models.JSONField(default=list, blank=True)
+    outputs = models.JSONField(default=list, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    progress = models.FloatField(default=0.0)
+    progress_message = models.CharField(max_length=500, blank=True, default="")
+    # sha256 of kind, params and input hashes: an identical succeeded job is
+    # reused unless the caller forces a rerun.
+    fingerprint = models.CharField(max_length=64, db_index=True, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    worker = models.CharField(max_length=255, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "kind", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+def _hash_key(raw: str) -> str:
+    # Keys are 256-bit random tokens, so a plain sha256 is enough: there is
+    # nothing to brute-force that a slow password hash would protect.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    PREFIX_LEN = 8
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=PREFIX_LEN, db_index=True)
+    hashed_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) for {self.user}"
+
+    @classmethod
+    def issue(cls, *, user, name: str) -> tuple[ApiKey, str]:
+        """Create a key; the plain key is returned once and never stored."""
+        raw = "svc_" + secrets.token_urlsafe(32)
+        key = cls.objects.create(user=user, name=name, prefix=raw[: cls.PREFIX_LEN], hashed_key=_hash_key(raw))
+        return key, raw
+
+    @classmethod
+    def lookup(cls, raw: str) -> ApiKey | None:
+        if not raw:
+            return None
+        return cls.objects.select_related("user").filter(hashed_key=_hash_key(raw), revoked=False).first()
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by every worker every few seconds; read by `/api/health`.
+
+    Kept in the database so health works with any broker, including the
+    embedded one, which cannot broadcast control messages."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    queues = models.JSONField(default=list)
+    pid = models.IntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)

@@ -1,0 +1,99 @@
+from http import HTTPStatus
+from uuid import uuid4
+
+import pytest
+from django.urls import reverse
+
+from services_app.jobs.services import job_submit
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_needs_no_key(client):
+    res = client.get(reverse("api:health"))
+    assert res.status_code == HTTPStatus.OK
+    body = res.json()
+    assert body["database"]["ok"] is True
+    assert "workers" in body
+
+
+def test_docs_and_openapi_need_no_key_and_list_every_router(client):
+    assert client.get("/api/docs").status_code == HTTPStatus.OK
+    spec = client.get("/api/openapi.json").json()
+    tags = {t for op in spec["paths"].values() for m in op.values() for t in m.get("tags", [])}
+    assert {"health", "jobs"} <= tags
+    assert spec["components"]["securitySchemes"]["ApiKeyAuth"]["name"] == "X-API-Key"
+
+
+def test_missing_key_is_401_with_error_shape(client):
+    res = client.get(reverse("api:job_list"))
+    assert res.status_code == HTTPStatus.UNAUTHORIZED
+    assert res.json()["error"]["code"] == "unauthorized"
+    assert "X-API-Key" in res.json()["error"]["message"]
+
+
+def test_bad_key_is_401(client, user):
+    res = client.get(reverse("api:job_list"), headers={"X-API-Key": "svc_not-a-real-key"})
+    assert res.status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_revoked_key_is_401(client, user):
+    from services_app.models import ApiKey
+
+    key, raw = ApiKey.issue(user=user, name="old")
+    key.revoked = True
+    key.save()
+    assert client.get(reverse("api:job_list"), headers={"X-API-Key": raw}).status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_keys_are_stored_hashed(user):
+    from services_app.models import ApiKey
+
+    key, raw = ApiKey.issue(user=user, name="k")
+    assert raw not in (key.hashed_key, key.prefix) and len(key.hashed_key) == 64
+    assert ApiKey.lookup(raw) == key
+
+
+def test_other_users_job_is_404(api, other_user):
+    job, _ = job_submit(owner=other_user, kind="demo.sleep", params={"seconds": 0})
+    res = api.get(reverse("api:job_get", args=[job.pk]))
+    assert res.status_code == HTTPStatus.NOT_FOUND
+    assert res.json()["error"]["code"] == "job_not_found"
+    assert api.post(reverse("api:job_cancel", args=[job.pk])).status_code == HTTPStatus.NOT_FOUND
+
+
+def test_staff_see_every_job(api, user, other_user):
+    user.is_staff = True
+    user.save()
+    job, _ = job_submit(owner=other_user, kind="demo.sleep", params={"seconds": 0})
+    assert api.get(reverse("api:job_get", args=[job.pk])).status_code == HTTPStatus.OK
+
+
+def test_unknown_job_is_404(api):
+    assert api.get(reverse("api:job_get", args=[uuid4()])).status_code == HTTPStatus.NOT_FOUND
+
+
+def test_bad_body_is_422_with_error_shape(api):
+    res = api.post(reverse("api:job_demo"), {"seconds": "soon", "steps": 0})
+    assert res.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    err = res.json()["error"]
+    assert err["code"] == "validation_error"
+    fields = {d["field"] for d in err["details"]}
+    assert any(f.endswith("seconds") for f in fields) and any(f.endswith("steps") for f in fields)
+
+
+def test_malformed_json_is_4xx_not_500(api):
+    res = api.post(reverse("api:job_demo"), "{not json", content_type="application/json")
+    assert 400 <= res.status_code < 500
+    assert "error" in res.json()
+
+
+def test_submit_answers_202_and_lists(api):
+    res = api.post(reverse("api:job_demo"), {"seconds": 0, "steps": 1})
+    assert res.status_code == HTTPStatus.ACCEPTED
+    job = res.json()
+    assert job["status"] == "queued" and job["kind"] == "demo.sleep" and job["owner"] == "alice"
+    listed = api.get(reverse("api:job_list"), data={"kind": "demo.sleep", "status": "queued"}).json()
+    assert listed["count"] == 1 and listed["items"][0]["id"] == job["id"]
+    assert api.get(reverse("api:job_list"), data={"status": "failed"}).json()["count"] == 0
+    assert api.get(reverse("api:job_list"), data={"status": "nonsense"}).status_code == 422

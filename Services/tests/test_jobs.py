@@ -1,0 +1,149 @@
+"""The job lifecycle, run in-process exactly as a worker runs it."""
+
+import os
+import subprocess
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from services_app.jobs.services import HOSTNAME, job_cancel, job_claim, job_submit, jobs_sweep
+from services_app.models import Job
+
+from .conftest import run_job_now
+
+pytestmark = pytest.mark.django_db
+
+
+def test_job_runs_to_success_with_progress_and_result(user):
+    job, created = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0.01, "steps": 3, "message": "hi"})
+    assert created and job.status == "queued"
+    job = run_job_now(job)
+    assert job.status == "succeeded"
+    assert job.progress == 1.0
+    assert job.result == {"slept_seconds": 0.01, "steps": 3, "message": "hi"}
+    assert job.attempts == 1 and job.started_at and job.finished_at and job.finished_at >= job.started_at
+
+
+def test_failing_job_records_a_structured_error(user):
+    job, _ = job_submit(owner=user, kind="demo.fail", params={"message": "nope"})
+    job = run_job_now(job)
+    assert job.status == "failed"
+    assert job.error == {"code": "demo_failure", "message": "nope", "details": {"p": 1}}
+
+
+def test_unknown_kind_is_rejected(user):
+    from services_app.errors import ServiceError
+
+    with pytest.raises(ServiceError) as exc:
+        job_submit(owner=user, kind="no.such", params={})
+    assert "demo.sleep" in exc.value.details["known"]
+
+
+def test_identical_succeeded_job_is_reused_unless_forced(api, user):
+    body = {"seconds": 0, "steps": 1, "message": "same"}
+    first = api.post(reverse("api:job_demo"), body)
+    assert first.status_code == HTTPStatus.ACCEPTED
+    run_job_now(Job.objects.get(pk=first.json()["id"]))
+    again = api.post(reverse("api:job_demo"), body)
+    assert again.status_code == HTTPStatus.OK
+    assert again.json()["id"] == first.json()["id"] and again.json()["status"] == "succeeded"
+    forced = api.post(reverse("api:job_demo"), {**body, "force": True})
+    assert forced.status_code == HTTPStatus.ACCEPTED and forced.json()["id"] != first.json()["id"]
+    different = api.post(reverse("api:job_demo"), {**body, "message": "other"})
+    assert different.status_code == HTTPStatus.ACCEPTED
+
+
+def test_cancel_queued_job_is_immediate_and_it_never_runs(api, user):
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0})
+    res = api.post(reverse("api:job_cancel", args=[job.pk]))
+    assert res.status_code == HTTPStatus.OK and res.json()["status"] == "cancelled"
+    job = run_job_now(job)
+    assert job.status == "cancelled" and job.attempts == 0
+    assert api.post(reverse("api:job_cancel", args=[job.pk])).status_code == HTTPStatus.CONFLICT
+
+
+def test_cancel_running_job_stops_it_at_next_progress(user):
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0.2, "steps": 4})
+    claimed = job_claim(job_id=str(job.pk))
+    assert claimed.status == "running"
+    job_cancel(job=job)
+    # The cancel flag is read by the running job's context.
+    from services_app.jobs.context import JobContext
+    from services_app.storage import get_storage
+    from services_app.capabilities import demo
+    from services_app.errors import JobCancelled
+
+    ctx = JobContext(storage=get_storage(), is_cancelled=lambda: Job.objects.get(pk=job.pk).cancel_requested)
+    with pytest.raises(JobCancelled):
+        demo.sleep(ctx, {"seconds": 0.2, "steps": 4})
+
+
+def test_a_job_running_elsewhere_is_not_claimed_twice(user):
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0})
+    assert job_claim(job_id=str(job.pk)) is not None
+    assert job_claim(job_id=str(job.pk)) is None  # our pid is alive and the heartbeat fresh
+    job.refresh_from_db()
+    assert job.attempts == 1
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_sweeper_requeues_job_of_dead_worker_then_fails_at_attempt_limit(user, settings):
+    settings.JOB_MAX_ATTEMPTS = 2
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0})
+    Job.objects.filter(pk=job.pk).update(
+        status="running", attempts=1, worker=f"{HOSTNAME}:{_dead_pid()}", heartbeat_at=timezone.now()
+    )
+    assert jobs_sweep() == {"requeued": 1, "failed": 0}
+    job.refresh_from_db()
+    assert job.status == "queued" and "requeued" in job.progress_message
+    Job.objects.filter(pk=job.pk).update(status="running", attempts=2, worker=f"{HOSTNAME}:{_dead_pid()}")
+    assert jobs_sweep() == {"requeued": 0, "failed": 1}
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error["code"] == "attempts_exhausted"
+
+
+def test_sweeper_detects_stale_heartbeat_from_another_host(user, settings):
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0})
+    old = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS + 5)
+    Job.objects.filter(pk=job.pk).update(status="running", attempts=1, worker="elsewhere:1", heartbeat_at=old)
+    assert jobs_sweep()["requeued"] == 1
+    Job.objects.filter(pk=job.pk).update(status="running", worker="elsewhere:1", heartbeat_at=timezone.now())
+    assert jobs_sweep() == {"requeued": 0, "failed": 0}
+
+
+def test_claim_refuses_past_attempt_limit(user, settings):
+    settings.JOB_MAX_ATTEMPTS = 1
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0})
+    Job.objects.filter(pk=job.pk).update(status="running", attempts=1, worker=f"{HOSTNAME}:{_dead_pid()}")
+    assert job_claim(job_id=str(job.pk)) is None
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error["details"] == {"attempts": 1}
+
+
+def test_enqueue_happens_only_after_commit(user, django_capture_on_commit_callbacks, monkeypatch):
+    sent = []
+    from services_app import tasks
+
+    monkeypatch.setattr(tasks.run_job, "apply_async", lambda *a, **kw: sent.append((a, kw)))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0})
+        assert sent == []
+    assert len(callbacks) == 1
+    callbacks[0]()
+    assert sent[0][1]["args"] == [str(job.pk)] and sent[0][1]["queue"] == "default"
+    assert sent[0][1]["soft_time_limit"] == 600
+
+
+def test_pid_check_uses_real_processes():
+    from services_app.jobs.services import _pid_alive
+
+    assert _pid_alive(os.getpid())
+    assert not _pid_alive(_dead_pid())

@@ -1,0 +1,101 @@
+import io
+import os
+
+import pytest
+
+from services_app.errors import ServiceError
+from services_app.storage import Storage, safe_filename
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return Storage(data_root=tmp_path / "data", models_root=tmp_path / "models", allowed_buckets=("ok-bucket",))
+
+
+def test_relative_paths_resolve_under_data_root(storage):
+    assert storage.resolve("raw/a.csv") == storage.data_root / "raw" / "a.csv"
+
+
+@pytest.mark.parametrize("bad", ["../etc/passwd", "raw/../../x", "/etc/passwd", "", "a\x00b"])
+def test_paths_outside_root_are_refused(storage, bad):
+    with pytest.raises(ServiceError) as exc:
+        storage.resolve(bad)
+    assert exc.value.status in (400, 403)
+
+
+def test_symlink_leaving_the_root_is_refused(storage, tmp_path):
+    (tmp_path / "secret").write_text("x")
+    os.symlink(tmp_path / "secret", storage.data_root / "link")
+    with pytest.raises(ServiceError) as exc:
+        storage.resolve("link")
+    assert exc.value.code == "path_outside_root"
+
+
+def test_absolute_path_inside_models_root_is_allowed(storage):
+    p = storage.models_root / "m" / "1"
+    assert storage.resolve(str(p)) == p
+    assert storage.resolve_model_path("m/1") == p
+
+
+def test_missing_is_404(storage):
+    with pytest.raises(ServiceError) as exc:
+        storage.resolve("nope.csv", must_exist=True)
+    assert exc.value.status == 404
+
+
+def test_uploads_are_stored_by_content_hash_once(storage):
+    a = storage.store_upload(io.BytesIO(b"hello"), "../../evil name.csv")
+    b = storage.store_upload(io.BytesIO(b"hello"), "../../evil name.csv")
+    assert a == b
+    assert a.location.startswith("uploads/2cf24dba") and a.location.endswith("evil_name.csv")
+    assert (storage.data_root / a.location).read_bytes() == b"hello"
+    assert not any((storage.data_root / "uploads" / ".tmp").iterdir())
+
+
+def test_atomic_file_leaves_nothing_on_error(storage):
+    target = storage.data_root / "out" / "x.parquet"
+    target.parent.mkdir()
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with storage.atomic_file(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in target.parent.iterdir()] == ["x.parquet"]
+    with storage.atomic_file(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+
+
+def test_atomic_dir_swaps_whole_folder(storage):
+    target = storage.data_root / "kb"
+    with storage.atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(ValueError):
+        with storage.atomic_dir(target) as tmp:
+            (tmp / "b").write_text("2")
+            raise ValueError
+    assert sorted(p.name for p in target.iterdir()) == ["a"]
+    assert sorted(p.name for p in storage.data_root.iterdir()) == ["kb"]
+
+
+def test_bucket_allow_list(storage):
+    with pytest.raises(ServiceError) as exc:
+        storage.check_bucket("other")
+    assert exc.value.status == 403 and "ok-bucket" in exc.value.message
+    storage.check_bucket("ok-bucket")
+
+
+def test_fingerprint_changes_with_content(storage):
+    f = storage.data_root / "f.txt"
+    f.write_text("a")
+    one = storage.fingerprint("f.txt")
+    f.write_text("b")
+    assert storage.fingerprint("f.txt") != one
+    (storage.data_root / "d").mkdir()
+    assert storage.fingerprint("d")["fingerprint"].startswith("tree:")
+
+
+def test_safe_filename():
+    assert safe_filename("a/b/c d.csv") == "c_d.csv"
+    assert safe_filename("..") == "upload"
