@@ -105,3 +105,6 @@ class WorkerHeartbeat(models.Model):
     pid = models.IntegerField(default=0)
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.hostname} ({', '.join(self.queues)})"

@@ -124,10 +124,29 @@ class WorkerProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "services_project", "worker", "-Q", self.queues,
-             "--concurrency", str(self.concurrency), "--loglevel", "INFO", "--hostname", f"{self.name}-{time.time_ns()}@%h",
-             "--without-gossip", "--without-mingle"],
-            cwd=SERVICES_DIR, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "services_project",
+                "worker",
+                "-Q",
+                self.queues,
+                "--concurrency",
+                str(self.concurrency),
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{self.name}-{time.time_ns()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=SERVICES_DIR,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
 

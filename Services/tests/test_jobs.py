@@ -8,7 +8,6 @@ from http import HTTPStatus
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-
 from services_app.jobs.services import HOSTNAME, job_cancel, job_claim, job_submit, jobs_sweep
 from services_app.models import Job
 
@@ -71,10 +70,10 @@ def test_cancel_running_job_stops_it_at_next_progress(user):
     assert claimed.status == "running"
     job_cancel(job=job)
     # The cancel flag is read by the running job's context.
-    from services_app.jobs.context import JobContext
-    from services_app.storage import get_storage
     from services_app.capabilities import demo
     from services_app.errors import JobCancelled
+    from services_app.jobs.context import JobContext
+    from services_app.storage import get_storage
 
     ctx = JobContext(storage=get_storage(), is_cancelled=lambda: Job.objects.get(pk=job.pk).cancel_requested)
     with pytest.raises(JobCancelled):

@@ -42,7 +42,9 @@ api = NinjaAPI(
 
 
 def _error(request, status: int, code: str, message: str, details=None):
-    return api.create_response(request, {"error": {"code": code, "message": message, "details": details}}, status=status)
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, "details": details}}, status=status
+    )
 
 
 @api.exception_handler(ServiceError)

@@ -1,6 +1,5 @@
 """Helpers routers use to answer with a job."""
 
-
 from http import HTTPStatus
 
 from ..jobs.services import job_submit

@@ -40,7 +40,9 @@ KINDS: dict[str, JobKind] = {
         JobKind("demo.fail", f"{_C}.demo:fail", time_limit=60, description="Fails with a structured error."),
         JobKind("demo.crash", f"{_C}.demo:crash", time_limit=60, description="Kills its own worker process."),
         JobKind("conversion.parquet", f"{_C}.conversion.jobs:convert", description="Files or folders to Parquet."),
-        JobKind("knowledgebase.build", f"{_C}.knowledgebase.jobs:build", description="Folder tree to a knowledge base."),
+        JobKind(
+            "knowledgebase.build", f"{_C}.knowledgebase.jobs:build", description="Folder tree to a knowledge base."
+        ),
         JobKind("checks.incoming", f"{_C}.checks.jobs:run_checks", queue="gpu", description="Incoming data checks."),
         JobKind("transforms.dataset", f"{_C}.transforms.jobs:transform", description="Raw file to a training dataset."),
         JobKind("language_models.train", f"{_C}.language_models.jobs:train", description="Train a language model."),

@@ -80,7 +80,9 @@ def job_submit(
     fp = _fingerprint(kind, params, inputs)
     if not force:
         previous = (
-            Job.objects.filter(owner=owner, fingerprint=fp, status=Job.Status.SUCCEEDED).order_by("-finished_at").first()
+            Job.objects.filter(owner=owner, fingerprint=fp, status=Job.Status.SUCCEEDED)
+            .order_by("-finished_at")
+            .first()
         )
         if previous is not None:
             return previous, False
@@ -268,7 +270,9 @@ def jobs_sweep() -> dict[str, int]:
             else:
                 job.status = Job.Status.QUEUED
                 job.worker = ""
-                job.progress_message = f"requeued after a lost worker (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS})"
+                job.progress_message = (
+                    f"requeued after a lost worker (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS})"
+                )
                 job.save()
                 transaction.on_commit(lambda j=job: _enqueue(j))
                 requeued += 1

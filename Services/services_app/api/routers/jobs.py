@@ -1,4 +1,3 @@
-
 from uuid import UUID
 
 from ninja import Query, Router

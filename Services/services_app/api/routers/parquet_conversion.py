@@ -1,4 +1,3 @@
-
 from ninja import Router
 
 router = Router(tags=["parquet-conversion"])

@@ -1,6 +1,5 @@
 """Shapes shared by every router."""
 
-
 from typing import Any
 
 from ninja import Schema
