@@ -1,0 +1,67 @@
+"""Docker cannot run here: lint the Dockerfiles, validate the compose file
+against the Compose specification, and check the repo hygiene rules."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _run(*cmd):
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.gpu"])
+def test_dockerfiles_pass_hadolint(dockerfile):
+    out = _run(str(BIN / "hadolint"), dockerfile)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_compose_file_follows_the_compose_specification():
+    out = _run(str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_compose_has_the_services_and_a_gpu_profile_without_credentials():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"web", "worker", "gpu-worker", "redis", "postgres"} <= set(services)
+    assert services["gpu-worker"]["profiles"] == ["gpu"]
+    devices = services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "POSTGRES_PASSWORD:?" in text  # a password must come from the environment, never from the file
+
+
+def test_images_run_as_non_root():
+    for name in ("Dockerfile", "Dockerfile.gpu"):
+        users = [line for line in (REPO / name).read_text().splitlines() if line.startswith("USER ")]
+        assert users and users[-1].split()[1] not in ("root", "0", "0:0")
+
+
+def test_no_credentials_in_the_repo():
+    tracked = _run("git", "ls-files").stdout.split()
+    assert ".env" not in tracked and ".dvc/config.local" not in tracked
+    assert ".env.example" in tracked or not (REPO / ".env.example").exists()
+    ignored = (REPO / ".gitignore").read_text().split()
+    assert ".env" in ignored and ".dvc/config.local" in ignored
+
+
+def test_ci_entry_point_calls_make_test():
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_workflows_pass_actionlint():
+    out = _run(str(BIN / "actionlint"), "-no-color")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_precommit_config_has_ruff_and_hygiene_hooks():
+    config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())
+    hooks = {h["id"] for repo in config["repos"] for h in repo["hooks"]}
+    assert {"ruff-check", "ruff-format", "detect-private-key", "check-added-large-files", "check-merge-conflict"} <= hooks
