@@ -1,0 +1,572 @@
+"""Build (or rebuild) a knowledge base from a folder tree.
+
+1. Walk the source (walk.py) and compare each file with the previous build's
+   ``files.parquet``: same size and mtime -> unchanged; same size, new mtime ->
+   hash it, unchanged when the sha256 matches; otherwise added or changed.
+   Files gone from the tree are removed. A change of extraction settings
+   (chunking, extractor version) re-reads everything.
+2. Read and extract the new and changed files in a process pool (pebble):
+   small files go in batches to keep inter-process overhead low; every batch
+   has a timeout, and a batch that times out or kills its worker is retried
+   file by file, so one hanging or crashing pdf costs only itself.
+3. Merge the new rows with the previous rows of unchanged files and write
+   every output into a temporary folder that replaces the old one at once,
+   manifest last. With nothing changed, only the manifest is refreshed.
+4. ``embed``: embed chunks whose text changed (vectors of unchanged chunks
+   are reused; the embeddings module caches by content hash as well), save
+   them as ``vectors.npy`` for local search and sync them into Qdrant.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ...errors import ServiceError
+from ...jobs.context import JobContext
+from ...storage import sha256_file
+from . import store
+from .chunking import ChunkingOptions, chunk_spans
+from .exports import write_jsonl, write_neo4j, write_parquet
+from .extract import EXTRACTOR_VERSION, SUPPORTED_EXTENSIONS, read_and_extract
+from .records import CHUNK_SCHEMA, FILE_SCHEMA, chunk_id, document_id, modified_at, path_parts
+from .walk import FileEntry, Skipped, walk
+
+MAX_LISTED = 1000  # errors listed in the job result; files.parquet keeps all of them
+
+
+@dataclass
+class BuildOptions:
+    name: str
+    source: str
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    include_hidden: bool = False
+    chunking: ChunkingOptions = field(default_factory=ChunkingOptions)
+    embed: bool = False
+    embeddings_provider: str | None = None
+    embeddings_model: str | None = None
+    workers: int | None = None  # None: one per CPU; 0: in this process, no timeouts
+    file_timeout: float = 120.0
+    max_file_size: int = 512 * 1024 * 1024
+    max_depth: int = 256
+    max_table_rows: int = 100_000
+    full: bool = False  # ignore the previous build and read everything
+
+    def extraction_config(self) -> dict:
+        return {
+            "extractor": EXTRACTOR_VERSION,
+            "chunking": self.chunking.as_dict(),
+            "max_table_rows": self.max_table_rows,
+        }
+
+
+# --- worker side -------------------------------------------------------------------------
+
+
+def _work(items: list[tuple[bytes, str]], max_rows: int, chunking: dict) -> list[dict]:
+    """Runs in a pool process: read, hash, extract and chunk each file."""
+    options = ChunkingOptions(**chunking)
+    out = []
+    for path, ext in items:
+        res = read_and_extract(path, ext, max_rows)
+        if "sections" in res:
+            chunks = []
+            for text, page, sheet, columns in res.pop("sections"):
+                for start, end in chunk_spans(text, options):
+                    chunks.append((text[start:end], page, sheet, columns, start, end))
+            res["chunks"] = chunks
+            res["pages"] = max((c[1] or 0 for c in chunks), default=0) or None if ext == ".pdf" else None
+        out.append(res)
+    return out
+
+
+def _batches(entries: list[FileEntry]) -> list[list[FileEntry]]:
+    batches: list[list[FileEntry]] = []
+    current: list[FileEntry] = []
+    size = 0
+    for e in entries:
+        heavy = e.ext in (".pdf", ".docx", ".xlsx", ".xlsm", ".xls", ".ods") and e.size > 256 * 1024
+        if heavy or e.size > 4 * 1024 * 1024:
+            batches.append([e])
+            continue
+        current.append(e)
+        size += e.size
+        if len(current) >= 32 or size >= 4 * 1024 * 1024:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def extract_all(
+    ctx: JobContext, entries: list[FileEntry], opts: BuildOptions, *, lo: float, hi: float
+) -> dict[bytes, dict]:
+    """Extract every entry; returns {rel: result}. Progress goes from ``lo`` to ``hi``."""
+    results: dict[bytes, dict] = {}
+    total = len(entries)
+    args = (opts.max_table_rows, opts.chunking.as_dict())
+
+    def report():
+        ctx.progress(lo + (hi - lo) * len(results) / max(total, 1), f"read {len(results)} of {total} files")
+
+    if not entries:
+        return results
+    workers = opts.workers if opts.workers is not None else len(os.sched_getaffinity(0))
+    if workers <= 0:
+        for e in entries:
+            results[e.rel] = _work([(e.path, e.ext)], *args)[0]
+            report()
+        return results
+
+    from pebble import ProcessExpired, ProcessPool
+
+    with _allow_children():
+        pool = ProcessPool(max_workers=min(workers, max(1, total // 4) or 1))
+    try:
+        pending: dict[cf.Future, list[FileEntry]] = {}
+
+        def schedule(batch: list[FileEntry]) -> None:
+            fut = pool.schedule(
+                _work, args=([(e.path, e.ext) for e in batch], *args), timeout=opts.file_timeout * len(batch)
+            )
+            pending[fut] = batch
+
+        for batch in _batches(entries):
+            schedule(batch)
+        while pending:
+            done, _ = cf.wait(list(pending), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                batch = pending.pop(fut)
+                try:
+                    for e, res in zip(batch, fut.result(), strict=True):
+                        results[e.rel] = res
+                except (cf.TimeoutError, ProcessExpired) as exc:
+                    if len(batch) > 1:
+                        for e in batch:  # find the one file that hangs or crashes
+                            schedule([e])
+                        continue
+                    e = batch[0]
+                    if isinstance(exc, cf.TimeoutError):
+                        reason, code = f"extraction took longer than {opts.file_timeout:g}s and was stopped", "timeout"
+                    else:
+                        reason, code = f"the extractor crashed on this file (exit code {exc.exitcode})", "crashed"
+                    results[e.rel] = {"sha256": None, "error": reason, "code": code}
+            report()
+    finally:
+        pool.stop()
+        pool.join()
+    return results
+
+
+class _allow_children:
+    """Start the pool even from a daemonic process (a Celery prefork child): the pool's processes
+    are ours and are stopped before the job returns."""
+
+    def __enter__(self):
+        import multiprocessing
+
+        self.proc = multiprocessing.current_process()
+        self.daemon = self.proc._config.get("daemon")
+        if self.daemon:
+            self.proc._config["daemon"] = False
+        return self
+
+    def __exit__(self, *exc):
+        if self.daemon:
+            self.proc._config["daemon"] = self.daemon
+
+
+# --- main side ---------------------------------------------------------------------------
+
+
+def _file_row(
+    e: FileEntry,
+    *,
+    status: str,
+    code=None,
+    reason=None,
+    title=None,
+    chunks=0,
+    characters=0,
+    pages=None,
+    encoding=None,
+    sha256=None,
+) -> dict:
+    rel = e.rel_text
+    folder, _top, _sub, file_name = path_parts(rel)
+    return {
+        "document_id": document_id(e.rel),
+        "path": rel,
+        "path_key": e.rel,
+        "folder": folder,
+        "file_name": file_name,
+        "extension": e.ext,
+        "title": title,
+        "status": status,
+        "code": code,
+        "reason": reason,
+        "chunks": chunks,
+        "characters": characters,
+        "pages": pages,
+        "encoding": encoding,
+        "sha256": sha256,
+        "size": e.size,
+        "mtime_ns": e.mtime_ns,
+        "modified": modified_at(e.mtime_ns),
+    }
+
+
+def _rows_for(e: FileEntry, res: dict) -> tuple[list[dict], dict]:
+    if "error" in res:
+        return [], _file_row(e, status="error", code=res.get("code"), reason=res["error"], sha256=res.get("sha256"))
+    rel = e.rel_text
+    folder, top, sub, file_name = path_parts(rel)
+    stem = file_name.rsplit(".", 1)[0] if "." in file_name[1:] else file_name
+    title = (res.get("title") or "").strip() or stem
+    chunks = res["chunks"]
+    modified = modified_at(e.mtime_ns)
+    doc = document_id(e.rel)
+    rows = []
+    for i, (text, page, sheet, columns, start, end) in enumerate(chunks):
+        rows.append(
+            {
+                "id": chunk_id(e.rel, i),
+                "document_id": doc,
+                "path": rel,
+                "folder": folder,
+                "top_folder": top,
+                "subfolders": sub,
+                "file_name": file_name,
+                "extension": e.ext,
+                "title": title,
+                "text": text,
+                "page": page,
+                "sheet": sheet,
+                "columns": columns,
+                "chunk_index": i,
+                "chunk_count": len(chunks),
+                "char_start": start,
+                "char_end": end,
+                "char_count": len(text),
+                "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                "sha256": res["sha256"],
+                "size": e.size,
+                "modified": modified,
+            }
+        )
+    status = "ok" if rows else "empty"
+    return rows, _file_row(
+        e,
+        status=status,
+        reason=None if rows else "no text in this file",
+        code=None if rows else "empty",
+        title=title,
+        chunks=len(rows),
+        characters=sum(r["char_count"] for r in rows),
+        pages=res.get("pages"),
+        encoding=res.get("encoding"),
+        sha256=res["sha256"],
+    )
+
+
+@dataclass
+class Previous:
+    manifest: dict | None
+    files: pa.Table | None
+    folder: Path
+
+    def chunks(self) -> pa.Table:
+        return pq.read_table(self.folder / "knowledge.parquet", schema=CHUNK_SCHEMA)
+
+    def vectors(self) -> np.ndarray | None:
+        p = self.folder / "vectors.npy"
+        return np.load(p, mmap_mode="r") if p.is_file() else None
+
+
+def _load_previous(out: Path, full: bool) -> Previous:
+    if full or not (out / "manifest.json").is_file():
+        return Previous(None, None, out)
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        files = pq.read_table(out / "files.parquet", schema=FILE_SCHEMA)
+    except (OSError, ValueError, pa.ArrowException):
+        return Previous(None, None, out)  # unreadable: rebuild from scratch
+    return Previous(manifest, files, out)
+
+
+def _embedding_config(opts: BuildOptions) -> dict | None:
+    if not opts.embed:
+        return None
+    provider = (opts.embeddings_provider or os.environ.get("EMBEDDINGS_PROVIDER") or "local").lower()
+    return {"provider": provider, "model": opts.embeddings_model or os.environ.get("EMBEDDINGS_MODEL") or None}
+
+
+def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
+    started = time.perf_counter()
+    storage = ctx.storage
+    store.check_name(opts.name)
+    source = storage.resolve(opts.source, must_exist=True)
+    if not source.is_dir():
+        raise ServiceError(f"source {opts.source!r} is a file; give a folder under the data root", code="not_a_folder")
+    kb_root = (storage.data_root / store.KB_FOLDER).resolve()
+    if source == kb_root or source.is_relative_to(kb_root):
+        raise ServiceError("source must not be inside the knowledge bases folder", code="invalid_source")
+    exclude = list(opts.exclude)
+    if kb_root.is_relative_to(source):  # never index our own outputs
+        exclude.append(kb_root.relative_to(source).as_posix() + "/")
+
+    with store.build_lock(storage, opts.name):
+        out = store.output_dir(storage, opts.name)
+        prev = _load_previous(out, opts.full)
+        config = opts.extraction_config()
+        same_config = prev.manifest is not None and prev.manifest.get("config") == config
+        ctx.progress(0.01, "listing files", force=True)
+
+        skipped: list[Skipped] = []
+        entries: list[FileEntry] = []
+        for e in walk(
+            source,
+            data_root=storage.data_root,
+            include=opts.include,
+            exclude=exclude,
+            include_hidden=opts.include_hidden,
+            max_depth=opts.max_depth,
+            skipped=skipped,
+        ):
+            entries.append(e)
+            if len(entries) % 2000 == 0:
+                ctx.progress(0.02, f"listed {len(entries)} files")
+
+        prev_rows: dict[bytes, dict] = {}
+        if prev.files is not None:
+            keys = prev.files.column("path_key").to_pylist()
+            small = prev.files.select(["size", "mtime_ns", "sha256", "status"]).to_pylist()
+            prev_rows = dict(zip(keys, small, strict=True))
+
+        unchanged: list[FileEntry] = []
+        touched: list[FileEntry] = []  # same content, new mtime
+        to_read: list[FileEntry] = []
+        not_read: dict[bytes, dict] = {}
+        counts = Counter()
+        for e in entries:
+            p = prev_rows.get(e.rel)
+            if e.ext not in SUPPORTED_EXTENSIONS:
+                not_read[e.rel] = _file_row(
+                    e, status="error", code="unsupported", reason=f"unsupported file type {e.ext or '(no extension)'!r}"
+                )
+            elif e.size > opts.max_file_size:
+                not_read[e.rel] = _file_row(
+                    e,
+                    status="error",
+                    code="too_large",
+                    reason=f"larger than max_file_size ({opts.max_file_size} bytes)",
+                )
+            elif p is not None and same_config and p["size"] == e.size and p["mtime_ns"] == e.mtime_ns:
+                unchanged.append(e)
+                counts["unchanged"] += 1
+                continue
+            elif p is not None and same_config and p["size"] == e.size and p["sha256"]:
+                try:
+                    same = sha256_file(Path(os.fsdecode(e.path))) == p["sha256"]
+                except OSError:
+                    same = False
+                if same:
+                    touched.append(e)
+                    counts["unchanged"] += 1
+                    continue
+                to_read.append(e)
+            else:
+                to_read.append(e)
+            if p is None:
+                counts["added"] += 1
+            elif e.rel in not_read and p["size"] == e.size and p["mtime_ns"] == e.mtime_ns and same_config:
+                counts["unchanged"] += 1
+            else:
+                counts["changed"] += 1
+        current = {e.rel for e in entries}
+        removed = [k for k in prev_rows if k not in current]
+        counts["removed"] = len(removed)
+
+        emb_config = _embedding_config(opts)
+        prev_emb = (prev.manifest or {}).get("embeddings")
+        embeddings_current = emb_config is None or (
+            prev_emb is not None
+            and prev_emb.get("provider") == emb_config["provider"]
+            and (emb_config["model"] in (None, prev_emb.get("model")))
+        )
+        nothing_changed = (
+            prev.manifest is not None
+            and same_config
+            and not to_read
+            and not touched
+            and not removed
+            and counts["added"] == 0
+            and counts["changed"] == 0
+            and embeddings_current
+            and (emb_config is not None) == (prev_emb is not None)
+        )
+        if nothing_changed:
+            manifest = dict(prev.manifest)
+            manifest["checked_at"] = _now()
+            manifest["last_build"] = _summary(counts, started, entries, 0)
+            with storage.atomic_file(out / "manifest.json") as tmp:
+                tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            ctx.progress(1.0, "nothing changed")
+            return _result(opts, storage, manifest, counts, started, skipped, prev.files, out)
+
+        ctx.progress(0.05, f"reading {len(to_read)} new or changed files ({counts['unchanged']} unchanged)", force=True)
+        results = extract_all(ctx, to_read, opts, lo=0.05, hi=0.75 if opts.embed else 0.9)
+
+        new_chunks: list[dict] = []
+        file_rows: dict[bytes, dict] = dict(not_read)
+        for e in to_read:
+            rows, frow = _rows_for(e, results[e.rel])
+            new_chunks.extend(rows)
+            file_rows[e.rel] = frow
+
+        ctx.progress(0.76 if opts.embed else 0.91, "writing outputs", force=True)
+        keep_docs = [document_id(e.rel) for e in unchanged + touched]
+        pieces = [pa.Table.from_pylist(new_chunks, schema=CHUNK_SCHEMA)]
+        prev_files_kept = None
+        if keep_docs:
+            old = prev.chunks()
+            pieces.append(old.filter(pc.is_in(old["document_id"], value_set=pa.array(keep_docs))))
+            prev_files_kept = prev.files.filter(pc.is_in(prev.files["document_id"], value_set=pa.array(keep_docs)))
+        chunks = pa.concat_tables(pieces).combine_chunks()
+        if touched:
+            chunks = _update_modified(chunks, {document_id(e.rel): modified_at(e.mtime_ns) for e in touched})
+            prev_files_kept = _update_file_times(prev_files_kept, {e.rel: e.mtime_ns for e in touched})
+        chunks = chunks.sort_by([("path", "ascending"), ("chunk_index", "ascending")])
+        files_tables = [pa.Table.from_pylist(list(file_rows.values()), schema=FILE_SCHEMA)]
+        if prev_files_kept is not None:
+            files_tables.append(prev_files_kept)
+        files = pa.concat_tables(files_tables).combine_chunks().sort_by([("path", "ascending")])
+
+        vectors = None
+        embedding_info = None
+        if emb_config is not None:
+            from .index import embed_chunks, sync_qdrant
+
+            vectors, embedding_info = embed_chunks(ctx, chunks, prev, emb_config, storage, lo=0.76, hi=0.95)
+
+        with storage.atomic_dir(out) as tmp:
+            write_parquet(chunks, tmp / "knowledge.parquet")
+            write_parquet(files, tmp / "files.parquet")
+            write_jsonl(chunks, tmp / "knowledge.jsonl")
+            graph = write_neo4j(chunks, files, tmp / "neo4j", root_name=opts.name)
+            if vectors is not None:
+                np.save(tmp / "vectors.npy", vectors)
+            ctx.progress(0.96, "outputs written")
+            if vectors is not None:
+                embedding_info["qdrant"] = sync_qdrant(
+                    storage, opts.name, chunks, vectors, prev, dim=embedding_info["dim"], ctx=ctx
+                )
+            manifest = {
+                "name": opts.name,
+                "source": opts.source,
+                "build_id": uuid.uuid4().hex,
+                "built_at": _now(),
+                "checked_at": _now(),
+                "config": config,
+                "options": {
+                    "include": opts.include,
+                    "exclude": opts.exclude,
+                    "include_hidden": opts.include_hidden,
+                    "max_depth": opts.max_depth,
+                    "max_file_size": opts.max_file_size,
+                },
+                "counts": {
+                    "files": files.num_rows,
+                    "documents": int(pc.sum(pc.equal(files["status"], "ok")).as_py() or 0),
+                    "empty": int(pc.sum(pc.equal(files["status"], "empty")).as_py() or 0),
+                    "errors": int(pc.sum(pc.equal(files["status"], "error")).as_py() or 0),
+                    "chunks": chunks.num_rows,
+                    "characters": int(pc.sum(chunks["char_count"]).as_py() or 0),
+                    "skipped": len(skipped),
+                },
+                "graph": graph,
+                "embeddings": embedding_info,
+                "last_build": _summary(counts, started, entries, len(to_read)),
+                "exports": {},
+            }
+            for name in store.EXPORTS:
+                if name != "manifest.json" and (tmp / name).is_file():
+                    manifest["exports"][name] = {"bytes": (tmp / name).stat().st_size}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        ctx.progress(1.0, "done")
+        return _result(opts, storage, manifest, counts, started, skipped, files, out)
+
+
+def _update_modified(chunks: pa.Table, by_doc: dict[str, datetime]) -> pa.Table:
+    docs = chunks["document_id"].to_pylist()
+    mod = chunks["modified"].to_pylist()
+    new = [by_doc.get(d, m) for d, m in zip(docs, mod, strict=True)]
+    i = chunks.schema.get_field_index("modified")
+    return chunks.set_column(i, CHUNK_SCHEMA.field("modified"), pa.array(new, type=CHUNK_SCHEMA.field("modified").type))
+
+
+def _update_file_times(files: pa.Table, by_key: dict[bytes, int]) -> pa.Table:
+    keys = files["path_key"].to_pylist()
+    mt = [by_key.get(k, m) for k, m in zip(keys, files["mtime_ns"].to_pylist(), strict=True)]
+    files = files.set_column(
+        files.schema.get_field_index("mtime_ns"), FILE_SCHEMA.field("mtime_ns"), pa.array(mt, pa.int64())
+    )
+    mod = pa.array([modified_at(m) for m in mt], type=FILE_SCHEMA.field("modified").type)
+    return files.set_column(files.schema.get_field_index("modified"), FILE_SCHEMA.field("modified"), mod)
+
+
+def _now() -> str:
+    return datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _summary(counts: Counter, started: float, entries: list, read: int) -> dict:
+    elapsed = time.perf_counter() - started
+    return {
+        "added": counts["added"],
+        "changed": counts["changed"],
+        "unchanged": counts["unchanged"],
+        "removed": counts["removed"],
+        "files_seen": len(entries),
+        "files_read": read,
+        "seconds": round(elapsed, 3),
+        "files_per_second": round(len(entries) / elapsed, 1) if elapsed else None,
+        "finished_at": _now(),
+    }
+
+
+def _result(opts, storage, manifest, counts, started, skipped, files, out) -> dict:
+    errors = []
+    empty = []
+    if files is not None:
+        bad = files.filter(pc.not_equal(files["status"], "ok")).select(["path", "status", "code", "reason"]).to_pylist()
+        errors = [{"path": r["path"], "code": r["code"], "reason": r["reason"]} for r in bad if r["status"] == "error"]
+        empty = [r["path"] for r in bad if r["status"] == "empty"]
+    outputs = [storage.relative(out / n) for n in manifest.get("exports", {})] + [
+        storage.relative(out / "manifest.json")
+    ]
+    return {
+        "name": opts.name,
+        **manifest["last_build"],
+        "counts": manifest["counts"],
+        "errors": errors[:MAX_LISTED],
+        "errors_total": len(errors),
+        "empty": empty[:MAX_LISTED],
+        "skipped": [asdict(s) for s in skipped[:MAX_LISTED]],
+        "embeddings": manifest.get("embeddings"),
+        "outputs": outputs,
+    }

@@ -1,0 +1,132 @@
+"""Walk a source folder tree: which files belong to the knowledge base.
+
+Paths are handled as bytes from the file system, so names that are not valid
+UTF-8 are read like any other file; they are shown with replacement
+characters and identified by their exact bytes. The walk is iterative (a very
+deep tree cannot overflow the stack), follows symlinked folders only when
+they stay inside the data root and were not visited before (a symlink loop is
+reported, not followed), and never follows a link out of the data root.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: bytes  # absolute, as the file system knows it
+    rel: bytes  # relative to the source, "/"-separated
+    size: int
+    mtime_ns: int
+
+    @property
+    def rel_text(self) -> str:
+        return display(self.rel)
+
+    @property
+    def ext(self) -> str:
+        name = self.rel.rsplit(b"/", 1)[-1]
+        dot = name.rfind(b".")
+        return name[dot:].decode("utf-8", "replace").lower() if dot > 0 else ""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    rel: str
+    reason: str
+    code: str
+
+
+def display(raw: bytes) -> str:
+    """A path as text: exact when it is UTF-8, with U+FFFD for bytes that are not."""
+    return raw.decode("utf-8", "replace")
+
+
+def _matches(rel: str, name: str, patterns: list[str]) -> bool:
+    # A pattern without "/" is matched against the name, one with "/" against the relative path.
+    # fnmatch's "*" also crosses "/", so "reports/*.pdf" covers nested reports too.
+    for p in patterns:
+        target = rel if "/" in p else name
+        if fnmatch.fnmatchcase(target, p) or (p.startswith("**/") and fnmatch.fnmatchcase(rel, p[3:])):
+            return True
+    return False
+
+
+def walk(
+    source: os.PathLike | str,
+    *,
+    data_root: os.PathLike | str,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    include_hidden: bool = False,
+    max_depth: int = 256,
+    skipped: list[Skipped] | None = None,
+) -> Iterator[FileEntry]:
+    """Yield every regular file under ``source`` (sorted per folder) that passes the filters.
+
+    Files and folders that cannot be read are appended to ``skipped`` with the reason."""
+    skipped = skipped if skipped is not None else []
+    root = os.fsencode(os.path.realpath(source))
+    data_root_b = os.fsencode(os.path.realpath(data_root))
+    include = include or []
+    exclude = exclude or []
+    visited: set[bytes] = {root}
+    stack: list[tuple[bytes, bytes, int]] = [(root, b"", 0)]
+
+    def inside(real: bytes) -> bool:
+        return real == data_root_b or real.startswith(data_root_b + b"/")
+
+    while stack:
+        folder, rel_folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(display(rel_folder) or ".", f"cannot list the folder: {exc.strerror}", "unreadable"))
+            continue
+        subfolders: list[tuple[bytes, bytes, int]] = []
+        for entry in entries:
+            name_b: bytes = entry.name
+            rel_b = rel_folder + b"/" + name_b if rel_folder else name_b
+            rel, name = display(rel_b), display(name_b)
+            if not include_hidden and name_b.startswith(b"."):
+                continue
+            try:
+                is_link = entry.is_symlink()
+                st = entry.stat(follow_symlinks=True)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    skipped.append(Skipped(rel, "symlink loop: the link points back to itself", "symlink_loop"))
+                else:
+                    skipped.append(Skipped(rel, f"cannot read: {exc.strerror} (broken symlink?)", "unreadable"))
+                continue
+            real = os.path.realpath(entry.path) if is_link else entry.path
+            if is_link and not inside(real):
+                skipped.append(Skipped(rel, "symlink leads outside the data root; not followed", "outside_root"))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if exclude and (_matches(rel, name, exclude) or _matches(rel + "/", name + "/", exclude)):
+                    continue
+                if real in visited or (is_link and (root == real or root.startswith(real + b"/"))):
+                    skipped.append(Skipped(rel, "symlink loop: this folder was already visited", "symlink_loop"))
+                    continue
+                if depth + 1 > max_depth:
+                    skipped.append(Skipped(rel, f"deeper than max_depth={max_depth}; not read", "too_deep"))
+                    continue
+                visited.add(real)
+                subfolders.append((entry.path, rel_b, depth + 1))
+            elif stat.S_ISREG(st.st_mode):
+                if include and not _matches(rel, name, include):
+                    continue
+                if exclude and _matches(rel, name, exclude):
+                    continue
+                yield FileEntry(path=entry.path, rel=rel_b, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            else:
+                skipped.append(Skipped(rel, "not a regular file (device, socket or pipe)", "not_a_file"))
+        stack.extend(reversed(subfolders))
