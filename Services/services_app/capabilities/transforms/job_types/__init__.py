@@ -1,0 +1,1 @@
+"""One module per job type; each defines one `JobType` subclass decorated with `register`."""
