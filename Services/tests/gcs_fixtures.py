@@ -12,6 +12,7 @@ on that check.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -46,6 +47,7 @@ class GcsEmulator:
 def gcs_emulator():
     from gcp_storage_emulator.server import create_server
 
+    logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)  # one line per request otherwise
     port = _free_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket="services-test")
     server.start()
