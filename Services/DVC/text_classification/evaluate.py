@@ -40,7 +40,9 @@ def plot_confusion(labels: list[str], matrix, path) -> None:
     peak = matrix.max() or 1
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, int(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > peak / 2 else "black")
+            ax.text(
+                j, i, int(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > peak / 2 else "black"
+            )
     ax.set_title("Confusion matrix (test)")
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})  # no version stamp: same model, same bytes

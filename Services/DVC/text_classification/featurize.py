@@ -10,7 +10,6 @@ import time
 
 import joblib
 from _common import FEATURES, params, read_split, write_json
-
 from services_app.capabilities.pipelines.features import make_featurizer
 
 
@@ -29,8 +28,13 @@ def main() -> None:
     device = featurizer.resolved_device() if hasattr(featurizer, "resolved_device") else "cpu"
     write_json(
         FEATURES / "stats.json",
-        {"method": p.get("method", "tfidf"), "rows": stats, "dimensions": featurizer.dimensions, "device": device,
-         "seconds": round(time.perf_counter() - started, 2)},
+        {
+            "method": p.get("method", "tfidf"),
+            "rows": stats,
+            "dimensions": featurizer.dimensions,
+            "device": device,
+            "seconds": round(time.perf_counter() - started, 2),
+        },
     )
     print(f"featurized {stats} with {p.get('method', 'tfidf')} on {device}")
 

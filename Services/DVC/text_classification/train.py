@@ -14,11 +14,15 @@ def main() -> None:
     model_name = p.get("model", "logistic_regression")
     if model_name == "logistic_regression":
         model = LogisticRegression(
-            C=float(p.get("C", 1.0)), max_iter=int(p.get("max_iter", 1000)), class_weight=p.get("class_weight"),
+            C=float(p.get("C", 1.0)),
+            max_iter=int(p.get("max_iter", 1000)),
+            class_weight=p.get("class_weight"),
             random_state=int(p.get("seed", 0)),
         )
     elif model_name == "linear_svc":
-        model = LinearSVC(C=float(p.get("C", 1.0)), class_weight=p.get("class_weight"), random_state=int(p.get("seed", 0)))
+        model = LinearSVC(
+            C=float(p.get("C", 1.0)), class_weight=p.get("class_weight"), random_state=int(p.get("seed", 0))
+        )
     else:
         raise SystemExit(f"train.model must be logistic_regression or linear_svc, got {model_name!r}")
     model.fit(data["x"], data["y"])

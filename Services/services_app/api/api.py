@@ -22,6 +22,7 @@ from .routers import (
     jobs,
     model_downloader,
     parquet_conversion,
+    pipelines,
 )
 
 log = logging.getLogger(__name__)
@@ -90,3 +91,4 @@ api.add_router("", build_knowledgebase.router)
 api.add_router("", incoming_data_deepcheck.router)
 api.add_router("", data_processor_classification_job.router)
 api.add_router("", model_downloader.router)
+api.add_router("", pipelines.router)

@@ -238,7 +238,9 @@ def read_metrics(pipeline: Pipeline, *, base: Path | None = None) -> dict[str, d
         try:
             data = json.loads(f.read_text()) if f.suffix == ".json" else yaml.safe_load(f.read_text())
         except (ValueError, yaml.YAMLError) as exc:
-            raise ServiceError(f"metrics file {rel} of {pipeline.name} is not valid: {exc}", code="bad_metrics") from exc
+            raise ServiceError(
+                f"metrics file {rel} of {pipeline.name} is not valid: {exc}", code="bad_metrics"
+            ) from exc
         out[rel] = flatten(data or {})
     return out
 

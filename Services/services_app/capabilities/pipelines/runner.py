@@ -182,6 +182,8 @@ def prepare_workspace(pipeline: Pipeline, workspace: Path, *, overrides: dict[st
     (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     if not (workspace / ".dvc").is_dir():
         dvc("init", "--no-scm", "-q", cwd=workspace)
+    # Python writes byte code beside imported modules: it must not count as a changed dependency.
+    (workspace / ".dvcignore").write_text("**/__pycache__/\n*.pyc\n")
     return target
 
 

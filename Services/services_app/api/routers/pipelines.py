@@ -1,0 +1,92 @@
+from django.conf import settings
+from ninja import Router
+from ninja.pagination import paginate
+
+from ...capabilities.pipelines.definitions import (
+    Pipeline,
+    list_pipelines,
+    load_model_tests,
+    load_pipeline,
+    read_metrics,
+    read_params,
+    source_digest,
+)
+from ...capabilities.pipelines.jobs import latest_run, needs_gpu, validate_run
+from ...capabilities.pipelines.runner import check_metrics
+from ...errors import ServiceError
+from ..jobs import submit
+from ..schemas.common import ERRORS
+from ..schemas.jobs import JobOut
+from ..schemas.pipelines import PipelineOut, PipelineRunIn
+
+router = Router(tags=["pipelines"])
+
+
+def _describe(pipeline: Pipeline, tests) -> dict:
+    latest = latest_run(settings.DATA_ROOT, pipeline.name)
+    if latest:
+        metrics, source = latest.get("metrics") or {}, "run"
+    else:
+        metrics = read_metrics(pipeline)
+        source = "repository" if metrics else None
+    spec = tests.pipelines.get(pipeline.name) if tests else None
+    checks = check_metrics(metrics, spec) if metrics else []
+    return {
+        "name": pipeline.name,
+        "description": pipeline.description,
+        "stages": [s.__dict__ for s in pipeline.stages],
+        "params": read_params(pipeline.path),
+        "metrics": metrics,
+        "metrics_source": source,
+        "checks": [c.__dict__ for c in checks],
+        "passed": all(c.passed for c in checks) if checks else None,
+        "latest_run": latest,
+    }
+
+
+def _tests():
+    try:
+        return load_model_tests()
+    except ServiceError:
+        return None
+
+
+@router.get("/pipelines", response=list[PipelineOut], url_name="pipeline_list", summary="List the DVC pipelines")
+@paginate
+def list_all(request):
+    """Every pipeline under `Services/DVC/` with its stages, params and latest metrics (from the latest run
+    through the API, else the metrics committed in the repository), checked against model_tests.yaml."""
+    tests = _tests()
+    return [_describe(p, tests) for p in list_pipelines()]
+
+
+@router.get(
+    "/pipelines/{name}", response={200: PipelineOut, **ERRORS}, url_name="pipeline_get", summary="Read one pipeline"
+)
+def get_one(request, name: str):
+    return _describe(load_pipeline(name), _tests())
+
+
+@router.post(
+    "/pipelines/{name}/runs",
+    response={200: JobOut, 202: JobOut, **ERRORS},
+    url_name="pipeline_run",
+    summary="Run a DVC pipeline",
+)
+def run(request, name: str, payload: PipelineRunIn):
+    """Runs `dvc repro` on a worker with the given parameter overrides; only stages whose inputs changed rerun.
+    Runs that include a GPU stage go to the `gpu` queue when a GPU worker is up. The job's result holds the
+    metrics and the model test checks; its output folder holds metrics, plots and a markdown report.
+    An identical request (same overrides, same pipeline files) returns the earlier job unless `force`."""
+    params = {
+        "pipeline": name,
+        "params": payload.params,
+        "stages": payload.stages,
+        "force": payload.force,
+        "require_pass": payload.require_pass,
+        "time_limit_seconds": payload.time_limit_seconds,
+    }
+    pipeline, stages, _ = validate_run(params)
+    kind = "pipelines.run_gpu" if needs_gpu(pipeline, stages) else "pipelines.run"
+    inputs = [{"location": f"pipeline:{name}", "sha256": source_digest(pipeline)}]
+    return submit(request, kind=kind, params=params, inputs=inputs, force=payload.force)
