@@ -36,7 +36,7 @@ class ChunkingOptions:
         default_size = 256 if mode == "tokens" else 1000
         try:
             size = int(value.get("size") or default_size)
-            overlap = int(value.get("overlap", default_size // 10 if mode != "none" else 0) or 0)
+            overlap = int(value.get("overlap", size // 10 if mode != "none" else 0) or 0)
         except (TypeError, ValueError):
             raise ServiceError("chunking.size and chunking.overlap must be integers", code="invalid_chunking") from None
         if mode != "none":
