@@ -16,6 +16,7 @@ from ..errors import ServiceError
 from .auth import ApiKeyAuth
 from .routers import (
     build_knowledgebase,
+    data_download,
     data_processor_classification_job,
     health,
     incoming_data_deepcheck,
@@ -91,4 +92,5 @@ api.add_router("", build_knowledgebase.router)
 api.add_router("", incoming_data_deepcheck.router)
 api.add_router("", data_processor_classification_job.router)
 api.add_router("", model_downloader.router)
+api.add_router("", data_download.router)
 api.add_router("", pipelines.router)
