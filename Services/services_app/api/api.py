@@ -21,6 +21,7 @@ from .routers import (
     health,
     incoming_data_deepcheck,
     jobs,
+    language_models,
     model_downloader,
     parquet_conversion,
     pipelines,
@@ -94,3 +95,4 @@ api.add_router("", data_processor_classification_job.router)
 api.add_router("", model_downloader.router)
 api.add_router("", data_download.router)
 api.add_router("", pipelines.router)
+api.add_router("", language_models.router)

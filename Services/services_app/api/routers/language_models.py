@@ -1,0 +1,89 @@
+"""Language models: train (a job), then query the trained model by the training job's id."""
+
+from uuid import UUID
+
+from ninja import Query, Router
+
+from ...capabilities.language_models.artifacts import load_model
+from ...capabilities.language_models.jobs import validate_request
+from ...errors import ServiceError
+from ...jobs.services import job_get_for_user
+from ...storage import get_storage
+from ..jobs import submit
+from ..schemas.common import ERRORS
+from ..schemas.jobs import JobOut
+from ..schemas.language_models import LanguageModelIn, NextOut, PerplexityIn, PerplexityOut, SimilarOut
+
+router = Router(tags=["language-models"])
+
+
+def _model(request, job_id: UUID, kind: str):
+    job = job_get_for_user(user=request.auth, job_id=job_id)
+    if job.kind != "language_models.train":
+        raise ServiceError(f"job {job_id} is a {job.kind} job, not a language model", code="not_a_model", status=404)
+    if job.status != "succeeded":
+        raise ServiceError(
+            f"the model of job {job_id} is not ready: the job is {job.status}", code="model_not_ready", status=409
+        )
+    model = load_model(get_storage().resolve(job.result["model"], must_exist=True))
+    if model.kind != kind:
+        other = "/similar" if model.kind == "cooccurrence" else "/next and /perplexity"
+        raise ServiceError(
+            f"job {job_id} trained a {model.kind} model; use {other}", code="wrong_model_kind", status=409
+        )
+    return model
+
+
+@router.post(
+    "/language-models",
+    response={200: JobOut, 202: JobOut, **ERRORS},
+    url_name="language_model_train",
+    summary="Train a language model",
+)
+def train_model(request, payload: LanguageModelIn):
+    """Trains on the train split and reports perplexity (n-gram) on the validation split. The model is saved under
+    `jobs/language_modeling/models/<name or job id>/`; query it with the job id."""
+    params = payload.dict(exclude={"force"}, exclude_none=True)
+    storage = get_storage()
+    validate_request(storage, params)
+    return submit(
+        request,
+        kind="language_models.train",
+        params=params,
+        inputs=[storage.fingerprint(payload.source)],
+        force=payload.force,
+    )
+
+
+@router.get(
+    "/language-models/{job_id}/similar",
+    response={200: SimilarOut, **ERRORS},
+    url_name="language_model_similar",
+    summary="Words most similar to a word (co-occurrence model)",
+)
+def similar(request, job_id: UUID, word: str, k: Query[int] = 10):
+    """Cosine similarity of PPMI rows."""
+    model = _model(request, job_id, "cooccurrence")
+    return {"word": word, "similar": model.similar(word, max(1, min(k, 100)))}
+
+
+@router.get(
+    "/language-models/{job_id}/next",
+    response={200: NextOut, **ERRORS},
+    url_name="language_model_next",
+    summary="Most likely next words (n-gram model)",
+)
+def next_words(request, job_id: UUID, context: str = "", k: Query[int] = 10):
+    model = _model(request, job_id, "ngram")
+    return {"context": context, "next": model.next_words(context, max(1, min(k, 100)))}
+
+
+@router.post(
+    "/language-models/{job_id}/perplexity",
+    response={200: PerplexityOut, **ERRORS},
+    url_name="language_model_perplexity",
+    summary="Perplexity of texts (n-gram model)",
+)
+def perplexity(request, job_id: UUID, payload: PerplexityIn):
+    model = _model(request, job_id, "ngram")
+    return model.perplexity(payload.texts)

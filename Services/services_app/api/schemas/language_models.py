@@ -1,0 +1,77 @@
+from typing import Literal
+
+from ninja import Field, Schema
+
+
+class LanguageModelIn(Schema):
+    source: str = Field(
+        description="A transformed dataset folder (train.parquet + validation.parquet) or a "
+        "csv/parquet/jsonl file (split by hash, validation_fraction for validation)",
+        examples=["jobs/language_modeling/target/corpus-v1"],
+    )
+    text_column: str = "text"
+    kind: Literal["cooccurrence", "ngram"] = "ngram"
+    window: int = Field(5, ge=1, le=50, description="Co-occurrence: words on each side that count as context")
+    weighting: Literal["harmonic", "uniform"] = Field(
+        "harmonic", description="Co-occurrence: a pair at distance d counts 1/d (harmonic) or 1"
+    )
+    n: int = Field(3, ge=1, le=6, description="N-gram order")
+    smoothing: Literal["kneser-ney", "add-k"] = "kneser-ney"
+    add_k: float = Field(1.0, gt=0, description="The k of add-k smoothing")
+    min_count: int = Field(2, ge=1, description="Words seen fewer times become <unk> (n-gram) or are skipped")
+    max_vocab: int = Field(50_000, ge=10, le=2_000_000)
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="Only for a single-file source")
+    seed: int = 42
+    name: str | None = Field(None, description="Folder name under jobs/language_modeling/models/ (default: job id)")
+    output: str | None = None
+    force: bool = False
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "source": "jobs/language_modeling/target/corpus-v1",
+                    "kind": "ngram",
+                    "n": 3,
+                    "smoothing": "kneser-ney",
+                },
+                {
+                    "source": "jobs/language_modeling/target/corpus-v1",
+                    "kind": "cooccurrence",
+                    "window": 5,
+                    "min_count": 5,
+                },
+            ]
+        }
+    }
+
+
+class SimilarWord(Schema):
+    word: str
+    similarity: float
+
+
+class SimilarOut(Schema):
+    word: str
+    similar: list[SimilarWord]
+
+
+class NextWord(Schema):
+    word: str
+    probability: float
+
+
+class NextOut(Schema):
+    context: str
+    next: list[NextWord]
+
+
+class PerplexityIn(Schema):
+    texts: list[str] = Field(min_length=1, max_length=10_000, examples=[["the company reduced its emissions"]])
+
+
+class PerplexityOut(Schema):
+    perplexity: float
+    tokens: int
+    log_prob: float
+    oov_rate: float
