@@ -1,0 +1,77 @@
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+Format = Literal["csv", "tsv", "txt", "json", "jsonl", "ndjson", "xlsx", "xlsm", "xls", "pdf", "parquet"]
+
+
+class ConversionOptionsIn(Schema):
+    """Every option is optional; leave it out to detect or use the default."""
+
+    format: Format | None = Field(None, description="Read every file as this format (default: from the extension)")
+    format_overrides: dict[str, Format] = Field(
+        default_factory=dict,
+        description='Per-file format by glob on the relative path, e.g. {"*.dat": "csv"}',
+        examples=[{"*.dat": "csv"}],
+    )
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"] = "zstd"
+    compression_level: int | None = Field(None, ge=-7, le=22, description="zstd level (default: the writer's)")
+    row_group_size: int = Field(122_880, ge=1_000, le=10_000_000, description="Rows per Parquet row group")
+    delimiter: str | None = Field(None, description="Field delimiter (default: detected); \\t for tab", examples=[";"])
+    quote: str | None = Field(None, description='Quote character (default: ")')
+    encoding: str | None = Field(None, description="Text encoding (default: detected)", examples=["cp1252"])
+    header: bool | None = Field(None, description="First row is a header (default: detected)")
+    null_values: list[str] = Field(
+        default_factory=list, description="Values read as null besides empty fields", examples=[["N/A", "-"]]
+    )
+    column_types: dict[str, str] = Field(
+        default_factory=dict,
+        description="Type overrides: string, int, float, bool, date, timestamp, decimal, ...",
+        examples=[{"zip_code": "string", "amount": "float"}],
+    )
+    sheets: list[str] | None = Field(None, description="Workbook sheets to convert (default: every sheet)")
+    columns: list[str] | None = Field(None, description="Columns to keep (default: all)")
+    max_line_size: int = Field(2 * 1024 * 1024, ge=1024, description="Longest line / JSON record, in bytes")
+    pdf_timeout_seconds: float = Field(120.0, gt=0, le=86_400, description="Stop a PDF extraction after this")
+    pdf_password: str | None = Field(None, description="Password of an encrypted PDF (never stored in outputs)")
+    max_uncompressed_bytes: int = Field(1024**3, ge=1024, description="Refuse workbooks that inflate beyond this")
+    max_compression_ratio: int = Field(200, ge=2, description="Refuse workbook parts that inflate more than this")
+
+
+class ConversionIn(Schema):
+    source: str = Field(
+        description="A file or folder under the data root (relative path), or gs://bucket/prefix",
+        examples=["raw/sales.csv", "raw/batch-2024-11"],
+    )
+    output: str | None = Field(
+        None,
+        description="Output location: a .parquet file for one source file, else a folder "
+        "(default: parquet/<source without extension>)",
+        examples=["parquet/sales.parquet"],
+    )
+    options: ConversionOptionsIn = Field(default_factory=ConversionOptionsIn)
+    force: bool = Field(False, description="Run again even if an identical conversion already succeeded")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"source": "raw/sales.csv"},
+                {"source": "raw/batch", "output": "parquet/batch", "options": {"null_values": ["N/A"]}},
+            ]
+        }
+    }
+
+
+class ColumnOut(Schema):
+    name: str
+    type: str
+
+
+class DatasetPreviewOut(Schema):
+    location: str = Field(examples=["parquet/sales.parquet"])
+    rows: int = Field(description="Row count of the whole file")
+    columns: list[ColumnOut]
+    row_groups: int
+    bytes: int
+    metadata: dict[str, Any] = Field(description="Parquet key-value metadata (source, sha256, options, ...)")
+    preview: list[dict[str, Any]] = Field(description="The first rows")

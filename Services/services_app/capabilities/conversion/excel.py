@@ -1,0 +1,216 @@
+"""Workbooks (xlsx/xlsm/xls) to Arrow tables, one per sheet.
+
+Before a zip-based workbook is opened, its central directory is checked:
+declared uncompressed sizes and compression ratios must stay under limits (a
+zip bomb is refused without inflating it), and no XML part may declare a DTD
+or entities (billion laughs). Only then does calamine (Rust) read the cells.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+
+from .detect import ConversionError
+
+_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def check_zip_safety(path: Path, *, max_uncompressed: int, max_ratio: int) -> None:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ConversionError(f"corrupt workbook: not a valid xlsx (zip) file ({exc})", code="corrupt_file") from None
+    with zf:
+        infos = zf.infolist()
+        total = sum(i.file_size for i in infos)
+        if total > max_uncompressed:
+            raise ConversionError(
+                f"the workbook declares {total:,} bytes uncompressed, over the limit of {max_uncompressed:,} "
+                "(possible zip bomb); raise max_uncompressed_bytes if the file is genuine",
+                code="unsafe_file",
+            )
+        for info in infos:
+            if info.file_size > 1_000_000 and info.compress_size and info.file_size / info.compress_size > max_ratio:
+                raise ConversionError(
+                    f"part {info.filename!r} expands {info.file_size / info.compress_size:.0f}x "
+                    f"(limit {max_ratio}x; possible zip bomb)",
+                    code="unsafe_file",
+                )
+        for info in infos:
+            if not info.filename.lower().endswith((".xml", ".rels", ".vml")):
+                continue
+            try:
+                with zf.open(info) as f:
+                    head = f.read(65536)
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+                raise ConversionError(f"corrupt workbook part {info.filename!r}: {exc}", code="corrupt_file") from None
+            # a DTD must come before the root element, so the head of each part is enough
+            if _DTD.search(head):
+                raise ConversionError(
+                    f"part {info.filename!r} declares a DTD or XML entities, which workbooks never need "
+                    "(possible billion-laughs attack); the file is refused",
+                    code="unsafe_file",
+                )
+
+
+def sheet_names(path: Path) -> list[str]:
+    with _open(path) as wb:
+        return list(wb.sheet_names)
+
+
+class _open:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        from python_calamine import CalamineWorkbook
+
+        try:
+            self.wb = CalamineWorkbook.from_path(str(self.path))
+        except Exception as exc:  # noqa: BLE001 - calamine raises several types for corrupt files
+            raise ConversionError(f"corrupt or unreadable workbook: {exc}", code="corrupt_file") from None
+        return self.wb
+
+    def __exit__(self, *exc):
+        try:
+            self.wb.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def read_sheets(path: Path, *, sheets: list[str] | None, header: bool | None, warn) -> list[tuple[str, pa.Table]]:
+    """[(sheet name, table)] for the selected sheets (all by default)."""
+    out = []
+    with _open(path) as wb:
+        names = list(wb.sheet_names)
+        if sheets:
+            missing = [s for s in sheets if s not in names]
+            if missing:
+                raise ConversionError(f"sheets {missing} not found; the workbook has {names}", code="sheet_not_found")
+            names = [n for n in names if n in sheets]
+        for name in names:
+            try:
+                sheet = wb.get_sheet_by_name(name)
+                rows = sheet.to_python(skip_empty_area=True)
+                merged = sheet.merged_cell_ranges or []
+                start = sheet.start or (0, 0)
+            except Exception as exc:  # noqa: BLE001
+                raise ConversionError(f"sheet {name!r} cannot be read: {exc}", code="corrupt_file") from None
+            out.append((name, rows_to_table(rows, header=header is not False, merged=merged, start=start, warn=warn)))
+    return out
+
+
+def _header_names(row: list, merged, start, warn) -> list[str]:
+    names = ["" if v is None else str(v).strip() for v in row]
+    # a header cell merged across columns names each of them: "Group", "Group_2", ...
+    r0, c0 = start
+    for (ra, ca), (rb, cb) in merged:
+        if ra <= r0 <= rb:
+            first = ca - c0
+            if 0 <= first < len(names) and names[first]:
+                for k, col in enumerate(range(first + 1, min(cb - c0 + 1, len(names))), start=2):
+                    if not names[col]:
+                        names[col] = f"{names[first]}_{k}"
+    seen: dict[str, int] = {}
+    result = []
+    for i, n in enumerate(names):
+        if not n:
+            n = f"column{i + 1}"
+            warn(f"column {i + 1} has an empty header; named {n!r}")
+        if n in seen:
+            seen[n] += 1
+            new = f"{n}_{seen[n]}"
+            warn(f"duplicate column name {n!r} renamed to {new!r}")
+            n = new
+        else:
+            seen[n] = 0
+        result.append(n)
+    return result
+
+
+def rows_to_table(rows: list[list], *, header: bool, merged=(), start=(0, 0), warn=lambda m: None) -> pa.Table:
+    if not rows:
+        warn("the sheet is empty")
+        return pa.table({})
+    width = max(len(r) for r in rows)
+    rows = [list(r) + [""] * (width - len(r)) for r in rows]
+    if header:
+        names = _header_names(rows[0], merged, start, warn)
+        body = rows[1:]
+    else:
+        names = [f"column{i + 1}" for i in range(width)]
+        body = rows
+    blank = 0
+    kept = []
+    for r in body:
+        if all(v == "" or v is None for v in r):
+            blank += 1
+        else:
+            kept.append(r)
+    if blank:
+        warn(f"{blank} empty row(s) skipped")
+    if not kept:
+        warn("no data rows (header only)")
+    columns = list(zip(*kept, strict=True)) if kept else [() for _ in names]
+    arrays = [infer_column(list(col), name, warn) for name, col in zip(names, columns, strict=True)]
+    return pa.table(dict(zip(names, arrays, strict=True))) if names else pa.table({})
+
+
+def infer_column(values: list, name: str, warn) -> pa.Array:
+    """One typed Arrow array from a column of cell values (every cell considered).
+
+    Excel stores every number as a float: a column whose numbers are all whole
+    becomes int64. Empty cells are nulls. A column that mixes kinds (numbers
+    and text) becomes text, with a warning."""
+    values = [None if (v == "" or v is None) else v for v in values]
+    present = [v for v in values if v is not None]
+    if not present:
+        return pa.array(values, type=pa.string())
+    kinds = {_kind(v) for v in present}
+    if kinds == {"number"}:
+        if all(isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 2**53) for v in present):
+            return pa.array([None if v is None else int(v) for v in values], type=pa.int64())
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    if kinds == {"bool"}:
+        return pa.array(values, type=pa.bool_())
+    if kinds <= {"datetime", "date"}:
+        if kinds == {"date"}:
+            return pa.array(values, type=pa.date32())
+        stamps = [
+            None if v is None else (v if isinstance(v, datetime) else datetime.combine(v, time())) for v in values
+        ]
+        return pa.array(stamps, type=pa.timestamp("us"))
+    if kinds == {"time"}:
+        return pa.array(values, type=pa.time64("us"))
+    if kinds == {"duration"}:
+        return pa.array(values, type=pa.duration("us"))
+    if kinds != {"text"}:
+        warn(f"column {name!r} mixes {sorted(kinds)}; stored as text")
+    return pa.array([None if v is None else _text(v) for v in values], type=pa.string())
+
+
+def _kind(v) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, datetime):
+        return "datetime"
+    if isinstance(v, date):
+        return "date"
+    if isinstance(v, time):
+        return "time"
+    if isinstance(v, timedelta):
+        return "duration"
+    return "text"
+
+
+def _text(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)

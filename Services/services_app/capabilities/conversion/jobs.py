@@ -1,0 +1,191 @@
+"""The `conversion.parquet` job: files or a folder tree to Parquet.
+
+params:
+  source   a file or folder location (under the data root), or None
+  files    uploaded file locations (``uploads/<sha256>/<name>``), or None
+  output   output location: a ``.parquet`` file for a single source file, else a folder
+           (default: ``parquet/<source without extension>``, or ``parquet/uploads/<job id>``)
+  options  see `ConvertOptions`
+
+One bad file does not stop the others: each file gets an entry (status,
+rows, columns, schema, bytes in and out, seconds, warnings, or the error).
+A folder conversion also writes ``_conversion_report.json`` into its output
+folder, last. The job fails only when no file could be converted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path, PurePosixPath
+
+from ...errors import JobCancelled, ServiceError
+from ...jobs.context import JobContext
+from .core import CONVERTER_VERSION, convert_file
+from .detect import detect_format
+from .options import ConvertOptions
+
+REPORT_NAME = "_conversion_report.json"
+MAX_RESULT_ENTRIES = 1000
+
+
+def _strip_suffixes(name: str) -> str:
+    p = PurePosixPath(name)
+    if p.suffix.lower() == ".gz":
+        p = p.with_suffix("")
+    return p.with_suffix("").name if p.suffix else p.name
+
+
+def collect_inputs(ctx: JobContext, params: dict) -> tuple[list[tuple[Path, str]], Path, bool, str]:
+    """[(path, relative name)], output path, whether the output is one file, and the source label."""
+    storage = ctx.storage
+    source = params.get("source")
+    files = params.get("files") or []
+    output = params.get("output")
+    if bool(source) == bool(files):
+        raise ServiceError("give either a source location or uploaded files", code="invalid_request")
+    if files:
+        paths = [storage.resolve(loc, must_exist=True) for loc in files]
+        out = storage.resolve(output or f"parquet/uploads/{ctx.job_id}")
+        return [(p, p.name) for p in paths], out, False, ", ".join(files)
+    if storage.is_gcs(source) if hasattr(storage, "is_gcs") else str(source).startswith("gs://"):
+        raise ServiceError(
+            "gs:// sources are not supported by this installation yet; copy the data under the data root",
+            code="not_supported",
+        )
+    src = storage.resolve(source, must_exist=True)
+    if src.is_file():
+        rel = src.name
+        if output and output.lower().endswith(".parquet"):
+            return [(src, rel)], storage.resolve(output), True, source
+        default = PurePosixPath("parquet") / PurePosixPath(storage.relative(src)).parent / _strip_suffixes(rel)
+        if output:
+            return [(src, rel)], storage.resolve(output) / f"{_strip_suffixes(rel)}.parquet", True, source
+        return [(src, rel)], storage.resolve(str(default) + ".parquet"), True, source
+    out = storage.resolve(output or str(PurePosixPath("parquet") / storage.relative(src)))
+    if out == src:
+        raise ServiceError("the output folder must differ from the source folder", code="invalid_request")
+    items = []
+    for dirpath, dirnames, filenames in os.walk(src):
+        d = Path(dirpath)
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and (d / n).resolve() != out)
+        for name in sorted(filenames):
+            if name.startswith(".") or name == REPORT_NAME:
+                continue
+            p = d / name
+            items.append((p, p.relative_to(src).as_posix()))
+    if not items:
+        raise ServiceError(f"the folder {source!r} holds no files", code="empty_source")
+    return items, out, False, source
+
+
+def convert(ctx: JobContext, params: dict) -> dict:
+    started = time.monotonic()
+    opts = ConvertOptions.from_dict(params.get("options"))
+    items, out, single, source_label = collect_inputs(ctx, params)
+    storage = ctx.storage
+    total_bytes = sum(max(p.stat().st_size, 1) for p, _ in items) or 1
+    done_bytes = 0
+    entries: list[dict] = []
+    used_targets: set[Path] = set()
+    ctx.progress(0.0, f"converting {len(items)} file(s)", force=True)
+    for i, (path, rel) in enumerate(items):
+        ctx.progress(done_bytes / total_bytes, f"{i + 1}/{len(items)} {rel}")
+        location = storage.relative(path)
+        kind = detect_format(path, opts.format_for(rel))
+        if kind is None:
+            entries.append(
+                {
+                    "source": location,
+                    "relative_path": rel,
+                    "status": "skipped",
+                    "reason": "not a supported format",
+                    "bytes_in": path.stat().st_size,
+                }
+            )
+            done_bytes += max(path.stat().st_size, 1)
+            continue
+        if single:
+            target = out
+        else:
+            target = out / PurePosixPath(rel).parent / f"{_strip_suffixes(rel)}.parquet"
+            if target in used_targets:  # a.csv and a.json in one folder
+                target = target.with_name(f"{PurePosixPath(rel).name}.parquet")
+            used_targets.add(target)
+        try:
+            entry = convert_file(
+                path,
+                target,
+                opts,
+                source_location=location,
+                relative_path=rel,
+                locate=storage.relative,
+                cancel_check=ctx.check_cancelled,
+            )
+        except JobCancelled:
+            raise
+        except ServiceError as exc:
+            entry = _failed(location, path, exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            entry = _failed(location, path, "internal_error", f"{type(exc).__name__}: {exc}")
+        entry["relative_path"] = rel
+        entries.append(entry)
+        for o in entry.get("outputs", []):
+            ctx.add_output(o["location"])
+        for w in entry.get("warnings", []):
+            ctx.warn(f"{rel}: {w}")
+        done_bytes += max(path.stat().st_size, 1)
+
+    converted = [e for e in entries if e["status"] == "converted"]
+    failed = [e for e in entries if e["status"] == "failed"]
+    summary = {
+        "source": source_label,
+        "output": storage.relative(out),
+        "converter_version": CONVERTER_VERSION,
+        "files_total": len(entries),
+        "converted": len(converted),
+        "failed": len(failed),
+        "skipped": len(entries) - len(converted) - len(failed),
+        "rows": sum(e["rows"] for e in converted),
+        "bytes_in": sum(e.get("bytes_in", 0) for e in entries),
+        "bytes_out": sum(e["bytes_out"] for e in converted),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    if not converted:
+        first = failed[0] if failed else None
+        message = (
+            f"{first['relative_path']}: {first['error']['message']}"
+            if first and len(entries) == 1
+            else f"no file could be converted ({len(failed)} failed, {summary['skipped']} skipped)"
+        )
+        raise ServiceError(
+            message,
+            code=first["error"]["code"] if first and len(entries) == 1 else "conversion_failed",
+            status=422,
+            details={**summary, "files": entries[:50]},
+        )
+    report_location = None
+    if not single:
+        report = {**summary, "options": opts.as_dict(), "files": entries}
+        target = out / REPORT_NAME
+        with storage.atomic_file(target) as tmp:
+            tmp.write_text(json.dumps(report, indent=1, default=str))
+        report_location = storage.relative(target)
+    ctx.progress(1.0, f"{len(converted)} converted, {len(failed)} failed", force=True)
+    result = {**summary, "report": report_location, "files": entries[:MAX_RESULT_ENTRIES]}
+    if len(entries) > MAX_RESULT_ENTRIES:
+        result["files_truncated"] = True
+    return result
+
+
+def _failed(location: str, path: Path, code: str, message: str) -> dict:
+    return {
+        "source": location,
+        "status": "failed",
+        "bytes_in": path.stat().st_size if path.exists() else 0,
+        "rows": 0,
+        "outputs": [],
+        "warnings": [],
+        "error": {"code": code, "message": message},
+    }

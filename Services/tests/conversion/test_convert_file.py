@@ -1,0 +1,357 @@
+"""convert_file / read_table on real files: formats, types, metadata, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from services_app.capabilities.conversion import ConversionError, convert_file, read_table
+from services_app.errors import ServiceError
+
+from .makers import make_billion_laughs_xlsx, make_pdf, make_xlsx, make_zip_bomb_xlsx
+
+
+def conv(tmp_path: Path, name: str, content: bytes | str, **options) -> tuple[dict, pa.Table]:
+    src = tmp_path / name
+    src.write_bytes(content.encode() if isinstance(content, str) else content)
+    out = tmp_path / "out" / (name + ".parquet")
+    report = convert_file(src, out, options or None)
+    return report, pq.read_table(out)
+
+
+def fails(tmp_path: Path, name: str, content: bytes | str, **options) -> ConversionError:
+    src = tmp_path / name
+    src.write_bytes(content.encode() if isinstance(content, str) else content)
+    out = tmp_path / "out" / (name + ".parquet")
+    with pytest.raises(ServiceError) as info:
+        convert_file(src, out, options or None)
+    # nothing half-written: no output, no temporary file
+    leftovers = list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else []
+    assert leftovers == [], leftovers
+    return info.value
+
+
+def test_csv_types_nulls_metadata(tmp_path):
+    body = (
+        "id,name,amount,when,day,flag\n"
+        "1,alpha,1.5,2024-01-02 03:04:05,2024-01-02,true\n"
+        "2,,2.25,2024-02-03 04:05:06,2024-02-03,false\n"
+        '3,"quoted, with comma",,,,\n'
+    )
+    report, table = conv(tmp_path, "a.csv", body)
+    schema = {f.name: str(f.type) for f in table.schema}
+    assert schema == {
+        "id": "int64",
+        "name": "string",
+        "amount": "double",
+        "when": "timestamp[us]",
+        "day": "date32[day]",
+        "flag": "bool",
+    }
+    assert table.column("name").to_pylist() == ["alpha", None, "quoted, with comma"]
+    assert table.column("amount").to_pylist() == [1.5, 2.25, None]
+    assert table.column("when")[0].as_py() == datetime(2024, 1, 2, 3, 4, 5)
+    assert report["rows"] == 3 and report["columns"] == 6
+    src_sha = hashlib.sha256(body.encode()).hexdigest()
+    assert report["sha256"] == src_sha
+    meta = pq.read_metadata(tmp_path / "out" / "a.csv.parquet").metadata
+    assert meta[b"source_sha256"].decode() == src_sha
+    assert meta[b"source"].decode().endswith("a.csv")
+    assert json.loads(meta[b"options"])["compression"] == "zstd"
+    assert meta[b"converter_version"]
+    out_sha = hashlib.sha256((tmp_path / "out" / "a.csv.parquet").read_bytes()).hexdigest()
+    assert report["outputs"][0]["sha256"] == out_sha
+
+
+def test_late_value_widens_the_column_with_a_warning(tmp_path):
+    rows = "".join(f"{i},{i * 2}\n" for i in range(30_000))
+    report, table = conv(tmp_path, "late.csv", "id,v\n" + rows + "N/A,7\n")
+    assert table.num_rows == 30_001
+    assert table.schema.field("id").type == pa.string()
+    assert table.schema.field("v").type == pa.int64()
+    assert table.column("id")[30_000].as_py() == "N/A"
+    assert any("'id'" in w and "BIGINT" in w for w in report["warnings"])
+
+
+def test_null_values_option_keeps_integers(tmp_path):
+    rows = "".join(f"{i}\n" for i in range(30_000))
+    report, table = conv(tmp_path, "n.csv", "id\n" + rows + "N/A\n", null_values=["N/A"])
+    assert table.schema.field("id").type == pa.int64()
+    assert table.column("id").null_count == 1
+    assert report["warnings"] == []
+
+
+def test_delimiter_encoding_bom_crlf_quoted_newlines(tmp_path):
+    body = '\ufeffname;city;n\r\n"Zoë";"Köln\r\nNord";1\r\n"Ana";"Porto";2\r\n'
+    report, table = conv(tmp_path, "semi.csv", body)
+    assert table.column_names == ["name", "city", "n"]
+    assert table.column("city").to_pylist() == ["Köln\r\nNord", "Porto"]
+    assert report["delimiter"] == ";"
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_legacy_encodings_are_decoded_with_a_warning(tmp_path, encoding):
+    text = "name,price\ncafé,1\nnaïve – “quoted”,2\n" if encoding == "cp1252" else "name,price\ncafé,1\nnaïve,2\n"
+    report, table = conv(tmp_path, f"{encoding}.csv", text.encode(encoding))
+    assert table.column("name").to_pylist()[0] == "café"
+    if encoding == "cp1252":
+        assert table.column("name").to_pylist()[1] == "naïve – “quoted”"
+    assert any("not UTF-8" in w for w in report["warnings"])
+
+
+def test_explicit_encoding_and_tsv(tmp_path):
+    report, table = conv(tmp_path, "x.tsv", "a\tb\n1\tü\n".encode("cp1252"), encoding="cp1252")
+    assert table.to_pylist() == [{"a": 1, "b": "ü"}]
+
+
+def test_gzip_text(tmp_path):
+    report, table = conv(tmp_path, "g.csv.gz", gzip.compress(b"a,b\n1,x\n2,y\n"))
+    assert table.num_rows == 2 and report["format"] == "csv.gz"
+
+
+def test_no_header_and_column_types_and_columns(tmp_path):
+    report, table = conv(
+        tmp_path, "h.csv", "007,5\n008,6\n", header=False, column_types={"column0": "string"}, columns=["column0"]
+    )
+    assert table.column_names == ["column0"]
+    assert table.column("column0").to_pylist() == ["007", "008"]
+
+
+def test_txt_without_delimiter_is_one_row_per_line(tmp_path):
+    report, table = conv(tmp_path, "notes.txt", "first line\nsecond line, with a comma\nthird\n")
+    assert table.column_names == ["text"]
+    assert table.num_rows == 3
+
+
+def test_json_layouts(tmp_path):
+    _, t1 = conv(tmp_path, "arr.json", json.dumps([{"a": 1, "n": {"x": 1, "y": [1, 2]}}, {"a": 2, "n": None}]))
+    assert t1.num_rows == 2 and pa.types.is_struct(t1.schema.field("n").type)
+    _, t2 = conv(tmp_path, "obj.json", json.dumps({"a": [1, 2, 3], "b": ["x", None, "z"]}))
+    assert t2.to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": None}, {"a": 3, "b": "z"}]
+    _, t3 = conv(tmp_path, "l.jsonl", '{"a": 1, "t": "2024-01-02T03:04:05"}\n{"a": 2, "t": null}\n')
+    assert t3.schema.field("a").type == pa.int64()
+    assert pa.types.is_timestamp(t3.schema.field("t").type)
+
+
+def test_jsonl_late_type_change_widens(tmp_path):
+    body = "".join(json.dumps({"a": i}) + "\n" for i in range(25_000)) + '{"a": "N/A"}\n'
+    report, table = conv(tmp_path, "late.jsonl", body)
+    assert table.num_rows == 25_001
+    assert report["warnings"]
+
+
+def test_parquet_is_validated_and_reencoded(tmp_path):
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"a": [1, 2], "b": ["x", None]}), src, compression="snappy")
+    report = convert_file(src, tmp_path / "o.parquet", {"compression": "gzip"})
+    assert pq.read_table(tmp_path / "o.parquet").to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": None}]
+    assert pq.read_metadata(tmp_path / "o.parquet").row_group(0).column(0).compression == "GZIP"
+    assert report["rows"] == 2
+    err = fails(tmp_path, "bad.parquet", b"PAR1 not really")
+    assert err.code == "corrupt_file"
+
+
+def test_xlsx_every_sheet_typed(tmp_path):
+    src = make_xlsx(
+        tmp_path / "book.xlsx",
+        {
+            "Sales": [
+                [],
+                ["id", "amount", "when", "ok", "note"],
+                [1, 2.5, datetime(2024, 1, 2, 3, 4), True, None],
+                [2, 3.0, datetime(2024, 1, 3), False, "x"],
+            ],
+            "Empty": [],
+            "Other": [["k"], ["v"]],
+        },
+    )
+    report = convert_file(src, tmp_path / "out" / "book.parquet")
+    locs = sorted(o["location"] for o in report["outputs"])
+    assert [Path(p).name for p in locs] == ["Other.parquet", "Sales.parquet"]
+    t = pq.read_table(tmp_path / "out" / "book" / "Sales.parquet")
+    assert {f.name: str(f.type) for f in t.schema} == {
+        "id": "int64",
+        "amount": "double",
+        "when": "timestamp[us]",
+        "ok": "bool",
+        "note": "string",
+    }
+    assert t.column("note").to_pylist() == [None, "x"]
+    assert any("Empty" in w for w in report["warnings"])
+    assert pq.read_metadata(tmp_path / "out" / "book" / "Sales.parquet").metadata[b"sheet"] == b"Sales"
+    only = read_table(src, sheet="Other")
+    assert only.to_pylist() == [{"k": "v"}]
+
+
+def test_xlsx_merged_header_and_duplicates(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Region", None, "x", "x", None])
+    ws.merge_cells("A1:B1")
+    ws.append(["EU", "DE", 1, 2, 3])
+    wb.save(tmp_path / "m.xlsx")
+    report = convert_file(tmp_path / "m.xlsx", tmp_path / "m.parquet")
+    t = pq.read_table(report["outputs"][0]["location"])
+    assert t.column_names == ["Region", "Region_2", "x", "x_1", "column5"]
+    assert any("duplicate" in w for w in report["warnings"])
+    assert any("empty header" in w for w in report["warnings"])
+
+
+def test_pdf_row_per_page_with_metadata(tmp_path):
+    src = make_pdf(tmp_path / "doc.pdf", ["Hello page one", "Second page here"], title="Annual report")
+    report = convert_file(src, tmp_path / "doc.parquet")
+    t = pq.read_table(tmp_path / "doc.parquet")
+    assert t.column("page").to_pylist() == [1, 2]
+    assert "Hello page one" in t.column("text")[0].as_py()
+    assert t.column("doc_title").to_pylist() == ["Annual report"] * 2
+    assert report["rows"] == 2
+
+
+# --- bad input: each ends as a clear error, nothing half-written -----------------------------------
+
+
+def test_empty_file(tmp_path):
+    assert fails(tmp_path, "e.csv", b"").code == "empty_file"
+    assert fails(tmp_path, "w.csv", b"  \n\n").code == "empty_file"
+
+
+def test_header_only(tmp_path):
+    report, table = conv(tmp_path, "h.csv", "a,b,c\n")
+    assert table.num_rows == 0 and table.column_names == ["a", "b", "c"]
+    assert any("header only" in w for w in report["warnings"])
+
+
+def test_ragged_rows_name_the_line(tmp_path):
+    err = fails(tmp_path, "r.csv", "a,b,c\n1,2,3\n4,5,6\n7,8,9,10\n1,2,3\n")
+    assert err.code == "malformed_csv"
+    assert "line 4" in err.message
+
+
+def test_unmatched_quote(tmp_path):
+    err = fails(tmp_path, "q.csv", 'a,b\n1,"open\n2,y\n')
+    assert err.code == "malformed_csv"
+    assert "quote" in err.message.lower() or "line" in err.message
+
+
+def test_single_huge_line_is_refused_in_bounded_memory(tmp_path):
+    src = tmp_path / "long.csv"
+    with open(src, "wb") as f:
+        f.write(b"a,b\n1,")
+        chunk = b"x" * (1 << 20)
+        for _ in range(200):
+            f.write(chunk)
+        f.write(b"\n")
+    out = tmp_path / "out" / "long.parquet"
+    with pytest.raises(ServiceError) as info:
+        convert_file(src, out, {"max_line_size": 8 * 1024 * 1024})
+    assert info.value.code == "line_too_long"
+    assert len(info.value.message) < 1000
+    assert not out.exists()
+
+
+def test_binary_garbage_named_csv(tmp_path):
+    err = fails(tmp_path, "g.csv", os.urandom(4096) + b"\x00" * 10)
+    assert err.code == "not_text"
+
+
+def test_truncated_gzip(tmp_path):
+    data = gzip.compress(b"a,b\n" + b"1,2\n" * 200_000)
+    err = fails(tmp_path, "t.csv.gz", data[: len(data) // 2])
+    assert err.code == "corrupt_file"
+
+
+def test_corrupt_xlsx(tmp_path):
+    assert fails(tmp_path, "c.xlsx", os.urandom(2000)).code == "corrupt_file"
+    make_xlsx(tmp_path / "good.xlsx", {"S": [["a"], [1]]})
+    data = (tmp_path / "good.xlsx").read_bytes()
+    (tmp_path / "good.xlsx").unlink()
+    assert fails(tmp_path, "trunc.xlsx", data[: len(data) // 2]).code == "corrupt_file"
+
+
+def test_xlsx_zip_bomb_rejected_fast(tmp_path):
+    src = make_zip_bomb_xlsx(tmp_path / "bomb.xlsx", inflated_mb=60)
+    assert src.stat().st_size < 2_000_000
+    started = time.monotonic()
+    with pytest.raises(ServiceError) as info:
+        convert_file(src, tmp_path / "out" / "bomb.parquet")
+    assert info.value.code == "unsafe_file"
+    assert "zip bomb" in info.value.message
+    assert time.monotonic() - started < 30  # generous: the check reads only the zip directory
+    with pytest.raises(ServiceError) as info:
+        convert_file(src, tmp_path / "out" / "bomb.parquet", {"max_uncompressed_bytes": 10_000_000})
+    assert "uncompressed" in info.value.message
+
+
+def test_billion_laughs_xlsx_rejected(tmp_path):
+    src = make_billion_laughs_xlsx(tmp_path / "lol.xlsx")
+    with pytest.raises(ServiceError) as info:
+        convert_file(src, tmp_path / "out" / "lol.parquet")
+    assert info.value.code == "unsafe_file"
+    assert "entities" in info.value.message
+
+
+def test_encrypted_pdf(tmp_path):
+    src = make_pdf(tmp_path / "secret.pdf", ["top secret"], encrypt=True)
+    with pytest.raises(ServiceError) as info:
+        convert_file(src, tmp_path / "out" / "secret.parquet")
+    assert info.value.code == "encrypted_pdf"
+    assert "password" in info.value.message
+
+
+def test_pdf_extraction_is_bounded_by_a_timeout(tmp_path):
+    src = make_pdf(tmp_path / "slow.pdf", ["page"] * 3)
+    with pytest.raises(ServiceError) as info:
+        convert_file(src, tmp_path / "out" / "slow.parquet", {"pdf_timeout_seconds": 0.001})
+    assert info.value.code == "timeout"
+    assert not (tmp_path / "out" / "slow.parquet").exists()
+
+
+def test_pdf_with_a_cyclic_page_tree_ends_cleanly(tmp_path):
+    src = make_pdf(tmp_path / "loop.pdf", ["a", "b"], cyclic=True)
+    started = time.monotonic()
+    try:
+        report = convert_file(src, tmp_path / "out" / "loop.parquet", {"pdf_timeout_seconds": 20})
+        assert report["status"] == "converted"
+    except ServiceError as exc:
+        assert exc.code in ("corrupt_file", "timeout")
+    assert time.monotonic() - started < 60
+
+
+def test_corrupt_pdf(tmp_path):
+    assert fails(tmp_path, "x.pdf", b"%PDF-1.4 garbage").code == "corrupt_file"
+
+
+def test_duplicate_and_empty_column_names(tmp_path):
+    report, table = conv(tmp_path, "d.csv", "a,a,,b\n1,2,3,4\n")
+    assert len(set(table.column_names)) == 4
+    assert any("duplicate" in w for w in report["warnings"])
+    assert any("empty header" in w for w in report["warnings"])
+
+
+def test_bad_options(tmp_path):
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    with pytest.raises(ServiceError, match="compression"):
+        convert_file(tmp_path / "a.csv", tmp_path / "a.parquet", {"compression": "zip"})
+    with pytest.raises(ServiceError, match="unknown conversion option"):
+        convert_file(tmp_path / "a.csv", tmp_path / "a.parquet", {"delim": ";"})
+    with pytest.raises(ServiceError, match="columns"):
+        convert_file(tmp_path / "a.csv", tmp_path / "a.parquet", {"columns": ["nope"]})
+
+
+def test_read_table_any_format(tmp_path):
+    (tmp_path / "a.csv").write_text("a,b\n1,2024-01-02\n")
+    t = read_table(tmp_path / "a.csv")
+    assert t.to_pylist() == [{"a": 1, "b": date(2024, 1, 2)}]
+    (tmp_path / "b.jsonl").write_text('{"x": true}\n')
+    assert read_table(tmp_path / "b.jsonl").to_pylist() == [{"x": True}]
