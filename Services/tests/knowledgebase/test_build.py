@@ -122,7 +122,7 @@ def test_character_and_token_chunking(ctx, storage, data_roots):
 
 
 def test_incremental_rebuild(ctx, storage, tree):
-    first = build(ctx, {"name": "kb", "source": "master", "chunking": {"mode": "characters", "size": 40}})
+    build(ctx, {"name": "kb", "source": "master", "chunking": {"mode": "characters", "size": 40}})
     ids_before = {r["path"]: r["id"] for r in _records(storage)}
     manifest_before = json.loads((storage.data_root / OUT / "manifest.json").read_text())
 

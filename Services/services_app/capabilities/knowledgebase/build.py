@@ -137,39 +137,42 @@ def extract_all(
 
     with _allow_children():
         pool = ProcessPool(max_workers=min(workers, max(1, total // 4) or 1))
-    try:
-        pending: dict[cf.Future, list[FileEntry]] = {}
+        try:
+            pending: dict[cf.Future, list[FileEntry]] = {}
 
-        def schedule(batch: list[FileEntry]) -> None:
-            fut = pool.schedule(
-                _work, args=([(e.path, e.ext) for e in batch], *args), timeout=opts.file_timeout * len(batch)
-            )
-            pending[fut] = batch
+            def schedule(batch: list[FileEntry]) -> None:
+                fut = pool.schedule(
+                    _work, args=([(e.path, e.ext) for e in batch], *args), timeout=opts.file_timeout * len(batch)
+                )
+                pending[fut] = batch
 
-        for batch in _batches(entries):
-            schedule(batch)
-        while pending:
-            done, _ = cf.wait(list(pending), timeout=0.5, return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                batch = pending.pop(fut)
-                try:
-                    for e, res in zip(batch, fut.result(), strict=True):
-                        results[e.rel] = res
-                except (cf.TimeoutError, ProcessExpired) as exc:
-                    if len(batch) > 1:
-                        for e in batch:  # find the one file that hangs or crashes
-                            schedule([e])
-                        continue
-                    e = batch[0]
-                    if isinstance(exc, cf.TimeoutError):
-                        reason, code = f"extraction took longer than {opts.file_timeout:g}s and was stopped", "timeout"
-                    else:
-                        reason, code = f"the extractor crashed on this file (exit code {exc.exitcode})", "crashed"
-                    results[e.rel] = {"sha256": None, "error": reason, "code": code}
-            report()
-    finally:
-        pool.stop()
-        pool.join()
+            for batch in _batches(entries):
+                schedule(batch)
+            while pending:
+                done, _ = cf.wait(list(pending), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    batch = pending.pop(fut)
+                    try:
+                        for e, res in zip(batch, fut.result(), strict=True):
+                            results[e.rel] = res
+                    except (cf.TimeoutError, ProcessExpired) as exc:
+                        if len(batch) > 1:
+                            for e in batch:  # find the one file that hangs or crashes
+                                schedule([e])
+                            continue
+                        e = batch[0]
+                        if isinstance(exc, cf.TimeoutError):
+                            reason, code = (
+                                f"extraction took longer than {opts.file_timeout:g}s and was stopped",
+                                "timeout",
+                            )
+                        else:
+                            reason, code = f"the extractor crashed on this file (exit code {exc.exitcode})", "crashed"
+                        results[e.rel] = {"sha256": None, "error": reason, "code": code}
+                report()
+        finally:
+            pool.stop()
+            pool.join()
     return results
 
 
