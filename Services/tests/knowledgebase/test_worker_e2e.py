@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from services_app.models import Job
 
 from ..conftest import wait_for
