@@ -144,8 +144,8 @@ class CooccurrenceModel:
         return {"validation_tokens": n, "validation_oov_rate": round(oov / n, 6) if n else None}
 
     def save(self, folder: Path) -> list[str]:
-        sp.save_npz(folder / "cooccurrence.npz", self.counts)
-        sp.save_npz(folder / "ppmi.npz", self.ppmi)
+        sp.save_npz(folder / "cooccurrence.npz", self.counts, compressed=False)
+        sp.save_npz(folder / "ppmi.npz", self.ppmi, compressed=False)
         (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
         (folder / "model.json").write_text(json.dumps(self.meta, indent=2))
         return ["cooccurrence.npz", "ppmi.npz", "vocab.json", "model.json"]

@@ -248,7 +248,7 @@ class NgramModel:
 
     # --- persistence ------------------------------------------------------------------------------
     def save(self, folder: Path) -> list[str]:
-        np.savez_compressed(folder / "ngram.npz", **self.arrays)
+        np.savez(folder / "ngram.npz", **self.arrays)
         (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
         (folder / "model.json").write_text(json.dumps(self.meta, indent=2))
         return ["ngram.npz", "vocab.json", "model.json"]

@@ -29,6 +29,13 @@ def join_text(table: pa.Table, columns: list[str], separator: str) -> pa.Chunked
     return pc.fill_null(joined, "")
 
 
-def normalise(text: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Lower case, whitespace collapsed: the key for deduplication."""
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(text), r"\s+", " "))
+def normalise(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """Lower case with whitespace collapsed (the key for deduplication), and the word count of each text.
+
+    Splitting on whitespace and joining is several times faster than a regex
+    replace in Arrow; the ASCII kernels are faster still and used when the
+    whole column is ASCII."""
+    ascii_only = pc.all(pc.string_is_ascii(text)).as_py() is not False
+    lower = pc.ascii_lower(text) if ascii_only else pc.utf8_lower(text)
+    words = pc.ascii_split_whitespace(lower) if ascii_only else pc.utf8_split_whitespace(lower)
+    return pc.binary_join(words, " "), pc.list_value_length(words)
