@@ -91,8 +91,10 @@ def test_neo4j_export(ctx, storage, tree):
     got = {(r[":START_ID(Chunk)"], r[":END_ID(Chunk)"]) for r in rows("next_chunk.csv")}
     assert got == expected and len(expected) > 0
     assert "LOAD CSV" in (folder / "import.cypher").read_text() and "NEXT_CHUNK" in (folder / "import.sh").read_text()
-    with zipfile.ZipFile(storage.data_root / OUT / "neo4j.zip") as z:
-        assert "neo4j/chunks.csv" in z.namelist()
+    from services_app.capabilities.knowledgebase.store import export_path
+
+    with zipfile.ZipFile(export_path(storage, "kb", "neo4j.zip")) as z:
+        assert "neo4j/chunks.csv" in z.namelist() and "neo4j/import.cypher" in z.namelist()
 
 
 def test_character_and_token_chunking(ctx, storage, data_roots):

@@ -77,20 +77,20 @@ class BuildOptions:
 # --- worker side -------------------------------------------------------------------------
 
 
-def _work(items: list[tuple[bytes, str]], max_rows: int, chunking: dict) -> list[dict]:
-    """Runs in a pool process: read, hash, extract and chunk each file."""
+def _work(items: list[FileEntry], max_rows: int, chunking: dict) -> list[tuple[list[dict], dict]]:
+    """Runs in a pool process: read, hash, extract and chunk each file, and shape its rows."""
     options = ChunkingOptions(**chunking)
     out = []
-    for path, ext in items:
-        res = read_and_extract(path, ext, max_rows)
+    for e in items:
+        res = read_and_extract(e.path, e.ext, max_rows)
         if "sections" in res:
             chunks = []
             for text, page, sheet, columns in res.pop("sections"):
                 for start, end in chunk_spans(text, options):
                     chunks.append((text[start:end], page, sheet, columns, start, end))
             res["chunks"] = chunks
-            res["pages"] = max((c[1] or 0 for c in chunks), default=0) or None if ext == ".pdf" else None
-        out.append(res)
+            res["pages"] = (max((c[1] or 0 for c in chunks), default=0) or None) if e.ext == ".pdf" else None
+        out.append(_rows_for(e, res))
     return out
 
 
@@ -113,11 +113,20 @@ def _batches(entries: list[FileEntry]) -> list[list[FileEntry]]:
     return batches
 
 
+def _preload() -> None:
+    """Import the extractors' libraries once, before the pool forks, so workers start warm."""
+    import charset_normalizer  # noqa: F401
+    import docx  # noqa: F401
+    import pypdfium2  # noqa: F401
+    import python_calamine  # noqa: F401
+    import selectolax.lexbor  # noqa: F401
+
+
 def extract_all(
     ctx: JobContext, entries: list[FileEntry], opts: BuildOptions, *, lo: float, hi: float
-) -> dict[bytes, dict]:
-    """Extract every entry; returns {rel: result}. Progress goes from ``lo`` to ``hi``."""
-    results: dict[bytes, dict] = {}
+) -> dict[bytes, tuple[list[dict], dict]]:
+    """Extract every entry; returns {rel: (chunk rows, file row)}. Progress goes from ``lo`` to ``hi``."""
+    results: dict[bytes, tuple[list[dict], dict]] = {}
     total = len(entries)
     args = (opts.max_table_rows, opts.chunking.as_dict())
 
@@ -129,21 +138,20 @@ def extract_all(
     workers = opts.workers if opts.workers is not None else len(os.sched_getaffinity(0))
     if workers <= 0:
         for e in entries:
-            results[e.rel] = _work([(e.path, e.ext)], *args)[0]
+            results[e.rel] = _work([e], *args)[0]
             report()
         return results
 
     from pebble import ProcessExpired, ProcessPool
 
+    _preload()
     with _allow_children():
         pool = ProcessPool(max_workers=min(workers, max(1, total // 4) or 1))
         try:
             pending: dict[cf.Future, list[FileEntry]] = {}
 
             def schedule(batch: list[FileEntry]) -> None:
-                fut = pool.schedule(
-                    _work, args=([(e.path, e.ext) for e in batch], *args), timeout=opts.file_timeout * len(batch)
-                )
+                fut = pool.schedule(_work, args=(batch, *args), timeout=opts.file_timeout * len(batch))
                 pending[fut] = batch
 
             for batch in _batches(entries):
@@ -168,7 +176,7 @@ def extract_all(
                             )
                         else:
                             reason, code = f"the extractor crashed on this file (exit code {exc.exitcode})", "crashed"
-                        results[e.rel] = {"sha256": None, "error": reason, "code": code}
+                        results[e.rel] = _rows_for(e, {"sha256": None, "error": reason, "code": code})
                 report()
         finally:
             pool.stop()
@@ -438,7 +446,7 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
         new_chunks: list[dict] = []
         file_rows: dict[bytes, dict] = dict(not_read)
         for e in to_read:
-            rows, frow = _rows_for(e, results[e.rel])
+            rows, frow = results[e.rel]
             new_chunks.extend(rows)
             file_rows[e.rel] = frow
 
@@ -510,6 +518,7 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
             for name in store.EXPORTS:
                 if name != "manifest.json" and (tmp / name).is_file():
                     manifest["exports"][name] = {"bytes": (tmp / name).stat().st_size}
+            manifest["exports"]["neo4j.zip"] = {"files": sorted(p.name for p in (tmp / "neo4j").iterdir())}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         ctx.progress(1.0, "done")
         return _result(opts, storage, manifest, counts, started, skipped, files, out)
@@ -559,8 +568,9 @@ def _result(opts, storage, manifest, counts, started, skipped, files, out) -> di
         bad = files.filter(pc.not_equal(files["status"], "ok")).select(["path", "status", "code", "reason"]).to_pylist()
         errors = [{"path": r["path"], "code": r["code"], "reason": r["reason"]} for r in bad if r["status"] == "error"]
         empty = [r["path"] for r in bad if r["status"] == "empty"]
-    outputs = [storage.relative(out / n) for n in manifest.get("exports", {})] + [
-        storage.relative(out / "manifest.json")
+    outputs = [storage.relative(out / n) for n in manifest.get("exports", {}) if n != "neo4j.zip"] + [
+        storage.relative(out / "neo4j"),
+        storage.relative(out / "manifest.json"),
     ]
     return {
         "name": opts.name,

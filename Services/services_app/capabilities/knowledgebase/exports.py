@@ -115,7 +115,7 @@ neo4j-admin database import full "${DATABASE:-neo4j}" --overwrite-destination \\
 
 
 def write_neo4j(chunks: pa.Table, files: pa.Table, folder: Path, *, root_name: str) -> dict:
-    """Write the Neo4j export into ``folder`` and zip it as ``folder``.zip; returns counts."""
+    """Write the Neo4j export into ``folder``; returns node and relationship counts."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def writer(name: str, header: list[str]):
@@ -219,10 +219,13 @@ def write_neo4j(chunks: pa.Table, files: pa.Table, folder: Path, *, root_name: s
     (folder / "import.cypher").write_text(CYPHER, encoding="utf-8")
     (folder / "import.sh").write_text(ADMIN, encoding="utf-8")
     (folder / "import.sh").chmod(0o755)
-    with zipfile.ZipFile(folder.with_suffix(".zip"), "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as z:
+    return counts
+
+
+def zip_neo4j(folder: Path, target: Path) -> None:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as z:
         for p in sorted(folder.iterdir()):
             z.write(p, arcname=f"neo4j/{p.name}")
-    return counts
 
 
 __all__ = ["NAMESPACE", "write_jsonl", "write_parquet", "write_neo4j", "folder_id"]

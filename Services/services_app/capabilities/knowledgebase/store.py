@@ -97,11 +97,29 @@ def kb_list(storage: Storage) -> list[dict]:
 def export_path(storage: Storage, name: str, export: str) -> Path:
     if export not in EXPORTS:
         raise NotFound(f"no export named {export!r}; available: {', '.join(EXPORTS)}")
-    read_manifest(storage, name)
+    manifest = read_manifest(storage, name)
+    if export == "neo4j.zip":
+        return _neo4j_zip(storage, name, manifest)
     path = output_dir(storage, name) / export
     if not path.is_file():
         raise NotFound(f"knowledge base {name!r} has no {export}")
     return path
+
+
+def _neo4j_zip(storage: Storage, name: str, manifest: dict) -> Path:
+    """The Neo4j export as one zip, made on first download and kept per build."""
+    from .exports import zip_neo4j
+
+    folder = output_dir(storage, name) / "neo4j"
+    if not folder.is_dir():
+        raise NotFound(f"knowledge base {name!r} has no Neo4j export")
+    target = kb_dir(storage, name) / "downloads" / f"{manifest['build_id']}-neo4j.zip"
+    if not target.is_file():
+        for old in target.parent.glob("*-neo4j.zip") if target.parent.is_dir() else []:
+            old.unlink(missing_ok=True)
+        with storage.atomic_file(target) as tmp:
+            zip_neo4j(folder, tmp)
+    return target
 
 
 def documents(

@@ -1,0 +1,301 @@
+"""Knowledge base benchmark: build rate, incremental rebuild, search latency.
+
+    .venv/bin/python benches/bench_knowledgebase.py            # full size (make bench)
+    BENCH_SCALE=0.1 .venv/bin/python benches/bench_knowledgebase.py
+
+Side by side in one run, on a seeded tree of 10,000 files (txt, md, html,
+pdf, csv in nested folders; scaled by BENCH_SCALE):
+
+- ``sequential loop``: LlamaIndex-style reading, a plain loop that opens each
+  file and extracts its text with the same extractors, one after the other
+  (what SimpleDirectoryReader.load_data() does without num_workers), and
+  collects the documents in memory; no outputs written;
+- ``full build``: our build (process pool, all outputs: JSONL, Parquet,
+  files state, Neo4j export, manifest);
+- ``rebuild, nothing changed`` and ``rebuild, 1% changed``;
+- search over 100,000 chunks (BENCH_SCALE scales it too) in local mode:
+  end to end (query embedding with the local model + top-k + metadata), the
+  top-k alone, and Qdrant's own local mode on the same vectors.
+
+Every contender runs in a child process; peak RSS is polled with psutil over
+the child and its pool workers (summed).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "Services"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+N_FILES = max(50, int(10_000 * SCALE))
+N_CHUNKS = max(2_000, int(100_000 * SCALE))
+WORDS = (
+    "energy water emissions solar wind carbon policy report supplier audit board climate risk plant "
+    "recycling waste target scope biodiversity governance social employee safety training community "
+    "revenue market growth product customer region quarter investment compliance disclosure"
+).split()
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def paragraph(rng: random.Random, sentences: int) -> str:
+    return " ".join(sentence(rng, rng.randint(6, 16)) for _ in range(sentences))
+
+
+def make_tree(src: Path, n_files: int, seed: int = 7) -> None:
+    from tests.knowledgebase.pdfs import text_pdf
+
+    rng = random.Random(seed)
+    tops = ["esg", "finance", "operations", "legal", "research"]
+    subs = ["2022", "2023", "2024", "drafts"]
+    leaves = ["reports", "notes", "data"]
+    kinds = ["txt"] * 30 + ["md"] * 20 + ["html"] * 25 + ["pdf"] * 10 + ["csv"] * 15
+    for i in range(n_files):
+        folder = src / rng.choice(tops) / rng.choice(subs) / rng.choice(leaves)
+        folder.mkdir(parents=True, exist_ok=True)
+        kind = rng.choice(kinds)
+        name = folder / f"doc_{i:05d}.{kind}"
+        if kind == "txt":
+            name.write_text("\n\n".join(paragraph(rng, rng.randint(3, 8)) for _ in range(rng.randint(2, 6))))
+        elif kind == "md":
+            body = "\n\n".join(f"## {sentence(rng, 3)}\n\n{paragraph(rng, 4)}" for _ in range(rng.randint(2, 5)))
+            name.write_text(f"# {sentence(rng, 4)}\n\n{body}")
+        elif kind == "html":
+            ps = "".join(f"<p>{paragraph(rng, 3)}</p>" for _ in range(rng.randint(3, 8)))
+            name.write_text(
+                f"<html><head><title>{sentence(rng, 4)}</title><style>p {{margin: 0}}</style>"
+                f"<script>var tracking = {i};</script></head><body><nav><a href='/'>Home</a></nav>"
+                f"<article><h1>{sentence(rng, 5)}</h1>{ps}</article></body></html>"
+            )
+        elif kind == "pdf":
+            name.write_bytes(text_pdf([sentence(rng, 12) for _ in range(rng.randint(1, 4))], title=sentence(rng, 3)))
+        else:
+            rows = [f"{rng.choice(WORDS)},{rng.randint(1, 9999)},{rng.random():.4f},{sentence(rng, 5)}" for _ in range(rng.randint(10, 60))]
+            name.write_text("item,quantity,score,comment\n" + "\n".join(rows) + "\n")
+
+
+# --- contenders (each runs in a child process) -------------------------------------------
+
+
+def sequential_loop(src: str, out: dict) -> None:
+    """LlamaIndex-style: walk, then read and extract each file in turn; documents kept in a list."""
+    from services_app.capabilities.knowledgebase.extract import read_and_extract
+
+    docs = []
+    started = time.perf_counter()
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            res = read_and_extract(path, os.path.splitext(name)[1].lower())
+            if "sections" in res:
+                docs.append({"path": path, "text": "\n".join(s[0] for s in res["sections"]), "sha256": res["sha256"]})
+    out["seconds"] = time.perf_counter() - started
+    out["documents"] = len(docs)
+
+
+def our_build(data_root: str, out: dict, params: dict) -> None:
+    from services_app.capabilities.knowledgebase.jobs import build
+    from services_app.jobs.context import JobContext
+    from services_app.storage import Storage
+
+    ctx = JobContext(storage=Storage(data_root=Path(data_root)))
+    started = time.perf_counter()
+    result = build(ctx, {"name": "bench", "source": "master", **params})
+    out["seconds"] = time.perf_counter() - started
+    out["documents"] = result["counts"]["documents"]
+    out["chunks"] = result["counts"]["chunks"]
+    out["counts"] = {k: result[k] for k in ("added", "changed", "unchanged", "removed", "files_read")}
+
+
+def run_child(fn, *args) -> dict:
+    """Run fn(*args, out) in a child process; return its result with peak RSS (child + its workers)."""
+    with mp.Manager() as manager:
+        out = manager.dict()
+        proc = mp.get_context("fork").Process(target=fn, args=(*args[:1], out, *args[1:]))
+        proc.start()
+        peak = 0
+        ps = psutil.Process(proc.pid)
+        while proc.is_alive():
+            try:
+                rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError(f"{fn.__name__} failed with exit code {proc.exitcode}")
+        result = dict(out)
+    result["peak_rss_mb"] = peak / 2**20
+    return result
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+def make_search_index(data_root: Path, n: int, dim: int = 384, seed: int = 11) -> None:
+    """A knowledge base of ``n`` chunks with seeded random unit vectors (embedding 100k chunks on
+    2 CPU cores would take minutes and measure the model, not the search)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from services_app.capabilities.knowledgebase.records import CHUNK_SCHEMA, chunk_id, document_id
+    from services_app.capabilities.knowledgebase.store import output_dir
+    from services_app.storage import Storage
+
+    rng = np.random.default_rng(seed)
+    prng = random.Random(seed)
+    vectors = rng.standard_normal((n, dim), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    tops = ["esg", "finance", "operations", "legal", "research"]
+    rows = []
+    for i in range(n):
+        top = tops[i % 5]
+        rel = f"{top}/{2022 + i % 3}/doc_{i // 10:05d}.txt"
+        rows.append({
+            "id": chunk_id(rel.encode(), i % 10), "document_id": document_id(rel.encode()), "path": rel,
+            "folder": rel.rsplit("/", 1)[0], "top_folder": top, "subfolders": [str(2022 + i % 3)],
+            "file_name": rel.rsplit("/", 1)[1], "extension": ".txt", "title": None, "text": paragraph(prng, 2),
+            "page": None, "sheet": None, "columns": None, "chunk_index": i % 10, "chunk_count": 10,
+            "char_start": 0, "char_end": 10, "char_count": 10, "text_sha256": "0" * 64, "sha256": "0" * 64,
+            "size": 10, "modified": __import__("datetime").datetime(2024, 1, 1, tzinfo=__import__("datetime").UTC),
+        })
+    storage = Storage(data_root=data_root)
+    out = output_dir(storage, "search")
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=CHUNK_SCHEMA), out / "knowledge.parquet")
+    np.save(out / "vectors.npy", vectors)
+    (out / "manifest.json").write_text(json.dumps({
+        "name": "search", "build_id": "bench", "embeddings": {"provider": "local", "model": "all-MiniLM-L6-v2", "dim": dim,
+                                                               "qdrant": {"mode": "local"}},
+    }))
+
+
+def search_bench(data_root: str, out: dict, n: int) -> None:
+    import numpy as np
+    from services_app.capabilities.knowledgebase import index
+    from services_app.storage import Storage
+
+    storage = Storage(data_root=Path(data_root))
+    rng = random.Random(3)
+    queries = [sentence(rng, rng.randint(3, 10)) for _ in range(230)]
+    first = time.perf_counter()
+    index.search(storage, "search", q="warm up the model and the index", k=10)
+    out["cold_ms"] = (time.perf_counter() - first) * 1000
+    total, topk = [], []
+    for i, q in enumerate(queries[:200]):
+        folder = "esg/2023" if i % 4 == 0 else None
+        t = time.perf_counter()
+        res = index.search(storage, "search", q=q, k=10, folder=folder)
+        total.append((time.perf_counter() - t) * 1000)
+        assert len(res["results"]) == 10
+    idx = index._local_index(storage, "search", {"build_id": "bench"})
+    qv = np.random.default_rng(5).standard_normal((200, idx.vectors.shape[1]), dtype=np.float32)
+    for v in qv:
+        t = time.perf_counter()
+        idx.search(v / np.linalg.norm(v), k=10, folder=None)
+        topk.append((time.perf_counter() - t) * 1000)
+    out["end_to_end"] = total
+    out["topk"] = topk
+
+
+def qdrant_local_bench(data_root: str, out: dict, n: int) -> None:
+    import numpy as np
+    from qdrant_client import QdrantClient, models
+
+    vectors = np.load(Path(data_root) / "knowledgebases/search/output/vectors.npy")
+    client = QdrantClient(path=str(Path(data_root) / "qdrant-bench"))
+    client.create_collection("b", vectors_config=models.VectorParams(size=vectors.shape[1], distance=models.Distance.COSINE))
+    t = time.perf_counter()
+    for i in range(0, len(vectors), 2048):
+        client.upsert("b", points=models.Batch(ids=list(range(i, min(i + 2048, len(vectors)))),
+                                               vectors=vectors[i : i + 2048].tolist()), wait=True)
+    out["upsert_s"] = time.perf_counter() - t
+    lat = []
+    qv = np.random.default_rng(5).standard_normal((30, vectors.shape[1]), dtype=np.float32)
+    for v in qv:
+        t = time.perf_counter()
+        client.query_points("b", query=v.tolist(), limit=10)
+        lat.append((time.perf_counter() - t) * 1000)
+    client.close()
+    out["query"] = lat
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-kb-"))
+    try:
+        data_root = tmp / "data"
+        src = data_root / "master"
+        t = time.perf_counter()
+        make_tree(src, N_FILES)
+        print(f"tree: {N_FILES} files in {time.perf_counter() - t:.1f}s under {src}; cores: {len(os.sched_getaffinity(0))}")
+
+        seq = run_child(sequential_loop, str(src))
+        full = run_child(our_build, str(data_root), {})
+        same = run_child(our_build, str(data_root), {})
+        rng = random.Random(1)
+        files = sorted(p for p in src.rglob("*.txt"))
+        for p in rng.sample(files, max(1, N_FILES // 100)):
+            p.write_text(p.read_text() + "\nAn added line.")
+        one = run_child(our_build, str(data_root), {})
+        chunked = run_child(our_build, str(data_root), {"chunking": {"mode": "characters", "size": 1000, "overlap": 100}})
+
+        rows = [
+            ("sequential loop (LlamaIndex-style)", seq),
+            ("full build", full),
+            ("rebuild, nothing changed", same),
+            ("rebuild, 1% of files changed", one),
+            ("full build, 1000-char chunks", chunked),
+        ]
+        print(f"\n{'contender':38} {'seconds':>9} {'files/s':>9} {'vs loop':>8} {'peak RSS MB':>12}")
+        for label, r in rows:
+            rate = N_FILES / r["seconds"]
+            print(f"{label:38} {r['seconds']:9.2f} {rate:9.0f} {seq['seconds'] / r['seconds']:7.2f}x {r['peak_rss_mb']:12.0f}")
+        print(f"\nfull build vs sequential loop: {seq['seconds'] / full['seconds']:.2f}x (target >= 2x)")
+        print(f"full build / rebuild with nothing changed: {full['seconds'] / same['seconds']:.1f}x (target >= 20x)")
+        print(f"rebuild counts: nothing changed {same['counts']}, 1% changed {one['counts']}")
+        print(f"documents: loop {seq['documents']}, build {full['documents']}; chunks with chunking {chunked['chunks']}")
+
+        shutil.rmtree(data_root / "knowledgebases", ignore_errors=True)
+        make_search_index(data_root, N_CHUNKS)
+        s = run_child(search_bench, str(data_root), N_CHUNKS)
+        q = run_child(qdrant_local_bench, str(data_root), N_CHUNKS)
+        print(f"\nsearch over {N_CHUNKS} chunks (384-d), local mode, k=10, 200 queries (1 in 4 with a folder filter):")
+        print(f"  end to end (embed query + top-k + metadata): p50 {pct(s['end_to_end'], 50):.1f} ms, "
+              f"p95 {pct(s['end_to_end'], 95):.1f} ms, max {max(s['end_to_end']):.1f} ms (target p95 < 100 ms)")
+        print(f"  top-k over the memory-mapped matrix alone: p50 {pct(s['topk'], 50):.1f} ms, p95 {pct(s['topk'], 95):.1f} ms")
+        print(f"  first query (loads the model and the index): {s['cold_ms']:.0f} ms; peak RSS {s['peak_rss_mb']:.0f} MB")
+        print(f"  Qdrant local mode on the same vectors: upsert {q['upsert_s']:.1f}s, query p50 {pct(q['query'], 50):.1f} ms, "
+              f"p95 {pct(q['query'], 95):.1f} ms; peak RSS {q['peak_rss_mb']:.0f} MB")
+        print(f"  (statistics: mean end to end {statistics.mean(s['end_to_end']):.1f} ms)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
