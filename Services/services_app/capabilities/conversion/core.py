@@ -183,7 +183,8 @@ def plan_text(src: Path, kind: FileKind, opts: ConvertOptions, work: _Work, *, p
         # plain text without a delimiter: one row per line
         args += ["delim='\x1f'", "quote=''", "escape=''", "header=false", "columns={'text': 'VARCHAR'}"]
     else:
-        args += [f"delim={_lit(delim)}", f"quote={_lit(quote)}"]
+        # skip=0: DuckDB's sniffer may otherwise skip leading rows it finds inconsistent, silently losing data
+        args += [f"delim={_lit(delim)}", f"quote={_lit(quote)}", "skip=0"]
         if opts.header is not None:
             args.append(f"header={'true' if opts.header else 'false'}")
         if opts.column_types:
@@ -272,7 +273,9 @@ def make_plans(src: Path, kind: FileKind, opts: ConvertOptions, work: _Work) -> 
 
 
 # --- select list: columns to keep and type overrides --------------------------------------
-def _select_sql(plan: Plan, from_sql: str, opts: ConvertOptions, names: list[str]) -> str:
+def _select_sql(plan: Plan, from_sql: str, opts: ConvertOptions, cols: list[tuple[str, str]]) -> str:
+    names = [c for c, _ in cols]
+    types = dict(cols)
     csv_types = plan.from_sql.startswith("read_csv(")  # overrides already applied by the CSV reader
     missing = [c for c in (opts.columns or []) if c not in names]
     if missing:
@@ -286,7 +289,13 @@ def _select_sql(plan: Plan, from_sql: str, opts: ConvertOptions, names: list[str
     parts = []
     for c in keep:
         t = opts.column_types.get(c)
-        parts.append(f"CAST({_ident(c)} AS {t}) AS {_ident(c)}" if t and not csv_types else _ident(c))
+        if not t and types.get(c) == "HUGEINT":
+            t = "BIGINT"  # DuckDB's JSON reader types negative integers as HUGEINT, which Parquet cannot hold
+        parts.append(
+            f"CAST({_ident(c)} AS {t}) AS {_ident(c)}"
+            if t and not (csv_types and c in opts.column_types)
+            else _ident(c)
+        )
     return f"SELECT {', '.join(parts)} FROM {from_sql}"
 
 
@@ -348,7 +357,7 @@ def _run(plan: Plan, opts: ConvertOptions, work: _Work, action: Callable[[str], 
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, plan) from None
         _warn_header(plan, [c for c, _ in cols], work)
-        sql = _select_sql(plan, from_sql, opts, [c for c, _ in cols])
+        sql = _select_sql(plan, from_sql, opts, cols)
         try:
             return action(sql)
         except Exception as exc:  # noqa: BLE001
@@ -357,8 +366,9 @@ def _run(plan: Plan, opts: ConvertOptions, work: _Work, action: Callable[[str], 
                 raise _translate(exc, plan) from None
             first = dict(cols)
             try:
-                wide = dict(_describe(con, plan.retry_from_sql))
-                result = action(_select_sql(plan, plan.retry_from_sql, opts, list(wide)))
+                wide_cols = _describe(con, plan.retry_from_sql)
+                wide = dict(wide_cols)
+                result = action(_select_sql(plan, plan.retry_from_sql, opts, wide_cols))
             except Exception as exc2:  # noqa: BLE001
                 raise _translate(exc2, plan) from None
             example = _clean(str(exc), 300)

@@ -145,15 +145,9 @@ def rows_to_table(rows: list[list], *, header: bool, merged=(), start=(0, 0), wa
     else:
         names = [f"column{i + 1}" for i in range(width)]
         body = rows
-    blank = 0
-    kept = []
-    for r in body:
-        if all(v == "" or v is None for v in r):
-            blank += 1
-        else:
-            kept.append(r)
-    if blank:
-        warn(f"{blank} empty row(s) skipped")
+    # rows inside the data area are kept even when blank (they may be all-null records);
+    # calamine already trims empty rows and columns around the data area
+    kept = body
     if not kept:
         warn("no data rows (header only)")
     columns = list(zip(*kept, strict=True)) if kept else [() for _ in names]

@@ -1,0 +1,152 @@
+"""Through the API (and the command): jobs, per-file reports, uploads, preview."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from http import HTTPStatus
+
+import pyarrow.parquet as pq
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from services_app.models import Job
+
+from tests.conftest import run_job_now
+
+from .makers import make_pdf, make_xlsx, make_zip_bomb_xlsx
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tree(data_roots):
+    root = data_roots / "raw" / "batch"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "a.csv").write_text("id,name\n1,x\n2,\n")
+    (root / "bad.csv").write_text("a,b\n1,2\n3,4,5\n")
+    (root / "sub" / "b.jsonl").write_text('{"k": 1}\n{"k": 2}\n')
+    (root / "sub" / "deeper" / "c.tsv.gz").write_bytes(gzip.compress(b"p\tq\n1\t2\n"))
+    (root / "notes.md").write_text("not data")
+    (root / "sub" / "bomb.xlsx").write_bytes(make_zip_bomb_xlsx(data_roots / "tmp-bomb.xlsx").read_bytes())
+    (data_roots / "tmp-bomb.xlsx").unlink()
+    make_xlsx(root / "sub" / "book.xlsx", {"One": [["v"], [1]], "Two": [["w"], ["z"]]})
+    make_pdf(root / "doc.pdf", ["first", "second"])
+    return root
+
+
+def test_folder_conversion_reports_every_file(api, tree, data_roots):
+    resp = api.post(reverse("api:conversion_create"), {"source": "raw/batch", "options": {"compression_level": 3}})
+    assert resp.status_code == HTTPStatus.ACCEPTED, resp.content
+    job = run_job_now(Job.objects.get(pk=resp.json()["id"]))
+    assert job.status == "succeeded", job.error
+    result = job.result
+    by_path = {e["relative_path"]: e for e in result["files"]}
+    assert by_path["a.csv"]["status"] == "converted" and by_path["a.csv"]["rows"] == 2
+    assert by_path["bad.csv"]["status"] == "failed" and "line 3" in by_path["bad.csv"]["error"]["message"]
+    assert by_path["sub/bomb.xlsx"]["error"]["code"] == "unsafe_file"
+    assert by_path["notes.md"]["status"] == "skipped"
+    assert by_path["sub/book.xlsx"]["rows"] == 2
+    assert result["converted"] == 5 and result["failed"] == 2 and result["skipped"] == 1
+    out = data_roots / "parquet" / "raw" / "batch"
+    assert pq.read_table(out / "a.parquet").column("name").to_pylist() == ["x", None]
+    assert pq.read_table(out / "sub" / "b.parquet").num_rows == 2
+    assert pq.read_table(out / "sub" / "deeper" / "c.parquet").to_pylist() == [{"p": 1, "q": 2}]
+    assert (out / "sub" / "book" / "One.parquet").exists() and (out / "sub" / "book" / "Two.parquet").exists()
+    assert pq.read_table(out / "doc.parquet").num_rows == 2
+    assert not (out / "bad.parquet").exists() and not (out / "sub" / "bomb").exists()
+    assert not list(out.rglob(".*tmp"))
+    report = json.loads((out / "_conversion_report.json").read_text())
+    assert len(report["files"]) == 8
+    assert "parquet/raw/batch/a.parquet" in job.outputs
+    assert any("bad.csv" in w for w in result.get("warnings", [])) is False  # errors are not warnings
+
+    # the same request again reuses the finished job
+    again = api.post(reverse("api:conversion_create"), {"source": "raw/batch", "options": {"compression_level": 3}})
+    assert again.status_code == HTTPStatus.OK and again.json()["id"] == str(job.pk)
+
+
+def test_single_bad_file_fails_the_job_with_its_error(api, data_roots):
+    (data_roots / "empty.csv").write_bytes(b"")
+    resp = api.post(reverse("api:conversion_create"), {"source": "empty.csv"})
+    job = run_job_now(Job.objects.get(pk=resp.json()["id"]))
+    assert job.status == "failed"
+    assert job.error["code"] == "empty_file" and "empty" in job.error["message"]
+
+
+def test_single_file_to_named_output_and_preview(api, data_roots):
+    (data_roots / "s.csv").write_text("id,when,ok\n1,2024-01-02 03:04:05,true\n2,,false\n")
+    resp = api.post(reverse("api:conversion_create"), {"source": "s.csv", "output": "out/s.parquet"})
+    job = run_job_now(Job.objects.get(pk=resp.json()["id"]))
+    assert job.status == "succeeded", job.error
+    assert job.outputs == ["out/s.parquet"]
+    prev = api.get(reverse("api:dataset_preview"), data={"location": "out/s.parquet", "rows": 1})
+    assert prev.status_code == 200, prev.content
+    body = prev.json()
+    assert body["rows"] == 2 and len(body["preview"]) == 1
+    assert body["preview"][0] == {"id": 1, "when": "2024-01-02T03:04:05", "ok": True}
+    assert [c["name"] for c in body["columns"]] == ["id", "when", "ok"]
+    assert body["metadata"]["source"] == "s.csv" and len(body["metadata"]["source_sha256"]) == 64
+    assert body["metadata"]["options"]["compression"] == "zstd"
+
+
+def test_preview_errors(api, data_roots):
+    (data_roots / "x.csv").write_text("a\n1\n")
+    assert api.get(reverse("api:dataset_preview"), data={"location": "x.csv"}).json()["error"]["code"] == "not_parquet"
+    assert api.get(reverse("api:dataset_preview"), data={"location": "nope.parquet"}).status_code == 404
+    assert api.get(reverse("api:dataset_preview"), data={"location": "../etc/passwd"}).status_code == 400
+    assert api.get(reverse("api:dataset_preview"), data={"location": "/etc/passwd"}).status_code == 403
+
+
+def test_bad_requests_answer_4xx(api, data_roots):
+    (data_roots / "a.csv").write_text("a\n1\n")
+    url = reverse("api:conversion_create")
+    r = api.post(url, {"source": "a.csv", "options": {"column_types": {"a": "complex"}}})
+    assert r.status_code == 400 and "column_types" in r.json()["error"]["message"]
+    assert api.post(url, {"source": "a.csv", "options": {"compression": "zip"}}).status_code == 422
+    assert api.post(url, {"source": "missing.csv"}).status_code == 404
+    assert api.post(url, {"source": "/etc"}).status_code == 403
+
+
+def test_upload_files(client, api_key, data_roots):
+    files = [
+        io.BytesIO(b"a;b\n1;x\n"),
+        io.BytesIO(json.dumps([{"k": 1}, {"k": 2}]).encode()),
+    ]
+    files[0].name, files[1].name = "one.csv", "two.json"
+    resp = client.post(
+        reverse("api:conversion_upload"),
+        {"files": files, "options": json.dumps({"null_values": ["-"]})},
+        headers={"X-API-Key": api_key},
+    )
+    assert resp.status_code == HTTPStatus.ACCEPTED, resp.content
+    job = run_job_now(Job.objects.get(pk=resp.json()["id"]))
+    assert job.status == "succeeded", job.error
+    assert job.result["converted"] == 2
+    outs = sorted(job.outputs)
+    assert outs[0].startswith(f"parquet/uploads/{job.pk}/") and outs[0].endswith("one.parquet")
+    assert pq.read_table(data_roots / outs[0]).to_pylist() == [{"a": 1, "b": "x"}]
+    bad = client.post(
+        reverse("api:conversion_upload"),
+        {"files": [io.BytesIO(b"a")], "options": "{nope"},
+        headers={"X-API-Key": api_key},
+    )
+    assert bad.status_code == 400
+
+
+def test_needs_an_api_key(client):
+    assert client.post(reverse("api:conversion_create"), {}, content_type="application/json").status_code == 401
+
+
+def test_management_command(data_roots, capsys):
+    (data_roots / "in").mkdir()
+    (data_roots / "in" / "ok.csv").write_text("a\n1\n")
+    call_command("convert_to_parquet", "in", "--out", "o", "--quiet")
+    assert pq.read_table(data_roots / "o" / "ok.parquet").num_rows == 1
+    (data_roots / "in" / "bad.csv").write_bytes(b"")
+    with pytest.raises(SystemExit) as info:
+        call_command("convert_to_parquet", "in", "--out", "o2", "--quiet")
+    assert info.value.code == 1
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.err and "bad.csv" in captured.err
