@@ -79,7 +79,7 @@ def test_transform_classification_end_to_end(api, data_roots):
 
 def test_job_types_listed(api):
     r = api.get(reverse("api:transform_job_types"))
-    assert r.status_code == HTTPStatus.OK
+    assert r.status_code == HTTPStatus.OK, r.content
     assert {t["name"] for t in r.json()} >= {"classification", "multilabel", "ner", "language_modeling"}
 
 

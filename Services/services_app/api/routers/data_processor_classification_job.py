@@ -3,7 +3,7 @@
 from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
-from ...capabilities.transforms import job_types
+from ...capabilities.transforms.base import all_job_types
 from ...capabilities.transforms.inspect import inspect_dataset
 from ...capabilities.transforms.jobs import validate_request
 from ...errors import ServiceError
@@ -43,7 +43,7 @@ def inspect(request, file: File[UploadedFile] = None, location: Form[str] = None
     summary="List the job types a dataset can be transformed for",
 )
 def list_job_types(request):
-    return [cls().describe() for cls in job_types().values()]
+    return [cls().describe() for cls in all_job_types().values()]
 
 
 @router.post(

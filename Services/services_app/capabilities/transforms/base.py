@@ -225,14 +225,14 @@ def _discover() -> None:
         importlib.import_module(f"{package.__name__}.{info.name}")
 
 
-def job_types() -> dict[str, type[JobType]]:
+def all_job_types() -> dict[str, type[JobType]]:
     if not _REGISTRY:
         _discover()
     return dict(sorted(_REGISTRY.items()))
 
 
 def get_job_type(name: str) -> JobType:
-    known = job_types()
+    known = all_job_types()
     if name not in known:
         raise ServiceError(
             f"unknown job type {name!r}; known job types: {', '.join(known)}",
