@@ -3,18 +3,17 @@
 pypdfium2 is not thread-safe and a hostile PDF can make a parser loop, so
 extraction runs in its own process that the parent kills on timeout. Writes
 JSON lines to stdout: first the document record, then one record per page.
-Kept to the standard library and pypdfium2 so it starts fast."""
+Kept to the standard library and pypdfium2 so it starts fast. `pdf.py`
+calls `extract` in a forked child where fork is available (no interpreter
+start-up), and runs this file as a script elsewhere."""
 
 import json
 import sys
 
 
-def main() -> int:
-    path = sys.argv[1]
-    password = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+def extract(path: str, password: str | None, out) -> int:
     import pypdfium2 as pdfium
 
-    out = sys.stdout
     try:
         doc = pdfium.PdfDocument(path, password=password)
     except pdfium.PdfiumError as exc:
@@ -41,6 +40,11 @@ def main() -> int:
     doc.close()
     out.flush()
     return 0
+
+
+def main() -> int:
+    password = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+    return extract(sys.argv[1], password, sys.stdout)
 
 
 if __name__ == "__main__":

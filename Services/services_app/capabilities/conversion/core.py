@@ -352,20 +352,25 @@ def _run(plan: Plan, opts: ConvertOptions, work: _Work, action: Callable[[str], 
     else:
         from_sql = plan.from_sql
     try:
-        try:
-            cols = _describe(con, from_sql)
-        except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, plan) from None
-        _warn_header(plan, [c for c, _ in cols], work)
-        sql = _select_sql(plan, from_sql, opts, cols)
+        # DESCRIBE costs a second sniff of the file: only when the select list needs the columns
+        need_cols = not from_sql.startswith("read_csv(") or bool(opts.columns) or bool(opts.column_types)
+        cols: list[tuple[str, str]] | None = None
+        if need_cols:
+            try:
+                cols = _describe(con, from_sql)
+            except Exception as exc:  # noqa: BLE001
+                raise _translate(exc, plan) from None
+            sql = _select_sql(plan, from_sql, opts, cols)
+        else:
+            sql = f"SELECT * FROM {from_sql}"
         try:
             return action(sql)
         except Exception as exc:  # noqa: BLE001
             low = str(exc).lower()
             if not plan.retry_from_sql or not any(k in low for k in _RETRYABLE):
                 raise _translate(exc, plan) from None
-            first = dict(cols)
             try:
+                first = dict(cols if cols is not None else _describe(con, from_sql))
                 wide_cols = _describe(con, plan.retry_from_sql)
                 wide = dict(wide_cols)
                 result = action(_select_sql(plan, plan.retry_from_sql, opts, wide_cols))
@@ -384,7 +389,8 @@ def _run(plan: Plan, opts: ConvertOptions, work: _Work, action: Callable[[str], 
             con.unregister(name)
 
 
-def _warn_header(plan: Plan, names: list[str], work: _Work) -> None:
+def warn_header(plan: Plan, names: list[str], work: _Work) -> None:
+    """Warn about header cells the reader renamed (duplicates, empty names)."""
     raw = plan.info.get("header_fields") or []
     if not raw or len(raw) != len(names):
         return
@@ -507,6 +513,7 @@ def convert_file(
         for tmp, target, plan in pending:
             _patch_footer(tmp, placeholder.encode(), digest.encode())
             meta = pq.read_metadata(tmp)
+            warn_header(plan, meta.schema.to_arrow_schema().names, work)
             if meta.num_rows == 0 and kind.format in ("csv", "tsv", "txt"):
                 work.warn("no data rows (header only)")
             outputs.append(
@@ -620,7 +627,9 @@ def read_table(path: str | Path, options: ConvertOptions | dict | None = None, *
     work = _Work(warnings=[])
     try:
         plan = make_plans(path, kind, opts, work)[0]
-        return _run(plan, opts, work, lambda sql: connection().sql(sql).to_arrow_table())
+        table = _run(plan, opts, work, lambda sql: connection().sql(sql).to_arrow_table())
+        warn_header(plan, table.column_names, work)
+        return table
     finally:
         for t in work.temps:
             with contextlib.suppress(FileNotFoundError):

@@ -1,12 +1,18 @@
 """PDF to a table: one row per page (page number, text, size) with the
 document metadata as columns. Extraction runs in a child process bounded by
-a timeout (see `_pdf_child.py`)."""
+a timeout (see `_pdf_child.py`): pypdfium2 is not thread-safe, and a hostile
+file must not hang or crash the worker. On Linux the child is forked from
+this process (fast); elsewhere it is a fresh interpreter."""
 
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,21 +23,69 @@ CHILD = Path(__file__).with_name("_pdf_child.py")
 META_COLUMNS = ("Title", "Author", "Subject", "Keywords", "Creator", "Producer", "CreationDate", "ModDate")
 
 
-def read_pdf(path: Path, *, timeout: float, password: str | None = None) -> tuple[pa.Table, dict]:
+def _run_forked(path: Path, password: str | None, timeout: float) -> tuple[bytes, int, bytes]:
+    """Extract in a forked child (pypdfium2 already imported: no start-up cost); kill it on timeout."""
+    import pypdfium2  # noqa: F401 - imported before fork so the child does not pay for it
+
+    from . import _pdf_child
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 4
+        try:
+            os.close(r)
+            with os.fdopen(w, "w", encoding="utf-8") as out:
+                code = _pdf_child.extract(str(path), password, out)
+        except BaseException as exc:  # noqa: BLE001
+            try:
+                os.write(2, f"{type(exc).__name__}: {exc}".encode()[:400])
+            except OSError:
+                pass
+        os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
     try:
-        proc = subprocess.run(
-            [sys.executable, "-I", str(CHILD), str(path), password or ""],
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise subprocess.TimeoutExpired("pdf extraction", timeout)
+            ready, _, _ = select.select([r], [], [], remaining)
+            if ready:
+                data = os.read(r, 1 << 20)
+                if not data:
+                    break
+                chunks.append(data)
+    finally:
+        os.close(r)
+    _, status = os.waitpid(pid, 0)
+    return b"".join(chunks), os.waitstatus_to_exitcode(status), b""
+
+
+def _run_subprocess(path: Path, password: str | None, timeout: float) -> tuple[bytes, int, bytes]:
+    proc = subprocess.run(
+        [sys.executable, "-I", str(CHILD), str(path), password or ""],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return proc.stdout, proc.returncode, proc.stderr
+
+
+def read_pdf(path: Path, *, timeout: float, password: str | None = None) -> tuple[pa.Table, dict]:
+    runner = _run_forked if hasattr(os, "fork") and sys.platform == "linux" else _run_subprocess
+    try:
+        stdout, returncode, stderr = runner(path, password, timeout)
     except subprocess.TimeoutExpired:
         raise ConversionError(
             f"PDF text extraction did not finish within {timeout:g} s and was stopped; the file may be malformed "
             "(raise pdf_timeout_seconds for very large documents)",
             code="timeout",
         ) from None
-    lines = proc.stdout.decode("utf-8", errors="replace").splitlines()
+    lines = stdout.decode("utf-8", errors="replace").splitlines()
     first = json.loads(lines[0]) if lines else {}
     if "error" in first:
         if first.get("code") == "encrypted_pdf":
@@ -40,10 +94,10 @@ def read_pdf(path: Path, *, timeout: float, password: str | None = None) -> tupl
                 code="encrypted_pdf",
             )
         raise ConversionError(f"corrupt or unreadable PDF: {first['error']}", code="corrupt_file")
-    if proc.returncode != 0 or "document" not in first:
-        tail = proc.stderr.decode("utf-8", errors="replace")[-400:]
+    if returncode != 0 or "document" not in first:
+        tail = stderr.decode("utf-8", errors="replace")[-400:]
         raise ConversionError(
-            f"PDF extraction failed (exit status {proc.returncode}): {tail.strip() or 'no output'}",
+            f"PDF extraction failed (exit status {returncode}): {tail.strip() or 'no output'}",
             code="corrupt_file",
         )
     meta = first["document"]

@@ -1,0 +1,410 @@
+"""Parquet conversion benchmark: our converter against DuckDB, pandas and pypdfium2, side by side.
+
+    .venv/bin/python benches/bench_conversion.py              # full size (make bench)
+    BENCH_SCALE=0.1 .venv/bin/python benches/bench_conversion.py
+    BENCH_ONLY=csv,jsonl .venv/bin/python benches/bench_conversion.py
+
+Seeded data, generated under a temporary folder (BENCH_DIR to choose it):
+
+- CSV, 3.75M rows x 12 mixed columns (ids, amounts, timestamps, dates,
+  booleans, nulls, free text with quotes and commas), about 1 GB; and the same
+  at 3x (BENCH_CSV_GROWTH=0 skips it) to show that peak memory does not grow;
+- JSONL, about 200 MB, with nested records and lists;
+- XLSX, 200k rows x 10 columns;
+- PDF, 300 pages of text;
+- a folder of 2,000 small CSV files, converted end to end through the API
+  (``POST /api/conversions`` with Django's test client, then the job run by
+  the in-process runner ``job_execute``, exactly as a worker runs it; SQLite).
+
+Contenders: ours (``convert_file``), DuckDB ``COPY (SELECT * FROM read_csv/read_json(...)) TO ... (FORMAT parquet)``
+with its defaults, pandas (``read_csv``/``read_json(lines=True)``/``read_excel`` + ``to_parquet``), and
+pypdfium2 called directly (text of every page). Every contender runs in its own child process; wall time is
+measured inside the child around the work (imports excluded), peak RSS is the child's ``ru_maxrss`` from
+``wait4`` (which includes the PDF extraction grandchild).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "Services"))
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
+GROWTH = os.environ.get("BENCH_CSV_GROWTH", "1") != "0"
+
+CSV_ROWS = int(3_750_000 * SCALE)
+JSONL_ROWS = int(620_000 * SCALE)
+XLSX_ROWS = max(2_000, int(200_000 * SCALE))
+PDF_PAGES = max(30, int(300 * SCALE))
+SMALL_FILES = max(100, int(2_000 * SCALE))
+
+WORDS = (
+    "['alpha','beta','gamma','delta','sustainability','emissions','report','quarterly','\"quoted\"',"
+    "'comma, inside','net-zero','supplier','scope 3','water','énergie']"
+)
+
+
+# --- data ------------------------------------------------------------------------------------------------
+def _table_sql(rows: int) -> str:
+    return f"""
+      SELECT i AS id,
+        (hash(i) % 100000)::BIGINT AS user_id,
+        round(((hash(i*3) % 1000000) / 100.0)::DOUBLE, 2) AS amount,
+        (hash(i*5) % 50)::INT AS qty,
+        (['DE','FR','US','GB','IN','BR','JP','ZA'])[1 + (hash(i*7) % 8)::INT] AS country,
+        TIMESTAMP '2020-01-01 00:00:00' + to_seconds((hash(i*11) % 126144000)::BIGINT) AS created_at,
+        DATE '2015-01-01' + ((hash(i*13) % 3650)::INT) AS birth_date,
+        (hash(i*17) % 2 = 0) AS active,
+        CASE WHEN hash(i*19) % 10 = 0 THEN NULL ELSE ((hash(i*23) % 10000) / 10000.0)::DOUBLE END AS score,
+        CASE WHEN hash(i*29) % 20 = 0 THEN NULL ELSE
+          array_to_string(list_transform(range(6 + (hash(i*31) % 24)::INT),
+                          lambda x: {WORDS}[1 + (hash(i*37 + x) % 15)::INT]), ' ') END AS comment,
+        (['a','b','c','d'])[1 + (hash(i*41) % 4)::INT] AS category,
+        md5(i::VARCHAR) AS token
+      FROM range({rows}) t(i)"""
+
+
+def gen_csv(path: Path, rows: int) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar=false")
+    con.execute(f"COPY ({_table_sql(rows)}) TO '{path}' (FORMAT csv, HEADER)")
+
+
+def gen_jsonl(path: Path, rows: int) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar=false")
+    con.execute(
+        f"""COPY (SELECT id, user_id, amount, country, created_at, active, score, comment,
+                 {{'category': category, 'qty': qty, 'tags': [country, category]}} AS details, [qty, user_id] AS pair
+                 FROM ({_table_sql(rows)})) TO '{path}' (FORMAT json)"""
+    )
+
+
+def gen_xlsx(path: Path, rows: int) -> None:
+    import datetime as dt
+
+    import openpyxl
+
+    rng = random.Random(7)
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("data")
+    ws.append(["id", "customer", "amount", "qty", "country", "created", "day", "active", "score", "note"])
+    base = dt.datetime(2020, 1, 1)
+    for i in range(rows):
+        ws.append(
+            [
+                i,
+                f"C{rng.randrange(100000):05d}",
+                round(rng.uniform(0, 10000), 2),
+                rng.randrange(50),
+                rng.choice(["DE", "FR", "US", "GB"]),
+                base + dt.timedelta(seconds=rng.randrange(100_000_000)),
+                (base + dt.timedelta(days=rng.randrange(3000))).date(),
+                rng.random() < 0.5,
+                None if rng.random() < 0.1 else rng.random(),
+                " ".join(rng.choice(["scope", "water", "report", "net-zero", "supplier"]) for _ in range(5)),
+            ]
+        )
+    wb.save(path)
+
+
+def gen_pdf(path: Path, pages: int) -> None:
+    """Text PDF written by hand (Helvetica, 45 lines per page), xref offsets computed."""
+    import io
+
+    rng = random.Random(11)
+    words = "energy water emissions solar carbon policy report supplier audit board climate risk".split()
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for _ in range(pages):
+        lines = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(45)]
+        content = "BT /F1 10 Tf 50 760 Td 14 TL " + " ".join(f"({line}) '" for line in lines) + " ET"
+        stream = content.encode("latin-1")
+        page_id, content_id = len(objs) + 1, len(objs) + 2
+        kids.append(page_id)
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            f"/Contents {content_id} 0 R >>".encode()
+        )
+        objs.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
+    objs[1] = f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {pages} >>".encode()
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objs, start=1):
+        offsets.append(out.tell())
+        out.write(f"{i} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
+    for off in offsets:
+        out.write(f"{off:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    path.write_bytes(out.getvalue())
+
+
+def gen_small(folder: Path, n: int) -> None:
+    rng = random.Random(5)
+    for i in range(n):
+        sub = folder / f"part{i % 20:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        lines = ["id,name,amount,day,ok"] + [
+            f"{j},name {rng.randrange(1000)},{rng.uniform(0, 100):.2f},2024-0{1 + j % 9}-1{j % 9},{'true' if j % 2 else 'false'}"
+            for j in range(20)
+        ]
+        (sub / f"f{i:05d}.csv").write_text("\n".join(lines) + "\n")
+
+
+# --- contenders (run in a child process) -----------------------------------------------------------------
+def child(name: str, src: str, out: str) -> dict:
+    extra: dict = {}
+    if name == "ours":
+        from services_app.capabilities.conversion import convert_file
+        from services_app.capabilities.conversion.core import connection
+
+        connection()  # DuckDB imported and connected before the clock starts, as for the DuckDB contender
+        t = time.perf_counter()
+        report = convert_file(src, out)
+        extra = {"rows": report["rows"], "warnings": len(report["warnings"])}
+    elif name in ("duckdb_csv", "duckdb_json"):
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar=false")
+        reader = "read_csv" if name == "duckdb_csv" else "read_json"
+        t = time.perf_counter()
+        con.execute(f"COPY (SELECT * FROM {reader}('{src}')) TO '{out}' (FORMAT parquet)")
+    elif name == "pandas_csv":
+        import pandas as pd
+
+        t = time.perf_counter()
+        pd.read_csv(src).to_parquet(out)
+    elif name == "pandas_json":
+        import pandas as pd
+
+        t = time.perf_counter()
+        pd.read_json(src, lines=True).to_parquet(out)
+    elif name == "pandas_excel":
+        import pandas as pd
+
+        t = time.perf_counter()
+        df = pd.read_excel(src)
+        df.to_parquet(out)
+        extra = {"rows": len(df)}
+    elif name == "pypdfium2":
+        import pypdfium2 as pdfium
+
+        t = time.perf_counter()
+        doc = pdfium.PdfDocument(src)
+        texts = []
+        for i in range(len(doc)):
+            page = doc[i]
+            tp = page.get_textpage()
+            texts.append(tp.get_text_range())
+            tp.close()
+            page.close()
+        extra = {"rows": len(texts)}
+    elif name == "api_folder":
+        t, extra = _api_folder(src)
+    else:
+        raise SystemExit(f"unknown contender {name}")
+    extra["seconds"] = time.perf_counter() - t
+    return extra
+
+
+def _api_folder(folder: str) -> tuple[float, dict]:
+    var = Path(tempfile.mkdtemp(prefix="bench-conv-var-"))
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="services_project.settings",
+        SERVICES_VAR_DIR=str(var),
+        SERVICES_DATA_ROOT=str(Path(folder).parent),
+        DATABASE_URL=f"sqlite:///{var / 'bench.sqlite3'}",
+        REDIS_URL="",
+    )
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+    from services_app.jobs.services import job_execute
+    from services_app.models import ApiKey, Job
+
+    call_command("migrate", verbosity=0)
+    user = get_user_model().objects.create_user(username="bench")
+    key = ApiKey.issue(user=user, name="bench")[1]
+    client = Client()
+    t = time.perf_counter()
+    resp = client.post(
+        "/api/conversions",
+        {"source": Path(folder).name, "output": "out"},
+        content_type="application/json",
+        headers={"X-API-Key": key},
+    )
+    assert resp.status_code == 202, resp.content
+    job_execute(job_id=resp.json()["id"])
+    job = Job.objects.get(pk=resp.json()["id"])
+    assert job.status == "succeeded", job.error
+    shutil.rmtree(var, ignore_errors=True)
+    return t, {"files": job.result["converted"], "failed": job.result["failed"]}
+
+
+def run(name: str, src: Path, out: Path) -> dict:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    result_file = out.parent / f".{out.name}.{name}.json"
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", name, str(src), str(out), str(result_file)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        return {"name": name, "error": f"exit {proc.returncode}"}
+    res = json.loads(result_file.read_text())
+    res.update(name=name, peak_rss_mb=usage.ru_maxrss / 1024)
+    return res
+
+
+# --- report ----------------------------------------------------------------------------------------------
+ROWS: list[str] = []
+CHECKS: list[tuple[str, bool, str]] = []
+
+
+def table(title: str, results: list[dict], size_mb: float, unit: str = "MB/s") -> None:
+    ok = [r for r in results if "seconds" in r]
+    best = {r["name"]: r["seconds"] for r in ok}
+    print(f"\n## {title}  (input {size_mb:,.1f} MB)")
+    print(f"{'contender':<14} {'seconds':>9} {'x ours':>8} {'peak RSS MB':>12}  notes")
+    for r in results:
+        if "seconds" not in r:
+            print(f"{r['name']:<14} {'-':>9} {'-':>8} {'-':>12}  {r.get('error')}")
+            continue
+        ratio = r["seconds"] / best["ours"] if "ours" in best else float("nan")
+        notes = ", ".join(f"{k}={v}" for k, v in r.items() if k in ("rows", "files", "warnings", "failed"))
+        print(f"{r['name']:<14} {r['seconds']:>9.2f} {ratio:>8.2f} {r['peak_rss_mb']:>12.0f}  {notes}")
+
+
+def check(label: str, ok: bool, detail: str) -> None:
+    CHECKS.append((label, ok, detail))
+
+
+def main() -> None:
+    base = Path(os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="bench-conversion-"))
+    base.mkdir(parents=True, exist_ok=True)
+    print(f"BENCH_SCALE={SCALE}  data under {base}  (shared 2-core machine: timings are noisy; compare ratios)")
+    want = lambda k: not ONLY or k in ONLY  # noqa: E731
+    try:
+        if want("csv"):
+            src = base / "data.csv"
+            t = time.perf_counter()
+            gen_csv(src, CSV_ROWS)
+            mb = src.stat().st_size / 1e6
+            print(f"generated {src.name}: {CSV_ROWS:,} rows, {mb:,.0f} MB in {time.perf_counter() - t:.0f} s")
+            res = [run(n, src, base / "out" / f"csv-{n}.parquet") for n in ("ours", "duckdb_csv", "pandas_csv")]
+            table("CSV -> Parquet", res, mb)
+            r = {x["name"]: x for x in res}
+            if "seconds" in r["ours"] and "seconds" in r["duckdb_csv"]:
+                check(
+                    "CSV <= 1.2x DuckDB",
+                    r["ours"]["seconds"] <= 1.2 * r["duckdb_csv"]["seconds"],
+                    f"{r['ours']['seconds'] / r['duckdb_csv']['seconds']:.2f}x",
+                )
+            if "seconds" in r["ours"] and "seconds" in r["pandas_csv"]:
+                check(
+                    "CSV >= 5x pandas",
+                    r["pandas_csv"]["seconds"] >= 5 * r["ours"]["seconds"],
+                    f"{r['pandas_csv']['seconds'] / r['ours']['seconds']:.1f}x",
+                )
+            if "peak_rss_mb" in r["ours"]:
+                check("CSV peak RSS <= 600 MB", r["ours"]["peak_rss_mb"] <= 600, f"{r['ours']['peak_rss_mb']:.0f} MB")
+            if GROWTH and "peak_rss_mb" in r["ours"]:
+                big = base / "data3x.csv"
+                gen_csv(big, CSV_ROWS * 3)
+                src.unlink()
+                g = run("ours", big, base / "out" / "csv3x-ours.parquet")
+                big.unlink()
+                table("CSV 3x -> Parquet (ours only: memory growth)", [g], CSV_ROWS * 3 * mb / CSV_ROWS)
+                if "peak_rss_mb" in g:
+                    check(
+                        "CSV RSS does not grow 1x -> 3x",
+                        g["peak_rss_mb"] <= 1.15 * r["ours"]["peak_rss_mb"],
+                        f"{r['ours']['peak_rss_mb']:.0f} -> {g['peak_rss_mb']:.0f} MB",
+                    )
+            shutil.rmtree(base / "out", ignore_errors=True)
+        if want("jsonl"):
+            src = base / "data.jsonl"
+            gen_jsonl(src, JSONL_ROWS)
+            mb = src.stat().st_size / 1e6
+            res = [run(n, src, base / "out" / f"jsonl-{n}.parquet") for n in ("ours", "duckdb_json", "pandas_json")]
+            table("JSONL -> Parquet", res, mb)
+            r = {x["name"]: x for x in res}
+            if "seconds" in r["ours"] and "seconds" in r["duckdb_json"]:
+                check(
+                    "JSONL <= 1.3x DuckDB",
+                    r["ours"]["seconds"] <= 1.3 * r["duckdb_json"]["seconds"],
+                    f"{r['ours']['seconds'] / r['duckdb_json']['seconds']:.2f}x",
+                )
+            src.unlink()
+        if want("xlsx"):
+            src = base / "data.xlsx"
+            t = time.perf_counter()
+            gen_xlsx(src, XLSX_ROWS)
+            print(f"generated {src.name}: {XLSX_ROWS:,} rows in {time.perf_counter() - t:.0f} s")
+            res = [run(n, src, base / "out" / f"xlsx-{n}.parquet") for n in ("ours", "pandas_excel")]
+            table(f"XLSX {XLSX_ROWS:,} rows x 10 -> Parquet", res, src.stat().st_size / 1e6)
+            r = {x["name"]: x for x in res}
+            if "seconds" in r["ours"] and "seconds" in r["pandas_excel"]:
+                check(
+                    "XLSX >= 10x pandas read_excel",
+                    r["pandas_excel"]["seconds"] >= 10 * r["ours"]["seconds"],
+                    f"{r['pandas_excel']['seconds'] / r['ours']['seconds']:.1f}x",
+                )
+        if want("pdf"):
+            src = base / "doc.pdf"
+            gen_pdf(src, PDF_PAGES)
+            res = [run(n, src, base / "out" / f"pdf-{n}.parquet") for n in ("ours", "pypdfium2")]
+            table(f"PDF {PDF_PAGES} pages -> Parquet", res, src.stat().st_size / 1e6)
+            r = {x["name"]: x for x in res}
+            if "seconds" in r["ours"] and "seconds" in r["pypdfium2"]:
+                ours_pps, peer_pps = PDF_PAGES / r["ours"]["seconds"], PDF_PAGES / r["pypdfium2"]["seconds"]
+                print(f"pages/s: ours {ours_pps:.0f}, pypdfium2 {peer_pps:.0f}")
+                check("PDF >= 0.8x pypdfium2 pages/s", ours_pps >= 0.8 * peer_pps, f"{ours_pps / peer_pps:.2f}x")
+        if want("small"):
+            folder = base / "small"
+            gen_small(folder, SMALL_FILES)
+            res = [run("api_folder", folder, base / "out" / "small")]
+            table(f"{SMALL_FILES:,} small CSV files through the API (in-process job runner)", res, 0)
+            if "seconds" in res[0]:
+                fps = res[0]["files"] / res[0]["seconds"]
+                print(f"files/s: {fps:.0f}")
+                check("small files >= 50 files/s", fps >= 50, f"{fps:.0f} files/s")
+    finally:
+        if not os.environ.get("BENCH_DIR"):
+            shutil.rmtree(base, ignore_errors=True)
+    print("\n## targets")
+    for label, ok, detail in CHECKS:
+        print(f"{'PASS' if ok else 'MISS'}  {label}: {detail}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _, _, name, src, out, result_file = sys.argv
+        Path(result_file).write_text(json.dumps(child(name, src, out)))
+    else:
+        main()
