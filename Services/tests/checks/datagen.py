@@ -50,10 +50,10 @@ TOPICS = {
 }
 OFF_TOPIC = [
     "The home team scored {n} goals in the {site} derby {when}.",
-    "Add {n} grams of butter to the pan and stir the sauce gently.",
-    "The striker from {company} FC signed a new contract {when}.",
-    "Bake the {site} sourdough loaf for {n} minutes until golden.",
-    "Fans celebrated the cup final victory in the {site} stadium {when}.",
+    "{company} chefs add {n} grams of butter to the {site} sauce {when}.",
+    "The striker from {company} FC signed a {n} month contract {when}.",
+    "Bake the {site} sourdough of {company} for {n} minutes {when}.",
+    "{n} thousand fans celebrated the cup final in the {site} stadium {when}.",
 ]
 COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell"]
 GASES = ["carbon", "methane", "CO2", "greenhouse gas"]
@@ -76,7 +76,8 @@ def text_batch(n: int, seed: int, *, off_topic: bool = False, label_p=(0.45, 0.3
     labels = rng.choice(list(TOPICS), n, p=list(label_p))
     texts = []
     for label in labels:
-        pool = OFF_TOPIC if off_topic else TOPICS[label]
+        # Off-topic texts still differ by label, so they shift meaning without conflicting labels.
+        pool = [t + f" ({label})" for t in OFF_TOPIC] if off_topic else TOPICS[label]
         k = int(rng.integers(1, 3))
         texts.append(" ".join(_sentence(rng, pool[int(rng.integers(len(pool)))]) for _ in range(k)))
     return pd.DataFrame({"text": texts, "label": labels, "source": rng.choice(["web", "pdf"], n)})

@@ -30,7 +30,9 @@ def check_entry(spec: CheckSpec, result: Any, dataset: str) -> dict:
         category = cond.category
         status = {
             ConditionCategory.PASS: "pass",
-            ConditionCategory.WARN: "warn",
+            # deepchecks grades some conditions "warn"; here a threshold the
+            # user set (or accepted) was crossed, so the gate fails.
+            ConditionCategory.WARN: "fail",
             ConditionCategory.FAIL: "fail",
             ConditionCategory.ERROR: "error",
         }[category]

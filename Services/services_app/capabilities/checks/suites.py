@@ -144,7 +144,7 @@ TABULAR: list[CheckSpec] = [
         ),
         lambda v: {
             "new_categories": {
-                str(col): list(map(str, row.get("New categories names", [])))[:20]
+                str(col): list(map(str, row.get("New categories", [])))[:20]
                 for col, row in (v.to_dict("index") if isinstance(v, pd.DataFrame) else {}).items()
                 if row.get("# New Categories", 0)
             }
@@ -225,7 +225,11 @@ TEXT: list[CheckSpec] = [
     CheckSpec(
         "property_outliers",
         "integrity",
-        lambda c: _nlp("TextPropertyOutliers")()().add_condition_outlier_ratio_less_or_equal(c["max_ratio"]),
+        # Lexical density of short texts is mostly 1.0: its quartiles collapse and
+        # ordinary texts look like outliers, so the condition leaves it out.
+        lambda c: _nlp("TextPropertyOutliers")()().add_condition_outlier_ratio_less_or_equal(
+            c["max_ratio"], properties_to_ignore=["Lexical Density"]
+        ),
         _outlier_measure,
     ),
     CheckSpec(

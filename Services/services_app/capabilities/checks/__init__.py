@@ -1,0 +1,1 @@
+"""Incoming data checks (deepchecks), run by the `checks.incoming` job kind."""
