@@ -1,0 +1,102 @@
+"""Benchmark of the incoming data checks: tabular (50k rows; 1M rows with max_rows=50000) and
+text (20k new vs 20k reference texts with embeddings, cold and warm cache).
+
+Each contender runs in a child process (wall time, peak RSS). BENCH_SCALE=0.1 for a smoke run.
+    .venv/bin/python benches/bench_checks.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+
+CHILD = r"""
+import json, sys, time
+sys.path.insert(0, {services!r}); sys.path.insert(0, {tests!r})
+from services_app.storage import Storage
+from services_app.jobs.context import JobContext
+from services_app.capabilities.checks.jobs import run_checks
+t = time.monotonic()
+r = run_checks(JobContext(storage=Storage(data_root={root!r})), json.loads({params!r}))
+print(json.dumps({{"seconds": time.monotonic() - t, "passed": r["passed"], "embeddings": r["embeddings"],
+                  "rows": r["rows"]}}))
+"""
+
+
+def child(root: Path, params: dict) -> dict:
+    code = CHILD.format(
+        services=str(ROOT / "Services"),
+        tests=str(ROOT / "Services/tests/checks"),
+        root=str(root),
+        params=json.dumps(params),
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+    )
+    wall = time.monotonic() - t
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out.update(wall=wall, peak_rss_mb=max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
+    return out
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT / "Services/tests/checks"))
+    from datagen import tabular_batch, text_batch
+
+    root = Path(tempfile.mkdtemp(prefix="bench-checks-"))
+    n_tab, n_big, n_text = int(100_000 * SCALE), int(1_000_000 * SCALE), int(20_000 * SCALE)
+    cap = int(50_000 * SCALE)
+    tabular_batch(n_tab, 1).to_parquet(root / "tab_ref.parquet")
+    tabular_batch(n_tab, 2).to_parquet(root / "tab_new.parquet")
+    tabular_batch(cap, 3).to_parquet(root / "tab_50k.parquet")
+    tabular_batch(n_big, 4).to_parquet(root / "tab_1m.parquet")
+    text_batch(n_text, 11).to_parquet(root / "text_ref.parquet")
+    text_batch(n_text, 12).to_parquet(root / "text_new.parquet")
+    base = {"label": "risk", "reference": "tab_ref.parquet", "wandb": False}
+    text = {
+        "label": "label",
+        "text": "text",
+        "task": "text_classification",
+        "reference": "text_ref.parquet",
+        "dataset": "text_new.parquet",
+        "wandb": False,
+    }
+    runs = [
+        (f"tabular {n_tab:,} vs {n_tab:,}", {**base, "dataset": "tab_new.parquet"}),
+        (f"tabular {cap:,} rows", {**base, "dataset": "tab_50k.parquet", "max_rows": cap}),
+        (f"tabular {n_big:,} rows, max_rows={cap:,}", {**base, "dataset": "tab_1m.parquet", "max_rows": cap}),
+        (f"text {n_text:,} vs {n_text:,}, cold cache", text),
+        (f"text {n_text:,} vs {n_text:,}, warm cache", text),
+    ]
+    results = []
+    for name, params in runs:
+        r = child(root, params)
+        results.append((name, r))
+        print(
+            f"{name:45s} {r['wall']:8.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  passed={r['passed']}"
+            f"  embeddings={r['embeddings']}",
+            flush=True,
+        )
+    print()
+    print(f"1M rows with max_rows / 50k rows: {results[2][1]['wall'] / results[1][1]['wall']:.2f}x")
+    print(f"text warm / cold: {results[4][1]['wall'] / results[3][1]['wall']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
