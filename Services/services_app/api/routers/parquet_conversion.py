@@ -26,6 +26,16 @@ def _options(options: ConversionOptionsIn) -> dict:
     return data
 
 
+def _check_output(storage, output: str) -> None:
+    """A 4xx now for an output outside the data root or on a bucket not allowed."""
+    if output.startswith("gs://"):
+        from ...storage import parse_gcs
+
+        storage.check_bucket(parse_gcs(output)[0])
+    else:
+        storage.resolve(output)
+
+
 @router.post(
     "/conversions",
     response={200: JobOut, 202: JobOut, **ERRORS},
@@ -40,6 +50,8 @@ def create_conversion(request, payload: ConversionIn):
     storage = get_storage()
     options = _options(payload.options)
     inputs = [storage.fingerprint(payload.source)]
+    if payload.output:
+        _check_output(storage, payload.output)
     params = {"source": payload.source, "output": payload.output, "options": options}
     return submit(request, kind=KIND, params=params, inputs=inputs, force=payload.force)
 
@@ -70,6 +82,8 @@ def upload_conversion(
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:3])
         raise ServiceError(f"options: {summary}", code="invalid_option", details=fields) from None
     storage = get_storage()
+    if output:
+        _check_output(storage, output)
     stored = [storage.store_upload(f, f.name or "upload") for f in files]
     params = {"files": [s.location for s in stored], "output": output, "options": _options(parsed)}
     inputs = [{"location": s.location, "sha256": s.sha256} for s in stored]

@@ -1,10 +1,11 @@
 """The `conversion.parquet` job: files or a folder tree to Parquet.
 
 params:
-  source   a file or folder location (under the data root), or None
+  source   a file or folder location (under the data root), or a gs:// object or prefix
   files    uploaded file locations (``uploads/<sha256>/<name>``), or None
-  output   output location: a ``.parquet`` file for a single source file, else a folder
-           (default: ``parquet/<source without extension>``, or ``parquet/uploads/<job id>``)
+  output   output location (local or gs://): a ``.parquet`` file for a single source file, else a
+           folder (default: ``parquet/<source without extension>``, ``parquet/gcs/<bucket>/<key>`` for
+           gs:// sources, or ``parquet/uploads/<job id>``)
   options  see `ConvertOptions`
 
 One bad file does not stop the others: each file gets an entry (status,
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
@@ -37,8 +40,22 @@ def _strip_suffixes(name: str) -> str:
     return p.with_suffix("").name if p.suffix else p.name
 
 
-def collect_inputs(ctx: JobContext, params: dict) -> tuple[list[tuple[Path, str]], Path, bool, str]:
-    """[(path, relative name)], output path, whether the output is one file, and the source label."""
+def _default_output(storage, source: str, is_file: bool) -> str:
+    if source.startswith("gs://"):
+        rel = PurePosixPath("gcs", source[len("gs://") :].rstrip("/"))
+    else:
+        rel = PurePosixPath(storage.relative(storage.resolve(source)))
+    base = PurePosixPath("parquet") / rel
+    if is_file:
+        return str(base.parent / _strip_suffixes(rel.name)) + ".parquet"
+    return str(base)
+
+
+def collect_inputs(ctx: JobContext, params: dict) -> tuple[list[tuple[Path, str]], str, bool, str, Path]:
+    """([(path, relative name)], output location, single-file output?, source label, local source root).
+
+    A gs:// source is first mirrored into the local cache (verified, reused
+    while unchanged) and read from there."""
     storage = ctx.storage
     source = params.get("source")
     files = params.get("files") or []
@@ -47,29 +64,28 @@ def collect_inputs(ctx: JobContext, params: dict) -> tuple[list[tuple[Path, str]
         raise ServiceError("give either a source location or uploaded files", code="invalid_request")
     if files:
         paths = [storage.resolve(loc, must_exist=True) for loc in files]
-        out = storage.resolve(output or f"parquet/uploads/{ctx.job_id}")
-        return [(p, p.name) for p in paths], out, False, ", ".join(files)
-    if storage.is_gcs(source) if hasattr(storage, "is_gcs") else str(source).startswith("gs://"):
-        raise ServiceError(
-            "gs:// sources are not supported by this installation yet; copy the data under the data root",
-            code="not_supported",
-        )
-    src = storage.resolve(source, must_exist=True)
+        out = output or f"parquet/uploads/{ctx.job_id}"
+        return [(p, p.name) for p in paths], out, False, ", ".join(files), storage.data_root
+    if source.startswith("gs://"):
+        ctx.progress(0.0, f"fetching {source}", force=True)
+        src = storage.local_copy(source)
+    else:
+        src = storage.resolve(source, must_exist=True)
     if src.is_file():
         rel = src.name
         if output and output.lower().endswith(".parquet"):
-            return [(src, rel)], storage.resolve(output), True, source
-        default = PurePosixPath("parquet") / PurePosixPath(storage.relative(src)).parent / _strip_suffixes(rel)
+            return [(src, rel)], output, True, source, src.parent
         if output:
-            return [(src, rel)], storage.resolve(output) / f"{_strip_suffixes(rel)}.parquet", True, source
-        return [(src, rel)], storage.resolve(str(default) + ".parquet"), True, source
-    out = storage.resolve(output or str(PurePosixPath("parquet") / storage.relative(src)))
-    if out == src:
+            return [(src, rel)], f"{output.rstrip('/')}/{_strip_suffixes(rel)}.parquet", True, source, src.parent
+        return [(src, rel)], _default_output(storage, source, True), True, source, src.parent
+    out = output or _default_output(storage, source, False)
+    out_local = None if out.startswith("gs://") else storage.resolve(out)
+    if out_local is not None and out_local == src:
         raise ServiceError("the output folder must differ from the source folder", code="invalid_request")
     items = []
     for dirpath, dirnames, filenames in os.walk(src):
         d = Path(dirpath)
-        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and (d / n).resolve() != out)
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and (d / n).resolve() != out_local)
         for name in sorted(filenames):
             if name.startswith(".") or name == REPORT_NAME:
                 continue
@@ -77,34 +93,112 @@ def collect_inputs(ctx: JobContext, params: dict) -> tuple[list[tuple[Path, str]
             items.append((p, p.relative_to(src).as_posix()))
     if not items:
         raise ServiceError(f"the folder {source!r} holds no files", code="empty_source")
-    return items, out, False, source
+    return items, out, False, source, src
 
 
 def convert(ctx: JobContext, params: dict) -> dict:
     started = time.monotonic()
     opts = ConvertOptions.from_dict(params.get("options"))
-    items, out, single, source_label = collect_inputs(ctx, params)
+    items, out_location, single, source_label, src_root = collect_inputs(ctx, params)
     storage = ctx.storage
+    remote_in = source_label.startswith("gs://")
+    remote_out = out_location.startswith("gs://")
+    staging = None
+    if remote_out:
+        # convert into a local staging folder, then publish every file (verified) under the gs:// prefix
+        (storage.data_root / ".cache").mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="conversion-", dir=storage.data_root / ".cache"))
+        out = staging / "out.parquet" if single else staging
+    else:
+        out = storage.resolve(out_location)
+
+    def source_location(path: Path, rel: str) -> str:
+        if remote_in:
+            return source_label if single else f"{source_label.rstrip('/')}/{rel}"
+        return storage.relative(path)
+
+    def locate(path: Path) -> str:
+        if staging is None:
+            return storage.relative(path)
+        if single:
+            return out_location
+        return f"{out_location.rstrip('/')}/{path.relative_to(staging).as_posix()}"
+
+    try:
+        entries = _convert_items(ctx, items, out, single, opts, source_location, locate)
+        converted = [e for e in entries if e["status"] == "converted"]
+        failed = [e for e in entries if e["status"] == "failed"]
+        summary = {
+            "source": source_label,
+            "output": out_location,
+            "converter_version": CONVERTER_VERSION,
+            "files_total": len(entries),
+            "converted": len(converted),
+            "failed": len(failed),
+            "skipped": len(entries) - len(converted) - len(failed),
+            "rows": sum(e["rows"] for e in converted),
+            "bytes_in": sum(e.get("bytes_in", 0) for e in entries),
+            "bytes_out": sum(e["bytes_out"] for e in converted),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        if not converted:
+            first = failed[0] if failed else None
+            one = first is not None and len(entries) == 1
+            raise ServiceError(
+                f"{first['relative_path']}: {first['error']['message']}"
+                if one
+                else f"no file could be converted ({len(failed)} failed, {summary['skipped']} skipped)",
+                code=first["error"]["code"] if one else "conversion_failed",
+                status=422,
+                details={**summary, "files": entries[:50]},
+            )
+        report_location = None
+        if not single:
+            report = {**summary, "options": opts.as_dict(), "files": entries}
+            target = out / REPORT_NAME
+            with storage.atomic_file(target) as tmp:
+                tmp.write_text(json.dumps(report, indent=1, default=str))
+            report_location = locate(target)
+        if staging is not None:
+            ctx.progress(0.99, f"uploading to {out_location}", force=True)
+            if single:
+                storage.publish(out, out_location, overwrite=True)
+            else:
+                storage.publish(staging, out_location, overwrite=True)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    for e in converted:
+        for o in e.get("outputs", []):
+            ctx.add_output(o["location"])
+    ctx.progress(1.0, f"{len(converted)} converted, {len(failed)} failed", force=True)
+    result = {**summary, "report": report_location, "files": entries[:MAX_RESULT_ENTRIES]}
+    if len(entries) > MAX_RESULT_ENTRIES:
+        result["files_truncated"] = True
+    return result
+
+
+def _convert_items(ctx, items, out: Path, single: bool, opts, source_location, locate) -> list[dict]:
     total_bytes = sum(max(p.stat().st_size, 1) for p, _ in items) or 1
     done_bytes = 0
     entries: list[dict] = []
     used_targets: set[Path] = set()
     ctx.progress(0.0, f"converting {len(items)} file(s)", force=True)
     for i, (path, rel) in enumerate(items):
-        ctx.progress(done_bytes / total_bytes, f"{i + 1}/{len(items)} {rel}")
-        location = storage.relative(path)
-        kind = detect_format(path, opts.format_for(rel))
-        if kind is None:
+        ctx.progress(0.98 * done_bytes / total_bytes, f"{i + 1}/{len(items)} {rel}")
+        size = path.stat().st_size
+        done_bytes += max(size, 1)
+        location = source_location(path, rel)
+        if detect_format(path, opts.format_for(rel)) is None:
             entries.append(
                 {
                     "source": location,
                     "relative_path": rel,
                     "status": "skipped",
                     "reason": "not a supported format",
-                    "bytes_in": path.stat().st_size,
+                    "bytes_in": size,
                 }
             )
-            done_bytes += max(path.stat().st_size, 1)
             continue
         if single:
             target = out
@@ -120,7 +214,7 @@ def convert(ctx: JobContext, params: dict) -> dict:
                 opts,
                 source_location=location,
                 relative_path=rel,
-                locate=storage.relative,
+                locate=locate,
                 cancel_check=ctx.check_cancelled,
             )
         except JobCancelled:
@@ -131,52 +225,9 @@ def convert(ctx: JobContext, params: dict) -> dict:
             entry = _failed(location, path, "internal_error", f"{type(exc).__name__}: {exc}")
         entry["relative_path"] = rel
         entries.append(entry)
-        for o in entry.get("outputs", []):
-            ctx.add_output(o["location"])
         for w in entry.get("warnings", []):
             ctx.warn(f"{rel}: {w}")
-        done_bytes += max(path.stat().st_size, 1)
-
-    converted = [e for e in entries if e["status"] == "converted"]
-    failed = [e for e in entries if e["status"] == "failed"]
-    summary = {
-        "source": source_label,
-        "output": storage.relative(out),
-        "converter_version": CONVERTER_VERSION,
-        "files_total": len(entries),
-        "converted": len(converted),
-        "failed": len(failed),
-        "skipped": len(entries) - len(converted) - len(failed),
-        "rows": sum(e["rows"] for e in converted),
-        "bytes_in": sum(e.get("bytes_in", 0) for e in entries),
-        "bytes_out": sum(e["bytes_out"] for e in converted),
-        "seconds": round(time.monotonic() - started, 3),
-    }
-    if not converted:
-        first = failed[0] if failed else None
-        message = (
-            f"{first['relative_path']}: {first['error']['message']}"
-            if first and len(entries) == 1
-            else f"no file could be converted ({len(failed)} failed, {summary['skipped']} skipped)"
-        )
-        raise ServiceError(
-            message,
-            code=first["error"]["code"] if first and len(entries) == 1 else "conversion_failed",
-            status=422,
-            details={**summary, "files": entries[:50]},
-        )
-    report_location = None
-    if not single:
-        report = {**summary, "options": opts.as_dict(), "files": entries}
-        target = out / REPORT_NAME
-        with storage.atomic_file(target) as tmp:
-            tmp.write_text(json.dumps(report, indent=1, default=str))
-        report_location = storage.relative(target)
-    ctx.progress(1.0, f"{len(converted)} converted, {len(failed)} failed", force=True)
-    result = {**summary, "report": report_location, "files": entries[:MAX_RESULT_ENTRIES]}
-    if len(entries) > MAX_RESULT_ENTRIES:
-        result["files_truncated"] = True
-    return result
+    return entries
 
 
 def _failed(location: str, path: Path, code: str, message: str) -> dict:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pypdfium2  # noqa: F401 - loaded here, once per process, so that forked extractors start warm
 
 from .detect import ConversionError
 
@@ -25,8 +26,6 @@ META_COLUMNS = ("Title", "Author", "Subject", "Keywords", "Creator", "Producer",
 
 def _run_forked(path: Path, password: str | None, timeout: float) -> tuple[bytes, int, bytes]:
     """Extract in a forked child (pypdfium2 already imported: no start-up cost); kill it on timeout."""
-    import pypdfium2  # noqa: F401 - imported before fork so the child does not pay for it
-
     from . import _pdf_child
 
     r, w = os.pipe()

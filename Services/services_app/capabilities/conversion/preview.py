@@ -37,7 +37,10 @@ def jsonable(value):
 
 
 def preview_parquet(storage: Storage, location: str, *, rows: int = 20) -> dict:
-    path: Path = storage.resolve(location, must_exist=True)
+    # a gs:// object is read from the verified local cache (downloaded once per generation)
+    path: Path = (
+        storage.local_copy(location) if location.startswith("gs://") else storage.resolve(location, must_exist=True)
+    )
     if path.is_dir():
         found = sorted(storage.relative(p) for p in path.rglob("*.parquet") if not p.name.startswith("."))[:20]
         raise ServiceError(
@@ -72,7 +75,7 @@ def preview_parquet(storage: Storage, location: str, *, rows: int = 20) -> dict:
             preview = [jsonable(r) for r in batch.slice(0, rows).to_pylist()]
     schema = pf.schema_arrow
     return {
-        "location": storage.relative(path),
+        "location": location if location.startswith("gs://") else storage.relative(path),
         "rows": meta.num_rows,
         "columns": [{"name": f.name, "type": str(f.type)} for f in schema],
         "row_groups": meta.num_row_groups,
