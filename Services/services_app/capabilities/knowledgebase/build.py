@@ -105,7 +105,7 @@ def _batches(entries: list[FileEntry]) -> list[list[FileEntry]]:
             continue
         current.append(e)
         size += e.size
-        if len(current) >= 32 or size >= 4 * 1024 * 1024:
+        if len(current) >= 128 or size >= 8 * 1024 * 1024:
             batches.append(current)
             current, size = [], 0
     if current:
