@@ -25,7 +25,8 @@ def _model(request, job_id: UUID, kind: str):
         raise ServiceError(
             f"the model of job {job_id} is not ready: the job is {job.status}", code="model_not_ready", status=409
         )
-    model = load_model(get_storage().resolve(job.result["model"], must_exist=True))
+    # A model saved to gs:// is mirrored into the local cache (re-downloaded only when its objects change).
+    model = load_model(get_storage().local_copy(job.result["model"]))
     if model.kind != kind:
         other = "/similar" if model.kind == "cooccurrence" else "/next and /perplexity"
         raise ServiceError(

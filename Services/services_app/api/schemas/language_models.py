@@ -6,7 +6,8 @@ from ninja import Field, Schema
 class LanguageModelIn(Schema):
     source: str = Field(
         description="A transformed dataset folder (train.parquet + validation.parquet) or a "
-        "csv/parquet/jsonl file (split by hash, validation_fraction for validation)",
+        "csv/parquet/jsonl file (split by hash, validation_fraction for validation), under the data root "
+        "or in an allowed bucket (gs://bucket/prefix)",
         examples=["jobs/language_modeling/target/corpus-v1"],
     )
     text_column: str = "text"
@@ -23,7 +24,11 @@ class LanguageModelIn(Schema):
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="Only for a single-file source")
     seed: int = 42
     name: str | None = Field(None, description="Folder name under jobs/language_modeling/models/ (default: job id)")
-    output: str | None = None
+    output: str | None = Field(
+        None,
+        description="Model folder under the data root or in an allowed bucket (overrides name)",
+        examples=["gs://my-bucket/models/corpus-ngram"],
+    )
     force: bool = False
 
     model_config = {

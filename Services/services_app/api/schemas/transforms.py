@@ -15,8 +15,8 @@ class TransformIn(Schema):
         examples=["classification"],
     )
     source: str = Field(
-        description="csv, tsv, parquet or jsonl under the data root (or an upload's location from "
-        "POST /api/datasets/inspect)",
+        description="csv, tsv, parquet or jsonl under the data root or in an allowed bucket (gs://bucket/key), "
+        "or an upload's location from POST /api/datasets/inspect",
         examples=["jobs/classification/source/reviews.csv"],
     )
     text_columns: list[str] = Field(
@@ -51,7 +51,11 @@ class TransformIn(Schema):
         description="Output folder name under jobs/<job_type>/target/ (default: the job id)",
         examples=["reviews-v1"],
     )
-    output: str | None = Field(None, description="Output folder under the data root (overrides name)")
+    output: str | None = Field(
+        None,
+        description="Output folder under the data root or in an allowed bucket (overrides name)",
+        examples=["gs://my-bucket/datasets/reviews-v1"],
+    )
     force: bool = Field(False, description="Run again even if an identical job already succeeded")
 
     model_config = {

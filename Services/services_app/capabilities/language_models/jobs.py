@@ -14,6 +14,7 @@ from typing import Any
 from ...errors import ServiceError
 from ...jobs.context import JobContext
 from ...storage import Storage, sha256_file
+from ..transforms.locations import check_output, location_of, output_folder, source_for_validation
 from .cooccurrence import CooccurrenceModel
 from .ngram import NgramModel
 from .text import TextSource
@@ -78,9 +79,10 @@ class TrainParams:
         return p
 
 
-def open_source(storage: Storage, p: TrainParams) -> TextSource:
+def open_source(storage: Storage, p: TrainParams, path: Path | None = None) -> TextSource:
+    """The train/validation texts of the source; a gs:// source is read from a verified, cached local copy."""
     return TextSource(
-        storage.resolve(p.source, must_exist=True),
+        path or storage.local_copy(p.source),
         text_column=p.text_column,
         validation_fraction=p.validation_fraction,
         seed=p.seed,
@@ -88,11 +90,12 @@ def open_source(storage: Storage, p: TrainParams) -> TextSource:
 
 
 def validate_request(storage: Storage, params: dict) -> TrainParams:
-    """Submit-time checks: params, source exists, text column exists."""
+    """Submit-time checks: params, source exists, text column exists (a large gs:// source: when the job starts)."""
     p = TrainParams.from_dict(params)
-    open_source(storage, p)
-    if p.output:
-        storage.resolve(p.output)
+    path = source_for_validation(storage, p.source)
+    if path is not None:
+        open_source(storage, p, path)
+    check_output(storage, p.output)
     return p
 
 
@@ -105,6 +108,8 @@ def train(ctx: JobContext, params: dict) -> dict:
     started = time.monotonic()
     p = TrainParams.from_dict(params)
     storage = ctx.storage
+    check_output(storage, p.output)
+    ctx.progress(0.01, f"fetching {p.source}", force=True)
     source = open_source(storage, p)
     ctx.progress(0.02, "counting words", force=True)
 
@@ -133,8 +138,7 @@ def train(ctx: JobContext, params: dict) -> dict:
     ctx.progress(0.85, "evaluating on the validation split")
     evaluation = model.evaluate(source)
     location = p.output or default_output(p, ctx.job_id)
-    target = storage.resolve(location)
-    with storage.atomic_dir(target) as tmp:
+    with output_folder(storage, location) as tmp:
         names = model.save(tmp)
         files = [{"name": n, "bytes": (tmp / n).stat().st_size, "sha256": sha256_file(tmp / n)} for n in names]
         manifest = {
@@ -148,10 +152,11 @@ def train(ctx: JobContext, params: dict) -> dict:
             "files": files,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    ctx.add_output(storage.relative(target))
+    output = location_of(storage, location)
+    ctx.add_output(output)
     ctx.progress(1.0, "done")
     return {
-        "model": storage.relative(target),
+        "model": output,
         "model_kind": model.kind,
         **evaluation,
         "vocab_size": model.meta["vocab_size"],

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ...storage import Storage
+from ...storage import Storage, is_gcs
 from .reader import _format, _resolve_source, read_head
 
 SAMPLE = 2000
@@ -90,7 +90,7 @@ def _roles(name: str, values: list[Any], n: int) -> list[str]:
 
 
 def inspect_dataset(*, storage: Storage, location: str, sample_rows: int = 5) -> dict[str, Any]:
-    path = _resolve_source(storage.resolve(location, must_exist=True))
+    path = _resolve_source(storage.local_copy(location))  # gs:// objects and prefixes: a cached local copy
     fmt = _format(path)
     sample, rows = read_head(path, SAMPLE)
     columns = []
@@ -123,7 +123,8 @@ def inspect_dataset(*, storage: Storage, location: str, sample_rows: int = 5) ->
     tokens = [c["name"] for c in columns if "tokens" in c["looks_like"]]
     tags = [c["name"] for c in columns if "tags" in c["looks_like"]]
     suggested: list[str] = []
-    params: dict[str, Any] = {"source": storage.relative(path)}
+    shown = location.rstrip("/") if is_gcs(location) else storage.relative(path)
+    params: dict[str, Any] = {"source": shown}
     if text and spans:
         suggested.append("ner")
         params.update(job_type="ner", text_columns=text[:1], spans_column=spans[0])
@@ -157,7 +158,7 @@ def inspect_dataset(*, storage: Storage, location: str, sample_rows: int = 5) ->
         params.setdefault("text_columns", text)
     sample_out = [{k: _jsonable(v) for k, v in row.items()} for row in sample.slice(0, sample_rows).to_pylist()]
     return {
-        "location": storage.relative(path),
+        "location": shown,
         "format": fmt,
         "rows": rows,
         "sampled_rows": sample.num_rows,

@@ -28,6 +28,7 @@ from ...jobs.context import JobContext
 from ...storage import Storage
 from .base import DropTracker, JobType, TransformParams, get_job_type
 from .card import dataset_card
+from .locations import check_output, location_of, output_folder, source_for_validation
 from .reader import read_schema, read_table
 from .splits import SPLITS, assign_splits, stable_hash, unit_interval
 from .textutil import as_text, normalise
@@ -51,13 +52,16 @@ def check_columns(job_type: JobType, p: TransformParams, columns: list[str]) -> 
 
 
 def validate_request(storage: Storage, params: dict) -> tuple[TransformParams, JobType]:
-    """Submit-time checks (cheap: reads only the source's schema): params, job type, splits, columns."""
+    """Submit-time checks (cheap: reads only the source's schema): params, job type, splits, columns.
+
+    A gs:// source larger than `SUBMIT_COPY_LIMIT` is only checked for existence here; its columns are checked
+    when the job starts (the job fails with the same `unknown_column` error)."""
     p = TransformParams.from_dict(params)
     job_type = get_job_type(p.job_type)
-    source = storage.resolve(p.source, must_exist=True)
-    check_columns(job_type, p, read_schema(source).names)
-    if p.output:
-        storage.resolve(p.output)
+    source = source_for_validation(storage, p.source)
+    if source is not None:
+        check_columns(job_type, p, read_schema(source).names)
+    check_output(storage, p.output)
     return p, job_type
 
 
@@ -115,7 +119,9 @@ def transform(ctx: JobContext, params: dict) -> dict:
     if p.stratify is None:
         p.stratify = job_type.stratify_default
     storage = ctx.storage
-    source_path = storage.resolve(p.source, must_exist=True)
+    check_output(storage, p.output)
+    ctx.progress(0.01, f"fetching {p.source}", force=True)
+    source_path = storage.local_copy(p.source)  # a gs:// source becomes a verified, cached local copy
     ctx.progress(0.02, f"reading {source_path.name}", force=True)
     source = read_table(source_path)
     check_columns(job_type, p, source.column_names)
@@ -224,10 +230,9 @@ def transform(ctx: JobContext, params: dict) -> dict:
     }
 
     location = p.output or default_output(p, ctx.job_id)
-    target = storage.resolve(location)
     ctx.progress(0.7, f"writing {location}")
     files: list[dict] = []
-    with storage.atomic_dir(target) as tmp:
+    with output_folder(storage, location) as tmp:
         # Arrow's Parquet writer and DuckDB release the GIL: write the split files side by side.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             futures = []
@@ -253,7 +258,7 @@ def transform(ctx: JobContext, params: dict) -> dict:
             for fmt in p.formats
         ]
         card = dataset_card(
-            title=f"Dataset {p.name or target.name}",
+            title=f"Dataset {p.name or Path(location.rstrip('/')).name}",
             job_type=job_type.describe(),
             params=p.as_dict(),
             stats=stats,
@@ -275,10 +280,12 @@ def transform(ctx: JobContext, params: dict) -> dict:
             "files": files,
         }
         write_json(manifest, tmp / "manifest.json")
-    ctx.add_output(storage.relative(target))
+    ctx.progress(0.99, f"wrote {location}")
+    output = location_of(storage, location)
+    ctx.add_output(output)
     ctx.progress(1.0, "done")
     return {
-        "output": storage.relative(target),
+        "output": output,
         "job_type": job_type.name,
         "rows_in": n,
         "rows": {s: split_stats[s]["rows"] for s in SPLITS},
