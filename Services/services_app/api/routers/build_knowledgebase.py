@@ -27,7 +27,8 @@ router = Router(tags=["build-knowledgebase"])
     summary="Build or rebuild a knowledge base",
 )
 def build_kb(request, payload: KnowledgeBaseIn):
-    """Walks `source` (a folder under the data root) and writes one record per document chunk to
+    """Walks `source` (a folder under the data root, or a `gs://bucket/prefix` in an allowed bucket, which is
+    mirrored first: only objects whose generation changed are downloaded) and writes one record per document chunk to
     `knowledge.jsonl` and `knowledge.parquet`, a Neo4j export and, with `embed`, a semantic index.
     Building an existing name again is incremental: only new and changed files are read."""
     params = payload.dict(exclude={"force"})
@@ -35,12 +36,13 @@ def build_kb(request, payload: KnowledgeBaseIn):
     params = {k: v for k, v in params.items() if v is not None}
     options_from_params(params)  # the same validation the job does, answered now
     storage = get_storage()
-    storage.resolve(payload.source, must_exist=True)
+    # fingerprint checks the location now: outside the data root 403, a bucket not allowed 403, missing 404
+    inputs = [storage.fingerprint(payload.source)]
     return submit(
         request,
         kind="knowledgebase.build",
         params=params,
-        inputs=[storage.fingerprint(payload.source)],
+        inputs=inputs,
         force=payload.force,
     )
 

@@ -14,7 +14,11 @@ class ChunkingIn(Schema):
 
 class KnowledgeBaseIn(Schema):
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", examples=["esg-knowledge"])
-    source: str = Field(..., description="A folder under the data root", examples=["knowledge/master"])
+    source: str = Field(
+        ...,
+        description="A folder under the data root, or a gs:// prefix in an allowed bucket (mirrored, then built)",
+        examples=["knowledge/master", "gs://company-data/knowledge/master"],
+    )
     include: list[str] = Field(
         default_factory=list,
         description="Glob patterns to keep (a name pattern or a path pattern)",
@@ -72,6 +76,7 @@ class DocumentFilters(Schema):
 class DocumentOut(Schema):
     document_id: str
     path: str
+    uri: str | None = Field(None, description="gs://bucket/prefix/<path> for a bucket source, else <source>/<path>")
     folder: str
     file_name: str
     extension: str
@@ -99,6 +104,7 @@ class SearchHit(Schema):
     score: float = Field(description="Cosine similarity, -1..1")
     document_id: str
     path: str
+    uri: str | None = None
     folder: str
     top_folder: str
     subfolders: list[str]

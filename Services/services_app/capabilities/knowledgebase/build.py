@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from ...errors import ServiceError
 from ...jobs.context import JobContext
-from ...storage import sha256_file
+from ...storage import is_gcs, parse_gcs, sha256_file
 from . import store
 from .chunking import ChunkingOptions, chunk_spans
 from .exports import write_jsonl, write_neo4j, write_parquet
@@ -69,6 +69,7 @@ class BuildOptions:
     def extraction_config(self) -> dict:
         return {
             "extractor": EXTRACTOR_VERSION,
+            "schema": 2,  # 2: records carry ``uri``
             "chunking": self.chunking.as_dict(),
             "max_table_rows": self.max_table_rows,
         }
@@ -327,17 +328,54 @@ def _embedding_config(opts: BuildOptions) -> dict | None:
     return {"provider": provider, "model": opts.embeddings_model or os.environ.get("EMBEDDINGS_MODEL") or None}
 
 
+# The storage module keeps one hidden ".<name>.gcs.json" beside each mirrored object (its generation).
+GCS_CACHE_META = ".*.gcs.json"
+
+
+def _local_source(ctx: JobContext, opts: BuildOptions) -> tuple[Path, str, list[str]]:
+    """The folder to walk, the base of each record's ``uri`` and extra exclude patterns.
+
+    A gs:// prefix is mirrored into the storage module's cache (objects whose
+    generation is unchanged since the last mirror are not downloaded again, and
+    objects gone from the bucket are removed from the mirror), then built like
+    any local folder: unchanged mirrored files keep their mtime, so the
+    incremental rebuild does not re-read them either."""
+    storage = ctx.storage
+    if is_gcs(opts.source):
+        bucket, key = parse_gcs(opts.source)
+        storage.check_bucket(bucket)
+        ctx.progress(0.0, f"mirroring {opts.source}", force=True)
+        source = storage.local_copy(opts.source)
+        if not source.is_dir():
+            raise ServiceError(
+                f"source {opts.source!r} is one object; give a prefix (folder), e.g. gs://{bucket}/"
+                f"{key.rsplit('/', 1)[0] if '/' in key else ''}",
+                code="not_a_folder",
+            )
+        prefix = key.strip("/")
+        return source, f"gs://{bucket}/{prefix + '/' if prefix else ''}", [GCS_CACHE_META]
+    source = storage.resolve(opts.source, must_exist=True)
+    if not source.is_dir():
+        raise ServiceError(f"source {opts.source!r} is a file; give a folder under the data root", code="not_a_folder")
+    rel = storage.relative(source)
+    return source, ("" if rel == "." else rel + "/"), []
+
+
+def _with_uri(table: pa.Table, base: str) -> pa.Table:
+    """Set the ``uri`` column: where each file lives (``gs://bucket/prefix/<path>`` or ``<source>/<path>``)."""
+    uri = pc.binary_join_element_wise(pa.scalar(base), table["path"], "") if base else table["path"]
+    return table.set_column(table.schema.get_field_index("uri"), table.schema.field("uri"), uri)
+
+
 def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
     started = time.perf_counter()
     storage = ctx.storage
     store.check_name(opts.name)
-    source = storage.resolve(opts.source, must_exist=True)
-    if not source.is_dir():
-        raise ServiceError(f"source {opts.source!r} is a file; give a folder under the data root", code="not_a_folder")
+    source, uri_base, extra_exclude = _local_source(ctx, opts)
     kb_root = (storage.data_root / store.KB_FOLDER).resolve()
     if source == kb_root or source.is_relative_to(kb_root):
         raise ServiceError("source must not be inside the knowledge bases folder", code="invalid_source")
-    exclude = list(opts.exclude)
+    exclude = list(opts.exclude) + extra_exclude
     if kb_root.is_relative_to(source):  # never index our own outputs
         exclude.append(kb_root.relative_to(source).as_posix() + "/")
 
@@ -423,6 +461,7 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
         nothing_changed = (
             prev.manifest is not None
             and same_config
+            and prev.manifest.get("uri_base") == uri_base
             and not to_read
             and not touched
             and not removed
@@ -462,11 +501,11 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
         if touched:
             chunks = _update_modified(chunks, {document_id(e.rel): modified_at(e.mtime_ns) for e in touched})
             prev_files_kept = _update_file_times(prev_files_kept, {e.rel: e.mtime_ns for e in touched})
-        chunks = chunks.sort_by([("path", "ascending"), ("chunk_index", "ascending")])
+        chunks = _with_uri(chunks.sort_by([("path", "ascending"), ("chunk_index", "ascending")]), uri_base)
         files_tables = [pa.Table.from_pylist(list(file_rows.values()), schema=FILE_SCHEMA)]
         if prev_files_kept is not None:
             files_tables.append(prev_files_kept)
-        files = pa.concat_tables(files_tables).combine_chunks().sort_by([("path", "ascending")])
+        files = _with_uri(pa.concat_tables(files_tables).combine_chunks().sort_by([("path", "ascending")]), uri_base)
 
         vectors = None
         embedding_info = None
@@ -490,6 +529,7 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
             manifest = {
                 "name": opts.name,
                 "source": opts.source,
+                "uri_base": uri_base,
                 "build_id": uuid.uuid4().hex,
                 "built_at": _now(),
                 "checked_at": _now(),

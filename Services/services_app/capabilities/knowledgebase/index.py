@@ -35,6 +35,7 @@ from . import store
 PAYLOAD_FIELDS = [
     "document_id",
     "path",
+    "uri",
     "folder",
     "top_folder",
     "subfolders",
@@ -228,7 +229,10 @@ class LocalIndex:
     def __init__(self, folder: Path, build_id: str):
         self.build_id = build_id
         self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-        self.table = pq.read_table(folder / "knowledge.parquet", columns=PAYLOAD_FIELDS + ["id"])
+        names = set(pq.read_schema(folder / "knowledge.parquet").names)  # builds before ``uri`` lack it
+        self.table = pq.read_table(
+            folder / "knowledge.parquet", columns=[c for c in PAYLOAD_FIELDS + ["id"] if c in names]
+        )
         folders = pc.dictionary_encode(self.table["folder"]).combine_chunks()
         self.folder_codes = folders.indices.to_numpy(zero_copy_only=False)
         self.folder_names = folders.dictionary.to_pylist()

@@ -47,6 +47,7 @@ CHUNK_SCHEMA = pa.schema(
         pa.field("id", pa.string(), nullable=False),
         pa.field("document_id", pa.string(), nullable=False),
         pa.field("path", pa.string(), nullable=False),
+        pa.field("uri", pa.string()),  # gs://bucket/prefix/<path> or <source under the data root>/<path>
         pa.field("folder", pa.string(), nullable=False),
         pa.field("top_folder", pa.string(), nullable=False),
         pa.field("subfolders", pa.list_(pa.string()), nullable=False),
@@ -74,6 +75,7 @@ FILE_SCHEMA = pa.schema(
         pa.field("document_id", pa.string(), nullable=False),
         pa.field("path", pa.string(), nullable=False),
         pa.field("path_key", pa.binary(), nullable=False),  # the exact bytes of the relative path
+        pa.field("uri", pa.string()),
         pa.field("folder", pa.string(), nullable=False),
         pa.field("file_name", pa.string(), nullable=False),
         pa.field("extension", pa.string(), nullable=False),

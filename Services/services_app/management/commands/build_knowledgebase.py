@@ -17,7 +17,7 @@ class Command(BaseCommand):
     help = "Build (or incrementally rebuild) a knowledge base from a folder under the data root."
 
     def add_arguments(self, parser):
-        parser.add_argument("source", help="folder under the data root (relative or absolute)")
+        parser.add_argument("source", help="folder under the data root (relative or absolute), or gs://bucket/prefix")
         parser.add_argument("--name", required=True, help="knowledge base name (letters, digits, . _ -)")
         parser.add_argument("--include", action="append", default=[], help="glob to keep (repeatable)")
         parser.add_argument("--exclude", action="append", default=[], help="glob to leave out (repeatable)")
