@@ -4,9 +4,12 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from services_app.capabilities.transforms.jobs import transform
 from services_app.capabilities.transforms.splits import assign_splits, stable_hash, unit_interval
 from services_app.errors import ServiceError
@@ -282,3 +285,22 @@ def test_management_command(data_roots, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["output"] == "jobs/language_modeling/target/corpus"
     assert (data_roots / result["output"] / "manifest.json").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("aB z\t\n\r\v\f.é\u2003")), max_size=12), max_size=30))
+def test_normalise_is_lower_split_join(texts):
+    from services_app.capabilities.transforms.textutil import normalise
+
+    norm, words = normalise(pa.chunked_array([pa.array(texts[:5], pa.string()), pa.array(texts[5:], pa.string())]))
+    assert norm.to_pylist() == [" ".join(t.lower().split()) for t in texts]
+    assert words.to_pylist() == [len(t.split()) for t in texts]
+
+
+def test_parquet_dictionary_only_for_repetitive_columns(tmp_path):
+    from services_app.capabilities.transforms.writer import dictionary_columns, write_parquet
+
+    table = pa.table({"text": [f"text {i}" for i in range(1000)], "label": ["a", "b"] * 500})
+    assert dictionary_columns(table) == ["label"]
+    write_parquet(table, tmp_path / "x.parquet")
+    assert pq.read_table(tmp_path / "x.parquet").equals(table)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
@@ -146,9 +147,8 @@ def transform(ctx: JobContext, params: dict) -> dict:
     text_hash = stable_hash(norm, seed=p.seed)
     if p.deduplicate:
         kept = np.flatnonzero(drops.keep)
-        _, first = np.unique(text_hash[kept], return_index=True)
-        duplicate = np.ones(n, dtype=bool)
-        duplicate[kept[first]] = False
+        duplicate = np.zeros(n, dtype=bool)
+        duplicate[kept[pd.Index(text_hash[kept]).duplicated(keep="first")]] = True  # hash table, no sort
         drops.drop(duplicate, "duplicate_text")
     if p.id_column:
         key_hash = stable_hash(as_text(source.column(p.id_column)).to_numpy(zero_copy_only=False), seed=p.seed)
@@ -163,16 +163,26 @@ def transform(ctx: JobContext, params: dict) -> dict:
 
     table, roles = _build_table(source, prepared.columns, prepared.used_columns)
     keep_idx = np.flatnonzero(drops.keep)
-    table = table.take(pa.array(keep_idx))
     u = unit_interval(key_hash[keep_idx])
-    table, label_map = job_type.finalize(table)
-    strata = job_type.strata(table) if p.stratify else None
+    # Label ids and strata need only the standard columns of the kept rows; the metadata columns are gathered
+    # once, straight into their splits (no intermediate copy of the whole kept table).
+    standard = list(prepared.columns)
+    kept, label_map = job_type.finalize(table.select(standard).take(pa.array(keep_idx)))
+    metadata = table.drop_columns(standard)
+    strata = job_type.strata(kept) if p.stratify else None
     if p.stratify and strata is None:
         ctx.warn(f"stratify is not available for {job_type.name}; rows were split by hash alone")
     codes = assign_splits(u, p.fractions, strata)
 
     ctx.progress(0.6, "computing statistics")
-    split_tables = {name: table.filter(pa.array(codes == i)) for i, name in enumerate(SPLITS)}
+    split_tables: dict[str, pa.Table] = {}
+    for i, name in enumerate(SPLITS):
+        rows = np.flatnonzero(codes == i)
+        part, meta = kept.take(pa.array(rows)), metadata.take(pa.array(keep_idx[rows]))
+        split_tables[name] = pa.Table.from_arrays(
+            [*part.columns, *meta.columns], schema=pa.schema([*part.schema, *meta.schema])
+        )
+    table = kept
     warnings: list[str] = []
     totals = job_type.label_counts(table)
     split_stats: dict[str, dict] = {}
@@ -251,7 +261,7 @@ def transform(ctx: JobContext, params: dict) -> dict:
                 for problem in prepared.row_problems:
                     f.write(json.dumps(problem, ensure_ascii=False) + "\n")
         write_json(stats, tmp / "stats.json")
-        schema = _schema_roles(table, roles)
+        schema = _schema_roles(split_tables["train"], roles)
         files = [
             {"name": f"{s}.{fmt}", "rows": t.num_rows, "bytes": (tmp / f"{s}.{fmt}").stat().st_size}
             for s, t in split_tables.items()

@@ -56,7 +56,13 @@ def assign_splits(u: np.ndarray, fractions: tuple[float, float, float], strata: 
     if strata is None or len(u) == 0:
         return np.searchsorted(cuts, u, side="right").astype(np.int8)
     codes, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
-    order = np.lexsort((u, inverse))  # by class, then by hash
+    if len(codes) < 2048:
+        # by class, then by hash: one stable sort of a packed key (class in the top 11 bits, the 53-bit
+        # position below) is the same order as lexsort((u, inverse)) and several times faster
+        position = np.round(u * float(1 << 53)).astype(np.uint64)  # exact: u holds 53-bit integers
+        order = np.argsort((inverse.astype(np.uint64) << np.uint64(53)) | position, kind="stable")
+    else:
+        order = np.lexsort((u, inverse))
     sorted_cls = inverse[order]
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     rank = np.arange(len(u)) - starts[sorted_cls]
