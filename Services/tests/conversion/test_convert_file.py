@@ -354,3 +354,14 @@ def test_read_table_any_format(tmp_path):
     assert t.to_pylist() == [{"a": 1, "b": date(2024, 1, 2)}]
     (tmp_path / "b.jsonl").write_text('{"x": true}\n')
     assert read_table(tmp_path / "b.jsonl").to_pylist() == [{"x": True}]
+
+
+def test_non_utf8_byte_after_the_sample_falls_back(tmp_path):
+    body = b"id,name\n" + b"".join(b"%d,plain ascii text\n" % i for i in range(70_000)) + "99,café\n".encode("cp1252")
+    assert len(body) > 1024 * 1024
+    report, table = conv(tmp_path, "late-enc.csv", body)
+    assert table.num_rows == 70_001
+    assert table.column("name")[70_000].as_py() == "café"
+    assert any("cp1252" in w for w in report["warnings"])
+    t = read_table(tmp_path / "late-enc.csv")
+    assert t.column("name")[70_000].as_py() == "café"

@@ -626,8 +626,17 @@ def read_table(path: str | Path, options: ConvertOptions | dict | None = None, *
         raise ConversionError("the file is empty: there is nothing to read", code="empty_file")
     work = _Work(warnings=[])
     try:
-        plan = make_plans(path, kind, opts, work)[0]
-        table = _run(plan, opts, work, lambda sql: connection().sql(sql).to_arrow_table())
+        plans = make_plans(path, kind, opts, work)
+
+        def fetch(sql: str) -> pa.Table:
+            return connection().sql(sql).to_arrow_table()
+
+        try:
+            table = _run(plans[0], opts, work, fetch)
+        except ConversionError as exc:
+            plans = _encoding_fallback(exc, plans, path, kind, opts, work)
+            table = _run(plans[0], opts, work, fetch)
+        plan = plans[0]
         warn_header(plan, table.column_names, work)
         return table
     finally:
