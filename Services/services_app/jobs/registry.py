@@ -48,6 +48,7 @@ KINDS: dict[str, JobKind] = {
         JobKind("language_models.train", f"{_C}.language_models.jobs:train", description="Train a language model."),
         JobKind("models.download", f"{_C}.model_sync.jobs:download", description="Model from the bucket to disk."),
         JobKind("models.upload", f"{_C}.model_sync.jobs:upload", description="Model from disk to the bucket."),
+        JobKind("models.sync", f"{_C}.model_sync.jobs:sync", description="Models between bucket and disk."),
         JobKind("datasets.download", f"{_C}.downloads.jobs:download", description="External data to the data root."),
         JobKind("pipelines.run", f"{_C}.pipelines.jobs:run_pipeline", description="Run a DVC pipeline."),
         JobKind(

@@ -212,3 +212,22 @@ def test_sync_models_command(gcs):
     out = io.StringIO()
     call_command("sync_models", "models-gcp", stdout=out)
     assert "everything in sync" in out.getvalue()
+
+
+def test_api_sync_job_dry_run_then_real(gcs, api):
+    from services_app.models import Job
+
+    put_model(gcs, "synced", "1", {"w.bin": b"abc"})
+    r = api.post(reverse("api:model_sync"), {"direction": "models-local", "dry_run": True})
+    assert r.status_code == HTTPStatus.ACCEPTED, r.json()
+    job = run_job_now(Job.objects.get(pk=r.json()["id"]))
+    assert job.status == "succeeded", job.error
+    assert not (gcs.storage.models_root / "synced").exists()
+    r = api.post(reverse("api:model_sync"), {"direction": "models-local"})
+    job = run_job_now(Job.objects.get(pk=r.json()["id"]))
+    assert job.status == "succeeded", job.error
+    assert (gcs.storage.models_root / "synced" / "1" / "w.bin").read_bytes() == b"abc"
+    r = api.post(reverse("api:model_sync"), {"direction": "sideways"})
+    assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    r = api.post(reverse("api:model_sync"), {"direction": "models-gcp", "version": "1"})
+    assert r.status_code == HTTPStatus.BAD_REQUEST

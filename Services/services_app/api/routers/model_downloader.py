@@ -3,11 +3,12 @@ from ninja import Query, Router
 from ninja.pagination import paginate
 
 from ...capabilities.model_sync import core
+from ...errors import ServiceError
 from ...storage import get_storage
 from ..jobs import submit
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
-from ..schemas.models import ModelDownloadIn, ModelFilters, ModelUploadIn, ModelVersionOut
+from ..schemas.models import ModelDownloadIn, ModelFilters, ModelSyncIn, ModelUploadIn, ModelVersionOut
 
 router = Router(tags=["model-downloader"])
 
@@ -89,3 +90,22 @@ def upload_model(request, payload: ModelUploadIn):
         "workers": payload.workers,
     }
     return submit(request, kind="models.upload", params=params, inputs=inputs, force=payload.force)
+
+
+@router.post(
+    "/models/sync",
+    response={200: JobOut, 202: JobOut, **ERRORS},
+    url_name="model_sync",
+    summary="Sync models with the bucket",
+)
+def sync_models(request, payload: ModelSyncIn):
+    """The job behind `make sync models-local` / `make sync models-gcp`: every model (or one name or
+    version) moves in one direction, only what changed by checksum, in parallel. With `dry_run` the
+    result lists what would move. Always runs (never reuses an earlier sync's result)."""
+    storage = get_storage()
+    bucket = settings.GCS_MODELS_BUCKET
+    storage.check_bucket(bucket)
+    if payload.version and not payload.name:
+        raise ServiceError("give `name` together with `version`", code="invalid_params")
+    params = {**payload.dict(), "bucket": bucket}
+    return submit(request, kind="models.sync", params=params, force=True)

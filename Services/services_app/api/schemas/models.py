@@ -51,3 +51,16 @@ class ModelUploadIn(Schema):
     model_config = {
         "json_schema_extra": {"examples": [{"name": "esg-classifier", "version": "v4", "path": "training/out/model"}]}
     }
+
+
+class ModelSyncIn(Schema):
+    direction: Literal["models-local", "models-gcp"] = Field(
+        description="models-local: bucket to the local models root; models-gcp: local models root to the bucket"
+    )
+    name: str | None = Field(None, description="Only this model (default: every model)")
+    version: str | None = Field(None, description="Only this version of `name`")
+    dry_run: bool = Field(False, description="List what would move; move nothing")
+    delete: bool = Field(False, description="Also delete what the source side lacks")
+    workers: int = Field(8, ge=1, le=64, description="Parallel transfers")
+
+    model_config = {"json_schema_extra": {"examples": [{"direction": "models-local", "dry_run": True}]}}
