@@ -25,7 +25,7 @@ import json
 import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,14 @@ from ...storage import is_gcs, parse_gcs, sha256_file
 from . import store
 from .chunking import ChunkingOptions, chunk_spans
 from .exports import write_jsonl, write_neo4j, write_parquet
-from .extract import EXTRACTOR_VERSION, SUPPORTED_EXTENSIONS, read_and_extract
+from .extract import (
+    EXTRACTOR_VERSION,
+    HTML_EXTENSIONS,
+    JSON_EXTENSIONS,
+    SUPPORTED_EXTENSIONS,
+    TEXT_EXTENSIONS,
+    read_and_extract,
+)
 from .records import CHUNK_SCHEMA, FILE_SCHEMA, chunk_id, document_id, modified_at, path_parts
 from .walk import FileEntry, Skipped, walk
 
@@ -76,26 +83,56 @@ class BuildOptions:
 
 
 # --- worker side -------------------------------------------------------------------------
+#
+# A worker returns one compact tuple per file (see `_work`), not dict rows: pickling a few
+# tuples of strings is cheap, and the main process turns them into Arrow columns directly.
+# Result tuple: (sha256, error, code, title, encoding, pages, chunks) with chunks a list of
+# (chunk id, text, page, sheet, columns, char_start, char_end, text_sha256).
+
+Result = tuple
 
 
-def _work(items: list[FileEntry], max_rows: int, chunking: dict) -> list[tuple[list[dict], dict]]:
-    """Runs in a pool process: read, hash, extract and chunk each file, and shape its rows."""
+def _error_result(reason: str, code: str, sha256: str | None = None) -> Result:
+    return (sha256, reason, code, None, None, None, [])
+
+
+def _work(items: list[FileEntry], max_rows: int, chunking: dict) -> list[Result]:
+    """Runs in a pool process: read, hash, extract and chunk each file; ids and hashes too."""
     options = ChunkingOptions(**chunking)
-    out = []
+    out: list[Result] = []
     for e in items:
         res = read_and_extract(e.path, e.ext, max_rows)
-        if "sections" in res:
-            chunks = []
-            for text, page, sheet, columns in res.pop("sections"):
-                for start, end in chunk_spans(text, options):
-                    chunks.append((text[start:end], page, sheet, columns, start, end))
-            res["chunks"] = chunks
-            res["pages"] = (max((c[1] or 0 for c in chunks), default=0) or None) if e.ext == ".pdf" else None
-        out.append(_rows_for(e, res))
+        if "error" in res:
+            out.append(_error_result(res["error"], res["code"], res.get("sha256")))
+            continue
+        chunks = []
+        for text, page, sheet, columns in res["sections"]:
+            for start, end in chunk_spans(text, options):
+                piece = text[start:end]
+                chunks.append(
+                    (
+                        chunk_id(e.rel, len(chunks)),
+                        piece,
+                        page,
+                        sheet,
+                        columns,
+                        start,
+                        end,
+                        hashlib.sha256(piece.encode("utf-8", "surrogatepass")).hexdigest(),
+                    )
+                )
+        pages = (max((c[2] or 0 for c in chunks), default=0) or None) if e.ext == ".pdf" else None
+        name = e.rel.rsplit(b"/", 1)[-1].decode("utf-8", "replace")
+        stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
+        title = (res.get("title") or "").strip() or stem
+        out.append((res["sha256"], None, None, title, res.get("encoding"), pages, chunks))
     return out
 
 
-def _batches(entries: list[FileEntry]) -> list[list[FileEntry]]:
+def _batches(entries: list[FileEntry], workers: int) -> list[list[FileEntry]]:
+    """Large batches (a few per worker, so the load still balances) keep inter-process traffic
+    low; big pdf/docx/spreadsheets go alone, so a timeout or crash costs only that file."""
+    per_batch = max(16, min(1024, len(entries) // max(1, workers * 4) + 1))
     batches: list[list[FileEntry]] = []
     current: list[FileEntry] = []
     size = 0
@@ -106,7 +143,7 @@ def _batches(entries: list[FileEntry]) -> list[list[FileEntry]]:
             continue
         current.append(e)
         size += e.size
-        if len(current) >= 128 or size >= 8 * 1024 * 1024:
+        if len(current) >= per_batch or size >= 32 * 1024 * 1024:
             batches.append(current)
             current, size = [], 0
     if current:
@@ -123,11 +160,24 @@ def _preload() -> None:
     import selectolax.lexbor  # noqa: F401
 
 
+# Small files of these formats are extracted in the build's own process (no inter-process cost):
+# their parsers are fast and cannot hang on a small input. Everything else (pdf, docx, workbooks,
+# large files) goes to the pool, where every batch has a timeout and a crash costs one worker.
+IN_PROCESS_EXTENSIONS = frozenset(TEXT_EXTENSIONS | HTML_EXTENSIONS | JSON_EXTENSIONS | {".csv", ".tsv", ".tab"})
+IN_PROCESS_MAX_SIZE = 1024 * 1024
+LOCAL_BATCH = 64
+
+
 def extract_all(
     ctx: JobContext, entries: list[FileEntry], opts: BuildOptions, *, lo: float, hi: float
-) -> dict[bytes, tuple[list[dict], dict]]:
-    """Extract every entry; returns {rel: (chunk rows, file row)}. Progress goes from ``lo`` to ``hi``."""
-    results: dict[bytes, tuple[list[dict], dict]] = {}
+) -> dict[bytes, Result]:
+    """Extract every entry; returns {rel: result tuple}. Progress goes from ``lo`` to ``hi``.
+
+    With a pool, this process works too: it extracts small text/markdown/csv/html/json files in
+    batches of 64 while the pool (one process per core but one) takes pdf/docx/workbooks and large
+    files; whenever a pool process is idle it gets the next batch of small files instead, so both
+    sides finish together."""
+    results: dict[bytes, Result] = {}
     total = len(entries)
     args = (opts.max_table_rows, opts.chunking.as_dict())
 
@@ -138,16 +188,27 @@ def extract_all(
         return results
     workers = opts.workers if opts.workers is not None else len(os.sched_getaffinity(0))
     if workers <= 0:
-        for e in entries:
-            results[e.rel] = _work([e], *args)[0]
+        for i in range(0, total, LOCAL_BATCH):
+            batch = entries[i : i + LOCAL_BATCH]
+            results.update(zip((e.rel for e in batch), _work(batch, *args), strict=True))
             report()
+        return results
+
+    local = [e for e in entries if e.ext in IN_PROCESS_EXTENSIONS and e.size <= IN_PROCESS_MAX_SIZE]
+    remote = [e for e in entries if not (e.ext in IN_PROCESS_EXTENSIONS and e.size <= IN_PROCESS_MAX_SIZE)]
+    local_batches = deque(local[i : i + LOCAL_BATCH] for i in range(0, len(local), LOCAL_BATCH))
+    if not remote and len(local_batches) <= 1:  # nothing worth starting a pool for
+        for batch in local_batches:
+            results.update(zip((e.rel for e in batch), _work(batch, *args), strict=True))
+        report()
         return results
 
     from pebble import ProcessExpired, ProcessPool
 
     _preload()
+    pool_size = max(1, workers - 1) if local else workers
     with _allow_children():
-        pool = ProcessPool(max_workers=min(workers, max(1, total // 4) or 1))
+        pool = ProcessPool(max_workers=pool_size)
         try:
             pending: dict[cf.Future, list[FileEntry]] = {}
 
@@ -155,15 +216,12 @@ def extract_all(
                 fut = pool.schedule(_work, args=(batch, *args), timeout=opts.file_timeout * len(batch))
                 pending[fut] = batch
 
-            for batch in _batches(entries):
-                schedule(batch)
-            while pending:
-                done, _ = cf.wait(list(pending), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            def collect(wait: float) -> None:
+                done, _ = cf.wait(list(pending), timeout=wait, return_when=cf.FIRST_COMPLETED)
                 for fut in done:
                     batch = pending.pop(fut)
                     try:
-                        for e, res in zip(batch, fut.result(), strict=True):
-                            results[e.rel] = res
+                        results.update(zip((e.rel for e in batch), fut.result(), strict=True))
                     except (cf.TimeoutError, ProcessExpired) as exc:
                         if len(batch) > 1:
                             for e in batch:  # find the one file that hangs or crashes
@@ -177,7 +235,20 @@ def extract_all(
                             )
                         else:
                             reason, code = f"the extractor crashed on this file (exit code {exc.exitcode})", "crashed"
-                        results[e.rel] = _rows_for(e, {"sha256": None, "error": reason, "code": code})
+                        results[e.rel] = _error_result(reason, code)
+
+            for batch in _batches(remote, pool_size):
+                schedule(batch)
+            while local_batches or pending:
+                while local_batches and len(pending) < 2 * pool_size:  # a batch in hand and one queued per process
+                    schedule(local_batches.pop())
+                if local_batches:
+                    batch = local_batches.popleft()
+                    results.update(zip((e.rel for e in batch), _work(batch, *args), strict=True))
+                    if pending:
+                        collect(0)
+                else:
+                    collect(0.5)
                 report()
         finally:
             pool.stop()
@@ -243,57 +314,139 @@ def _file_row(
     }
 
 
-def _rows_for(e: FileEntry, res: dict) -> tuple[list[dict], dict]:
-    if "error" in res:
-        return [], _file_row(e, status="error", code=res.get("code"), reason=res["error"], sha256=res.get("sha256"))
-    rel = e.rel_text
-    folder, top, sub, file_name = path_parts(rel)
-    stem = file_name.rsplit(".", 1)[0] if "." in file_name[1:] else file_name
-    title = (res.get("title") or "").strip() or stem
-    chunks = res["chunks"]
-    modified = modified_at(e.mtime_ns)
-    doc = document_id(e.rel)
-    rows = []
-    for i, (text, page, sheet, columns, start, end) in enumerate(chunks):
-        rows.append(
-            {
-                "id": chunk_id(e.rel, i),
-                "document_id": doc,
-                "path": rel,
-                "folder": folder,
-                "top_folder": top,
-                "subfolders": sub,
-                "file_name": file_name,
-                "extension": e.ext,
-                "title": title,
-                "text": text,
-                "page": page,
-                "sheet": sheet,
-                "columns": columns,
-                "chunk_index": i,
-                "chunk_count": len(chunks),
-                "char_start": start,
-                "char_end": end,
-                "char_count": len(text),
-                "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-                "sha256": res["sha256"],
-                "size": e.size,
-                "modified": modified,
-            }
+def _assemble(entries: list[FileEntry], results: dict[bytes, Result]) -> tuple[pa.Table, pa.Table]:
+    """Arrow tables of the chunks and the files read, built column by column from the workers'
+    tuples (no per-record dicts)."""
+    chunk_cols: dict[str, list] = {
+        n: []
+        for n in (
+            "id",
+            "document_id",
+            "path",
+            "folder",
+            "top_folder",
+            "subfolders",
+            "file_name",
+            "extension",
+            "title",
+            "text",
+            "page",
+            "sheet",
+            "columns",
+            "chunk_index",
+            "chunk_count",
+            "char_start",
+            "char_end",
+            "char_count",
+            "text_sha256",
+            "sha256",
+            "size",
+            "modified",
         )
-    status = "ok" if rows else "empty"
-    return rows, _file_row(
-        e,
-        status=status,
-        reason=None if rows else "no text in this file",
-        code=None if rows else "empty",
-        title=title,
-        chunks=len(rows),
-        characters=sum(r["char_count"] for r in rows),
-        pages=res.get("pages"),
-        encoding=res.get("encoding"),
-        sha256=res["sha256"],
-    )
+    }
+    file_cols: dict[str, list] = {
+        n: []
+        for n in (
+            "document_id",
+            "path",
+            "path_key",
+            "folder",
+            "file_name",
+            "extension",
+            "title",
+            "status",
+            "code",
+            "reason",
+            "chunks",
+            "characters",
+            "pages",
+            "encoding",
+            "sha256",
+            "size",
+            "mtime_ns",
+            "modified",
+        )
+    }
+    c, f = chunk_cols, file_cols
+    for e in entries:
+        sha, error, code, title, encoding, pages, chunks = results[e.rel]
+        rel = e.rel_text
+        folder, top, sub, file_name = path_parts(rel)
+        doc = document_id(e.rel)
+        modified = e.mtime_ns // 1000
+        n = len(chunks)
+        characters = 0
+        if n:
+            ids, texts, page, sheet, columns, starts, ends, shas = zip(*chunks, strict=True)
+            lengths = [len(t) for t in texts]
+            characters = sum(lengths)
+            c["id"].extend(ids)
+            c["text"].extend(texts)
+            c["page"].extend(page)
+            c["sheet"].extend(sheet)
+            c["columns"].extend(columns)
+            c["char_start"].extend(starts)
+            c["char_end"].extend(ends)
+            c["char_count"].extend(lengths)
+            c["text_sha256"].extend(shas)
+            c["chunk_index"].extend(range(n))
+            for key, value in (
+                ("document_id", doc),
+                ("path", rel),
+                ("folder", folder),
+                ("top_folder", top),
+                ("subfolders", sub),
+                ("file_name", file_name),
+                ("extension", e.ext),
+                ("title", title),
+                ("chunk_count", n),
+                ("sha256", sha),
+                ("size", e.size),
+                ("modified", modified),
+            ):
+                c[key].extend([value] * n)
+        if error is not None:
+            status, title = "error", None
+        elif not n:
+            status, code, error = "empty", "empty", "no text in this file"
+        else:
+            status = "ok"
+        for key, value in (
+            ("document_id", doc),
+            ("path", rel),
+            ("path_key", e.rel),
+            ("folder", folder),
+            ("file_name", file_name),
+            ("extension", e.ext),
+            ("title", title),
+            ("status", status),
+            ("code", code),
+            ("reason", error),
+            ("chunks", n),
+            ("characters", characters),
+            ("pages", pages),
+            ("encoding", encoding),
+            ("sha256", sha),
+            ("size", e.size),
+            ("mtime_ns", e.mtime_ns),
+            ("modified", modified),
+        ):
+            f[key].append(value)
+    return _table(chunk_cols, CHUNK_SCHEMA), _table(file_cols, FILE_SCHEMA)
+
+
+def _table(cols: dict[str, list], schema: pa.Schema) -> pa.Table:
+    n = len(next(iter(cols.values())))
+    arrays = []
+    for fld in schema:
+        values = cols.get(fld.name)
+        if values is None:
+            arrays.append(pa.nulls(n, fld.type))
+        elif pa.types.is_timestamp(fld.type):  # microseconds since the epoch
+            arrays.append(pa.array(values, pa.int64()).cast(fld.type))
+        else:
+            arrays.append(pa.array(values, fld.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 @dataclass
@@ -482,16 +635,12 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
         ctx.progress(0.05, f"reading {len(to_read)} new or changed files ({counts['unchanged']} unchanged)", force=True)
         results = extract_all(ctx, to_read, opts, lo=0.05, hi=0.75 if opts.embed else 0.9)
 
-        new_chunks: list[dict] = []
-        file_rows: dict[bytes, dict] = dict(not_read)
-        for e in to_read:
-            rows, frow = results[e.rel]
-            new_chunks.extend(rows)
-            file_rows[e.rel] = frow
+        new_chunks, new_files = _assemble(to_read, results)
+        del results
 
         ctx.progress(0.76 if opts.embed else 0.91, "writing outputs", force=True)
         keep_docs = [document_id(e.rel) for e in unchanged + touched]
-        pieces = [pa.Table.from_pylist(new_chunks, schema=CHUNK_SCHEMA)]
+        pieces = [new_chunks]
         prev_files_kept = None
         if keep_docs:
             old = prev.chunks()
@@ -502,7 +651,7 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
             chunks = _update_modified(chunks, {document_id(e.rel): modified_at(e.mtime_ns) for e in touched})
             prev_files_kept = _update_file_times(prev_files_kept, {e.rel: e.mtime_ns for e in touched})
         chunks = _with_uri(chunks.sort_by([("path", "ascending"), ("chunk_index", "ascending")]), uri_base)
-        files_tables = [pa.Table.from_pylist(list(file_rows.values()), schema=FILE_SCHEMA)]
+        files_tables = [new_files, pa.Table.from_pylist(list(not_read.values()), schema=FILE_SCHEMA)]
         if prev_files_kept is not None:
             files_tables.append(prev_files_kept)
         files = _with_uri(pa.concat_tables(files_tables).combine_chunks().sort_by([("path", "ascending")]), uri_base)
@@ -515,10 +664,19 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
             vectors, embedding_info = embed_chunks(ctx, chunks, prev, emb_config, storage, lo=0.76, hi=0.95)
 
         with storage.atomic_dir(out) as tmp:
-            write_parquet(chunks, tmp / "knowledge.parquet")
-            write_parquet(files, tmp / "files.parquet")
-            write_jsonl(chunks, tmp / "knowledge.jsonl")
-            graph = write_neo4j(chunks, files, tmp / "neo4j", root_name=opts.name)
+            # Arrow's Parquet and CSV writers release the GIL, so they run in threads while this
+            # thread writes the JSONL (which needs the GIL): on 2 cores the outputs take about half.
+            with cf.ThreadPoolExecutor(max_workers=2) as writers:
+                parquet = writers.submit(
+                    lambda: (
+                        write_parquet(chunks, tmp / "knowledge.parquet"),
+                        write_parquet(files, tmp / "files.parquet"),
+                    )
+                )
+                neo4j = writers.submit(write_neo4j, chunks, files, tmp / "neo4j", root_name=opts.name)
+                write_jsonl(chunks, tmp / "knowledge.jsonl")
+                parquet.result()
+                graph = neo4j.result()
             if vectors is not None:
                 np.save(tmp / "vectors.npy", vectors)
             ctx.progress(0.96, "outputs written")

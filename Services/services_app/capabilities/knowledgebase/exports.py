@@ -14,27 +14,26 @@ database, and ``import.sh`` with the exact admin command. The graph:
 
 from __future__ import annotations
 
-import csv
-import json
 import zipfile
-from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .records import NAMESPACE, _uuid5
 
 
 def write_jsonl(table: pa.Table, path: Path) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        for batch in table.to_batches(max_chunksize=4096):
-            for row in batch.to_pylist():
-                for k, v in row.items():
-                    if isinstance(v, datetime):
-                        row[k] = v.isoformat().replace("+00:00", "Z")
-                out.write(json.dumps(row, ensure_ascii=False))
-                out.write("\n")
+    """One JSON object per line, timestamps as ISO 8601 with ``Z`` (orjson: several times faster
+    than the json module on records like these)."""
+    import orjson
+
+    option = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
+    with open(path, "wb") as out:
+        for batch in table.to_batches(max_chunksize=8192):
+            out.write(b"".join(orjson.dumps(row, option=option) for row in batch.to_pylist()))
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
@@ -114,53 +113,56 @@ neo4j-admin database import full "${DATABASE:-neo4j}" --overwrite-destination \\
 """
 
 
+def _csv(table: pa.Table, path: Path, header: list[str]) -> None:
+    """Write ``table`` with the given header names (Arrow's CSV writer quotes every string, doubles
+    quotes inside them, and leaves nulls empty: what ``neo4j-admin import`` and ``LOAD CSV`` read)."""
+    pacsv.write_csv(table.rename_columns(header), path)
+
+
 def write_neo4j(chunks: pa.Table, files: pa.Table, folder: Path, *, root_name: str) -> dict:
-    """Write the Neo4j export into ``folder``; returns node and relationship counts."""
+    """Write the Neo4j export into ``folder``; returns node and relationship counts.
+
+    ``chunks`` must be sorted by path and chunk index (the build sorts them)."""
     folder.mkdir(parents=True, exist_ok=True)
-
-    def writer(name: str, header: list[str]):
-        f = open(folder / name, "w", encoding="utf-8", newline="")
-        w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
-        w.writerow(header)
-        return f, w
-
-    counts = {"folders": 0, "documents": 0, "chunks": 0, "contains": 0, "next_chunk": 0}
     # folders: every ancestor of every document, and the root ("")
     all_folders: set[str] = {""}
-    for f in files.column("folder").to_pylist():
+    for f in pc.unique(files["folder"]).to_pylist():
         parts = f.split("/") if f else []
         for i in range(1, len(parts) + 1):
             all_folders.add("/".join(parts[:i]))
-    fh, w = writer("folders.csv", ["id:ID(Folder)", "path", "name", "depth:int"])
-    for path in sorted(all_folders):
-        w.writerow(
-            [folder_id(path), path, path.rsplit("/", 1)[-1] if path else root_name, path.count("/") + 1 if path else 0]
-        )
-    fh.close()
-    counts["folders"] = len(all_folders)
-    fh, w = writer("folder_contains_folder.csv", [":START_ID(Folder)", ":END_ID(Folder)"])
-    for path in sorted(all_folders):
-        if path:
-            parent = path.rsplit("/", 1)[0] if "/" in path else ""
-            w.writerow([folder_id(parent), folder_id(path)])
-            counts["contains"] += 1
-    fh.close()
+    ordered = sorted(all_folders)
+    ids = {p: folder_id(p) for p in ordered}
+    _csv(
+        pa.table(
+            {
+                "id": [ids[p] for p in ordered],
+                "path": ordered,
+                "name": [p.rsplit("/", 1)[-1] if p else root_name for p in ordered],
+                "depth": pa.array([p.count("/") + 1 if p else 0 for p in ordered], pa.int32()),
+            }
+        ),
+        folder / "folders.csv",
+        ["id:ID(Folder)", "path", "name", "depth:int"],
+    )
+    sub = [p for p in ordered if p]
+    _csv(
+        pa.table(
+            {"start": [ids[p.rsplit("/", 1)[0] if "/" in p else ""] for p in sub], "end": [ids[p] for p in sub]},
+            schema=pa.schema([("start", pa.string()), ("end", pa.string())]),
+        ),
+        folder / "folder_contains_folder.csv",
+        [":START_ID(Folder)", ":END_ID(Folder)"],
+    )
 
-    cols = [
-        "document_id",
-        "path",
-        "folder",
-        "file_name",
-        "extension",
-        "title",
-        "size",
-        "sha256",
-        "modified",
-        "status",
-        "chunks",
-    ]
-    fh, w = writer(
-        "documents.csv",
+    docs = files.select(
+        ["document_id", "path", "file_name", "extension", "title", "size", "sha256", "modified", "status", "chunks"]
+    )
+    # Arrow's %S prints the fraction of a microsecond timestamp: 2024-05-01T10:00:00.123456Z
+    modified = pc.strftime(files["modified"], format="%Y-%m-%dT%H:%M:%SZ")
+    docs = docs.set_column(docs.schema.get_field_index("modified"), "modified", modified)
+    _csv(
+        docs,
+        folder / "documents.csv",
         [
             "id:ID(Document)",
             "path",
@@ -174,52 +176,41 @@ def write_neo4j(chunks: pa.Table, files: pa.Table, folder: Path, *, root_name: s
             "chunks:int",
         ],
     )
-    fh2, w2 = writer("folder_contains_document.csv", [":START_ID(Folder)", ":END_ID(Document)"])
-    for row in files.select(cols).to_pylist():
-        modified = row["modified"].isoformat().replace("+00:00", "Z")
-        w.writerow(
-            [
-                row["document_id"],
-                row["path"],
-                row["file_name"],
-                row["extension"],
-                row["title"] or "",
-                row["size"],
-                row["sha256"] or "",
-                modified,
-                row["status"],
-                row["chunks"],
-            ]
-        )
-        w2.writerow([folder_id(row["folder"]), row["document_id"]])
-        counts["documents"] += 1
-        counts["contains"] += 1
-    fh.close()
-    fh2.close()
+    _csv(
+        pa.table(
+            {"start": pa.array([ids[f] for f in files["folder"].to_pylist()], pa.string()), "end": files["document_id"]}
+        ),
+        folder / "folder_contains_document.csv",
+        [":START_ID(Folder)", ":END_ID(Document)"],
+    )
 
-    fh, w = writer("chunks.csv", ["id:ID(Chunk)", "path", "text", "page:int", "chunkIndex:int", "charCount:int"])
-    fh2, w2 = writer("document_contains_chunk.csv", [":START_ID(Document)", ":END_ID(Chunk)"])
-    fh3, w3 = writer("next_chunk.csv", [":START_ID(Chunk)", ":END_ID(Chunk)"])
-    previous: tuple[str, str] | None = None  # (document_id, chunk id); rows are sorted by path, chunk_index
-    for batch in chunks.select(["id", "document_id", "path", "text", "page", "chunk_index", "char_count"]).to_batches(
-        8192
-    ):
-        for row in batch.to_pylist():
-            page = "" if row["page"] is None else row["page"]
-            w.writerow([row["id"], row["path"], row["text"], page, row["chunk_index"], row["char_count"]])
-            w2.writerow([row["document_id"], row["id"]])
-            counts["chunks"] += 1
-            counts["contains"] += 1
-            if previous is not None and previous[0] == row["document_id"]:
-                w3.writerow([previous[1], row["id"]])
-                counts["next_chunk"] += 1
-            previous = (row["document_id"], row["id"])
-    for h in (fh, fh2, fh3):
-        h.close()
+    _csv(
+        chunks.select(["id", "path", "text", "page", "chunk_index", "char_count"]),
+        folder / "chunks.csv",
+        ["id:ID(Chunk)", "path", "text", "page:int", "chunkIndex:int", "charCount:int"],
+    )
+    _csv(
+        chunks.select(["document_id", "id"]),
+        folder / "document_contains_chunk.csv",
+        [":START_ID(Document)", ":END_ID(Chunk)"],
+    )
+    # reading order: consecutive rows of the same document
+    n = chunks.num_rows
+    doc = chunks["document_id"]
+    same = pc.equal(doc.slice(0, max(n - 1, 0)), doc.slice(1)) if n > 1 else pa.array([], pa.bool_())
+    nxt = pa.table({"start": chunks["id"].slice(0, max(n - 1, 0)), "end": chunks["id"].slice(1)}).filter(same)
+    _csv(nxt, folder / "next_chunk.csv", [":START_ID(Chunk)", ":END_ID(Chunk)"])
+
     (folder / "import.cypher").write_text(CYPHER, encoding="utf-8")
     (folder / "import.sh").write_text(ADMIN, encoding="utf-8")
     (folder / "import.sh").chmod(0o755)
-    return counts
+    return {
+        "folders": len(ordered),
+        "documents": files.num_rows,
+        "chunks": n,
+        "contains": len(sub) + files.num_rows + n,
+        "next_chunk": nxt.num_rows,
+    }
 
 
 def zip_neo4j(folder: Path, target: Path) -> None:

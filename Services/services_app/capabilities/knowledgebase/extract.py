@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Bump when extraction output changes: stored knowledge bases then re-extract every file.
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: own delimiter detection
 
 TEXT_EXTENSIONS = {".txt", ".text", ".md", ".markdown", ".rst", ".log"}
 HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
@@ -214,15 +214,33 @@ def _header(row: list[Any]) -> list[str]:
     return [_cell(v) or f"column_{i + 1}" for i, v in enumerate(row)]
 
 
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def guess_delimiter(text: str, candidates: str = ",;\t|") -> str:
+    """The delimiter of a delimited text: the candidate that occurs the same non-zero number of
+    times on most of the first lines (quoted fields left out), ties to the earlier candidate.
+
+    Written here on purpose: ``csv.Sniffer`` counts every ASCII character on every sampled
+    line and took about 1.6 ms per small file, more than reading and rendering the file."""
+    lines = [_QUOTED.sub("", line) for line in text[:16384].splitlines()[:20] if line.strip()]
+    if len(lines) > 1 and not text[:16384].endswith("\n") and len(text) > 16384:
+        lines = lines[:-1]  # the last sampled line may be cut off
+    best, best_score = ",", (0, 0)
+    for d in candidates:
+        counts = [line.count(d) for line in lines]
+        if not any(counts):
+            continue
+        mode = max(set(counts), key=lambda c: (counts.count(c), c))
+        score = (sum(1 for c in counts if c == mode) if mode else 0, mode)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
 def extract_delimited(data: bytes, ext: str, *, max_rows: int) -> Extracted:
     text, encoding = decode_text(data)
-    if ext in (".tsv", ".tab"):
-        delimiter = "\t"
-    else:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
+    delimiter = "\t" if ext in (".tsv", ".tab") else guess_delimiter(text)
     csv.field_size_limit(64 * 1024 * 1024)
     try:
         rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import functools
 import os
 import stat
 from collections.abc import Iterator
@@ -25,11 +26,13 @@ class FileEntry:
     size: int
     mtime_ns: int
 
-    @property
+    # cached: the build asks for these several times per file (frozen dataclasses allow it:
+    # cached_property writes the instance __dict__ directly)
+    @functools.cached_property
     def rel_text(self) -> str:
         return display(self.rel)
 
-    @property
+    @functools.cached_property
     def ext(self) -> str:
         name = self.rel.rsplit(b"/", 1)[-1]
         dot = name.rfind(b".")
