@@ -150,3 +150,8 @@ def test_management_command(data_roots, capsys):
     assert info.value.code == 1
     captured = capsys.readouterr()
     assert "FAILED" in captured.err and "bad.csv" in captured.err
+
+
+def test_openapi_lists_the_conversion_endpoints(client):
+    schema = client.get("/api/openapi.json").json()
+    assert {"/api/conversions", "/api/conversions/upload", "/api/datasets/preview"} <= set(schema["paths"])

@@ -65,9 +65,9 @@ def create_conversion(request, payload: ConversionIn):
 def upload_conversion(
     request,
     files: File[list[UploadedFile]],
-    output: Form[str] = None,
-    options: Form[str] = Field(None, description='Options as JSON, e.g. {"null_values": ["N/A"]}'),
-    force: Form[bool] = False,
+    output: str = Form(None, description="Output folder (default: parquet/uploads/<job id>)"),
+    options: str = Form(None, description='Conversion options as JSON, e.g. {"null_values": ["N/A"]}'),
+    force: bool = Form(False, description="Run again even if an identical conversion already succeeded"),
 ):
     """Multipart upload of one or more files (csv, tsv, txt, json, jsonl, xlsx, xls, pdf, parquet, or .gz of the
     text formats). Same job and result as `POST /api/conversions`."""
