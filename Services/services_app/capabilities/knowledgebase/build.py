@@ -5,10 +5,13 @@
    hash it, unchanged when the sha256 matches; otherwise added or changed.
    Files gone from the tree are removed. A change of extraction settings
    (chunking, extractor version) re-reads everything.
-2. Read and extract the new and changed files in a process pool (pebble):
-   small files go in batches to keep inter-process overhead low; every batch
-   has a timeout, and a batch that times out or kills its worker is retried
-   file by file, so one hanging or crashing pdf costs only itself.
+2. Read and extract the new and changed files: small text/csv/html/json files
+   in this process, pdf/docx/workbooks and large files in a process pool
+   (pebble) that also takes small-file batches whenever it is idle. Pool
+   batches are large and return compact tuples to keep inter-process cost
+   low; every batch has a timeout, and a batch that times out or kills its
+   worker is retried file by file, so one hanging or crashing pdf costs only
+   itself. The records are then built as Arrow columns.
 3. Merge the new rows with the previous rows of unchanged files and write
    every output into a temporary folder that replaces the old one at once,
    manifest last. With nothing changed, only the manifest is refreshed.
