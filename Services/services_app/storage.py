@@ -457,7 +457,8 @@ class Storage:
             target = self._cache_path(bucket, key)
             self._cached_download(obj, target, on_bytes=on_bytes)
             return target
-        objects = self.gcs_list(location)
+        # Keys ending in "/" are folder placeholders (the Cloud Console makes them): no content to mirror.
+        objects = [o for o in self.gcs_list(location) if not o.key.endswith("/")]
         if not objects:
             raise ServiceError(f"nothing exists at {location!r}", code="not_found", status=404)
         prefix = key.rstrip("/") + "/" if key.strip("/") else ""

@@ -90,6 +90,15 @@ def test_local_copy_of_prefix_mirrors_folder(gcs):
     assert (folder / "x/y/c.txt").read_text() == "tree/x/y/c.txt"
 
 
+def test_local_copy_skips_folder_placeholder_objects(gcs):
+    gcs.put("tree/", b"")  # what the Cloud Console creates for "new folder"
+    gcs.put("tree/sub/", b"")
+    gcs.put("tree/sub/a.txt", b"a")
+    folder = gcs.storage.local_copy(gcs.url("tree"))
+    assert (folder / "sub" / "a.txt").read_bytes() == b"a"
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["sub"]
+
+
 def test_checksum_mismatch_leaves_nothing_at_target(gcs):
     s = gcs.storage
     gcs.put("m.bin", b"good content")
