@@ -30,7 +30,7 @@ text = st.text(alphabet=string.ascii_letters + ' ,;"éü', min_size=0, max_size=
 row = st.fixed_dictionaries(
     {
         "i": st.none() | st.integers(-(2**40), 2**40),
-        "f": st.none() | st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: round(x, 3) + 0.5),
+        "f": st.none() | st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: round(round(x, 3) + 0.5, 3)),
         "s": st.none() | text,
         "b": st.none() | st.booleans(),
         "d": st.none() | st.dates(date(1990, 1, 1), date(2100, 1, 1)),
