@@ -206,17 +206,23 @@ def extract_all(
         report()
         return results
 
+    from concurrent.futures.process import BrokenProcessPool
+
     from pebble import ProcessExpired, ProcessPool
 
     _preload()
     pool_size = max(1, workers - 1) if local else workers
     with _allow_children():
-        pool = ProcessPool(max_workers=pool_size)
+        pools = [ProcessPool(max_workers=pool_size)]
         try:
             pending: dict[cf.Future, list[FileEntry]] = {}
+            retried: set[bytes] = set()
 
             def schedule(batch: list[FileEntry]) -> None:
-                fut = pool.schedule(_work, args=(batch, *args), timeout=opts.file_timeout * len(batch))
+                if not pools[-1].active:  # a broken pool is replaced; its batches are retried below
+                    pools[-1].stop()
+                    pools.append(ProcessPool(max_workers=pool_size))
+                fut = pools[-1].schedule(_work, args=(batch, *args), timeout=opts.file_timeout * len(batch))
                 pending[fut] = batch
 
             def collect(wait: float) -> None:
@@ -225,19 +231,25 @@ def extract_all(
                     batch = pending.pop(fut)
                     try:
                         results.update(zip((e.rel for e in batch), fut.result(), strict=True))
-                    except (cf.TimeoutError, ProcessExpired) as exc:
+                    except (cf.TimeoutError, ProcessExpired, BrokenProcessPool) as exc:
+                        # pebble can also report a worker stopped for a timeout as a broken pool
                         if len(batch) > 1:
                             for e in batch:  # find the one file that hangs or crashes
                                 schedule([e])
                             continue
                         e = batch[0]
+                        if isinstance(exc, BrokenProcessPool) and e.rel not in retried:
+                            retried.add(e.rel)  # the pool broke under it: not proof that this file is bad
+                            schedule([e])
+                            continue
                         if isinstance(exc, cf.TimeoutError):
                             reason, code = (
                                 f"extraction took longer than {opts.file_timeout:g}s and was stopped",
                                 "timeout",
                             )
                         else:
-                            reason, code = f"the extractor crashed on this file (exit code {exc.exitcode})", "crashed"
+                            exitcode = getattr(exc, "exitcode", None)
+                            reason, code = f"the extractor crashed on this file (exit code {exitcode})", "crashed"
                         results[e.rel] = _error_result(reason, code)
 
             for batch in _batches(remote, pool_size):
@@ -254,8 +266,9 @@ def extract_all(
                     collect(0.5)
                 report()
         finally:
-            pool.stop()
-            pool.join()
+            for pool in pools:
+                pool.stop()
+                pool.join()
     return results
 
 
