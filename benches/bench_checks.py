@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,15 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 
 CHILD = r"""
-import json, sys, time
+import json, resource, sys, time
+t = time.monotonic()
 sys.path.insert(0, {services!r}); sys.path.insert(0, {tests!r})
 from services_app.storage import Storage
 from services_app.jobs.context import JobContext
 from services_app.capabilities.checks.jobs import run_checks
-t = time.monotonic()
 r = run_checks(JobContext(storage=Storage(data_root={root!r})), json.loads({params!r}))
 print(json.dumps({{"seconds": time.monotonic() - t, "passed": r["passed"], "embeddings": r["embeddings"],
-                  "rows": r["rows"]}}))
+                  "rows": r["rows"], "timings": r["timings"], "failed": r["failed_checks"],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
 
@@ -39,19 +39,18 @@ def child(root: Path, params: dict) -> dict:
         root=str(root),
         params=json.dumps(params),
     )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", code],
         capture_output=True,
         text=True,
-        env={**os.environ, "WANDB_MODE": "disabled"},
+        env={k: v for k, v in os.environ.items() if k != "EMBEDDINGS_CACHE_DIR"} | {"WANDB_MODE": "disabled"},
     )
     wall = time.monotonic() - t
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out.update(wall=wall, peak_rss_mb=max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
+    out["wall"] = wall  # peak_rss_mb: the child's own ru_maxrss (RUSAGE_CHILDREN would keep the maximum of all)
     return out
 
 
@@ -90,9 +89,12 @@ def main() -> None:
         results.append((name, r))
         print(
             f"{name:45s} {r['wall']:8.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  passed={r['passed']}"
-            f"  embeddings={r['embeddings']}",
+            f"  failed={r['failed']}",
             flush=True,
         )
+        print(f"    timings: {json.dumps(r['timings'])}", flush=True)
+        if r["embeddings"]:
+            print(f"    embeddings: {json.dumps(r['embeddings'])}", flush=True)
     print()
     print(f"1M rows with max_rows / 50k rows: {results[2][1]['wall'] / results[1][1]['wall']:.2f}x")
     print(f"text warm / cold: {results[4][1]['wall'] / results[3][1]['wall']:.2f}x")

@@ -12,8 +12,13 @@ class EmbeddingsIn(Schema):
 
 
 class ChecksIn(Schema):
-    dataset: str = Field(description="The new batch: a location under the data root (csv, parquet, jsonl, json, xlsx)")
-    reference: str | None = Field(None, description="What the model was trained on; needed for the drift suite")
+    dataset: str = Field(
+        description="The new batch: a location under the data root or gs://<bucket>/<key> (an allowed bucket); "
+        "a file (csv, tsv, parquet, jsonl, json, xlsx/xls, ...) or a folder/prefix of Parquet files"
+    )
+    reference: str | None = Field(
+        None, description="What the model was trained on (same kinds of location); needed for the drift suite"
+    )
     label: str = Field(description="The label column")
     text: str | list[str] | None = Field(None, description="Text column(s); joined by a newline when several")
     task: Literal["tabular", "text_classification"] | None = Field(
@@ -49,6 +54,12 @@ class ChecksIn(Schema):
                     "max_rows": 20000,
                 },
                 {"dataset": "incoming/loans.csv", "reference": "training/loans.csv", "label": "default"},
+                {
+                    "dataset": "gs://esg-data/incoming/2024-06/",
+                    "reference": "gs://esg-data/training/esg_train.parquet",
+                    "label": "label",
+                    "text": "sentence",
+                },
             ]
         }
     }

@@ -26,32 +26,50 @@ from ...errors import ServiceError
 from ...jobs.context import JobContext
 from .conditions import resolve_conditions
 from .io import read_table
-from .validation import check_columns, check_label, check_same_columns, normalise_params, required_columns
+from .validation import (
+    check_columns,
+    check_label,
+    check_same_columns,
+    input_path,
+    normalise_params,
+    required_columns,
+)
 
 CATEGORICAL_MAX_UNIQUE = 100
+
+
+def stratified_indices(labels: pd.Series, *, size: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``size`` rows with the label's class shares kept (largest remainder), reproducible.
+
+    Every class keeps at least one row; all positions when there are not more than ``size``."""
+    n = len(labels)
+    if n <= size:
+        return np.arange(n)
+    counts = labels.value_counts(dropna=False)
+    exact = counts / counts.sum() * size
+    quota = np.floor(exact).astype(int).clip(lower=1)
+    short = size - int(quota.sum())
+    if short > 0:
+        for cls in (exact - np.floor(exact)).sort_values(ascending=False).index[:short]:
+            quota[cls] += 1
+    rng = np.random.default_rng(seed)
+    values = labels.to_numpy()
+    parts = []
+    for cls, k in quota.items():
+        idx = np.flatnonzero(labels.isna().to_numpy() if pd.isna(cls) else values == cls)
+        parts.append(rng.choice(idx, size=min(int(k), len(idx)), replace=False))
+    return np.sort(np.concatenate(parts))
 
 
 def stratified_sample(df: pd.DataFrame, *, label: str, max_rows: int, seed: int) -> pd.DataFrame:
     """``max_rows`` rows with the label's class shares kept (largest remainder), reproducible by ``seed``."""
     if len(df) <= max_rows:
         return df
-    counts = df[label].value_counts(dropna=False)
-    exact = counts / counts.sum() * max_rows
-    quota = np.floor(exact).astype(int).clip(lower=1)
-    short = max_rows - int(quota.sum())
-    if short > 0:
-        for cls in (exact - np.floor(exact)).sort_values(ascending=False).index[:short]:
-            quota[cls] += 1
-    rng = np.random.default_rng(seed)
-    parts = []
-    for cls, n in quota.items():
-        idx = np.flatnonzero(df[label].isna().to_numpy() if pd.isna(cls) else (df[label] == cls).to_numpy())
-        parts.append(rng.choice(idx, size=min(int(n), len(idx)), replace=False))
-    return df.iloc[np.sort(np.concatenate(parts))].reset_index(drop=True)
+    return df.iloc[stratified_indices(df[label], size=max_rows, seed=seed)].reset_index(drop=True)
 
 
 def _load(ctx: JobContext, p: dict, role: str, needed: list[str]) -> tuple[pd.DataFrame, Path]:
-    path = ctx.storage.resolve(p[role], must_exist=True)
+    path = input_path(ctx.storage, p[role])  # gs:// objects and prefixes come through the storage cache
     df = read_table(path)
     if df.empty or len(df.columns) == 0:
         raise ServiceError(f"{role} {p[role]!r} is empty: it has no rows", code="empty_dataset")
@@ -108,6 +126,7 @@ def _run(spec, check, *datasets) -> Any:
 
 def run_checks(ctx: JobContext, params: dict) -> dict:
     started = time.monotonic()
+    timings: dict[str, Any] = {}
     p = normalise_params(params)
     conditions = resolve_conditions(p["task"], p["conditions"], defaults_file=params.get("defaults_file"))
     needed = required_columns(p)
@@ -131,44 +150,57 @@ def run_checks(ctx: JobContext, params: dict) -> dict:
         if ref_raw is not None:
             ref_raw = stratified_sample(ref_raw, label=p["label"], max_rows=p["max_rows"], seed=p["seed"])
     rows.update(dataset_checked=len(new_raw), reference_checked=len(ref_raw) if ref_raw is not None else None)
+    timings["read"] = round(time.monotonic() - started, 2)
     ctx.progress(0.05, "preparing the datasets", force=True)
+    mark = time.monotonic()
 
     import deepchecks  # noqa: F401 - imported here only: the worker pays its start-up, the web server never does
 
     from .suites import CATALOG
 
+    timings["import"] = round(time.monotonic() - mark, 2)
+    mark = time.monotonic()
+
     specs = [s for s in CATALOG[p["task"]] if conditions[s.id]["enabled"] and s.stage in p["suites"]]
     embeddings_info = None
+    emb_pair = None
     if p["task"] == "tabular":
         new_ds, ref_ds, integrity_ds = _tabular_datasets(new_raw, ref_raw, p, notes)
     else:
         use_embeddings = p["embeddings"]["enabled"] and any(s.id == "embedding_drift" for s in specs)
         if not use_embeddings:
             specs = [s for s in specs if s.id != "embedding_drift"]
-        new_ds, ref_ds, embeddings_info = _text_datasets(ctx, new_raw, ref_raw, p, use_embeddings)
-        integrity_ds = new_ds
         sample_size = conditions["embedding_drift"]["sample_size"]
-        if use_embeddings and ref_ds is not None and len(new_ds) + len(ref_ds) > sample_size:
-            notes.append(
-                f"Embedding drift: the domain classifier used a random sample of {sample_size:,} of the "
-                f"{len(new_ds) + len(ref_ds):,} texts (PCA to reduce dimensions)."
-            )
+        new_ds, ref_ds, emb_pair, embeddings_info = _text_datasets(
+            ctx, new_raw, ref_raw, p, use_embeddings, sample_size=sample_size, notes=notes
+        )
+        integrity_ds = new_ds
 
+    timings["prepare"] = round(time.monotonic() - mark, 2)
+    if embeddings_info:
+        timings["embeddings"] = embeddings_info.pop("seconds")
+        timings["prepare"] = round(timings["prepare"] - timings["embeddings"], 2)
+    timings["checks"] = {}
     results, entries = [], []
     base, span = (0.5, 0.4) if p["task"] == "text_classification" else (0.1, 0.8)
     from .report import check_entry
 
     for i, spec in enumerate(specs):
         ctx.progress(base + span * i / max(1, len(specs)), f"running {spec.id}", force=True)
+        mark = time.monotonic()
         check = spec.build(conditions[spec.id])
         if spec.stage == "integrity":
             result = _run(spec, check, integrity_ds)
             dataset = "dataset"
+        elif spec.id == "embedding_drift" and emb_pair is not None:
+            result = _run(spec, check, *emb_pair)
+            dataset = "reference vs dataset (embedded texts)"
         else:
             result = _run(spec, check, ref_ds, new_ds)
             dataset = "reference vs dataset"
         results.append(result)
         entries.append(check_entry(spec, result, dataset))
+        timings["checks"][spec.id] = round(time.monotonic() - mark, 2)
 
     failed = [e["id"] for e in entries if not e["passed"]]
     passed = not failed
@@ -194,6 +226,7 @@ def run_checks(ctx: JobContext, params: dict) -> dict:
     }
 
     ctx.progress(0.92, "writing the report", force=True)
+    mark = time.monotonic()
     report = out_dir / "report.html"
     title = (
         f"Incoming data checks: {Path(p['dataset']).name} - {'PASSED' if passed else 'FAILED: ' + ', '.join(failed)}"
@@ -204,6 +237,7 @@ def run_checks(ctx: JobContext, params: dict) -> dict:
         save_html(results, title=title, notes=notes, target=tmp)
     summary["report"] = ctx.storage.relative(report)
     ctx.add_output(summary["report"])
+    timings["report"] = round(time.monotonic() - mark, 2)
 
     if params.get("wandb", True):
         ctx.progress(0.96, "recording the wandb run", force=True)
@@ -215,6 +249,7 @@ def run_checks(ctx: JobContext, params: dict) -> dict:
             ctx.warn(f"wandb logging failed: {exc}")
             summary["wandb"] = {"mode": "failed", "error": str(exc)[:300]}
     summary["seconds"] = round(time.monotonic() - started, 2)
+    summary["timings"] = timings
     summary_path = out_dir / "summary.json"
     with ctx.storage.atomic_file(summary_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
@@ -267,42 +302,80 @@ def _texts(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     return df[columns].fillna("").astype(str).agg("\n".join, axis=1)
 
 
-def _text_datasets(ctx: JobContext, new_raw, ref_raw, p: dict, use_embeddings: bool):
+def _text_datasets(
+    ctx: JobContext, new_raw, ref_raw, p: dict, use_embeddings: bool, *, sample_size: int, notes: list[str]
+):
+    """TextData for the dataset and the reference (with the text properties), and for embedding drift
+    a pair holding only the embedded texts: up to ``sample_size`` per side, stratified by label.
+
+    Embedding drift is a domain classifier's AUC; a few thousand texts per side estimate it to about
+    +-0.01, so texts beyond ``sample_size`` are not embedded (embedding is most of a cold run)."""
     from deepchecks.nlp import TextData
 
     from .properties import text_properties
 
     frames = {"dataset": new_raw, "reference": ref_raw}
     texts = {k: _texts(v, p["text"]) for k, v in frames.items() if v is not None}
-    vectors: dict[str, np.ndarray | None] = dict.fromkeys(texts)
+    labels = {
+        role: frames[role][p["label"]].astype(str).where(frames[role][p["label"]].notna(), None) for role in texts
+    }
     info = None
-    if use_embeddings:
+    emb_pair = None
+    if use_embeddings and ref_raw is not None:
         from ..embeddings import get_embedder
 
         emb = p["embeddings"]
         cache_dir = Path(os.environ.get("EMBEDDINGS_CACHE_DIR") or ctx.storage.data_root / ".cache" / "embeddings")
         ctx.progress(0.06, "loading the embedding model", force=True)
+        embed_started = time.monotonic()
         embedder = get_embedder(provider=emb.get("provider"), model=emb.get("model"), cache_dir=cache_dir)
-        total = sum(len(t) for t in texts.values())
+        picked = {
+            role: stratified_indices(frames[role][p["label"]], size=sample_size, seed=p["seed"]) for role in texts
+        }
+        sampled = [role for role in texts if len(picked[role]) < len(texts[role])]
+        if sampled:
+            notes.append(
+                "Embedding drift: "
+                + "; ".join(f"{len(picked[r]):,} of {len(texts[r]):,} {r} texts" for r in texts)
+                + f" were embedded and compared (a sample stratified by {p['label']!r}, seed {p['seed']}; "
+                "set embedding_drift.sample_size to change it)."
+            )
+        total = sum(len(ix) for ix in picked.values())
         offset = 0
-        for role, series in texts.items():
+        pair = {}
+        for role in ("reference", "dataset"):
+            ix = picked[role]
 
             def report(done: int, _total: int, offset=offset) -> None:
                 ctx.progress(0.08 + 0.4 * (offset + done) / max(1, total), f"embedding texts {offset + done}/{total}")
 
-            vectors[role] = embedder.embed(series.tolist(), progress=report)
-            offset += len(series)
-        info = {"provider": embedder.provider, "model": embedder.model_name, "dim": embedder.dim, **embedder.stats}
+            chosen = texts[role].iloc[ix]
+            vectors = embedder.embed(chosen.tolist(), progress=report)
+            offset += len(ix)
+            pair[role] = TextData(
+                raw_text=chosen.tolist(),
+                label=labels[role].iloc[ix].tolist(),
+                task_type="text_classification",
+                name=role,
+                embeddings=vectors,
+            )
+        emb_pair = (pair["reference"], pair["dataset"])
+        info = {
+            "provider": embedder.provider,
+            "model": embedder.model_name,
+            "dim": embedder.dim,
+            **embedder.stats,
+            "texts_per_side": {role: len(ix) for role, ix in picked.items()},
+            "seconds": round(time.monotonic() - embed_started, 2),
+        }
     datasets = {}
     for role, series in texts.items():
-        labels = frames[role][p["label"]].astype(str).where(frames[role][p["label"]].notna(), None)
         datasets[role] = TextData(
             raw_text=series.tolist(),
-            label=labels.tolist(),
+            label=labels[role].tolist(),
             task_type="text_classification",
             name=role,
-            embeddings=vectors[role],
             properties=text_properties(series).reset_index(drop=True),
             categorical_properties=[],
         )
-    return datasets["dataset"], datasets.get("reference"), info
+    return datasets["dataset"], datasets.get("reference"), emb_pair, info

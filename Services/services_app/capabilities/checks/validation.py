@@ -10,11 +10,14 @@ from typing import Any
 import pandas as pd
 
 from ...errors import ServiceError
-from ...storage import Storage
+from ...storage import Storage, is_gcs, parse_gcs
 from .conditions import TASKS, resolve_conditions
 from .io import read_table, table_columns
 
 SUITES = ("integrity", "drift")
+# gs:// inputs up to this size are fetched (into the storage cache, which the job
+# reuses) and validated before the job is queued; larger ones are validated by the job.
+VALIDATE_REMOTE_MAX_BYTES = 256 << 20
 
 
 def _as_list(value: Any, name: str) -> list[str]:
@@ -115,21 +118,43 @@ def check_label(labels: pd.Series, *, role: str, label: str) -> None:
         )
 
 
+def _remote_size(storage: Storage, location: str) -> int:
+    """Bytes at a gs:// object or prefix: 403 for a bucket off the allow list, 404 when nothing is there."""
+    bucket, key = parse_gcs(location)
+    storage.check_bucket(bucket)  # before any request
+    if key and not key.endswith("/") and storage.gcs_exists(location):
+        return storage.gcs_stat(location).size
+    objects = storage.gcs_list(location)
+    if not objects:
+        raise ServiceError(f"nothing exists at {location!r}", code="not_found", status=404)
+    return sum(o.size for o in objects)
+
+
+def input_path(storage: Storage, location: str) -> Path:
+    """The local path of a dataset location; a gs:// object or prefix is fetched into the storage cache."""
+    return storage.local_copy(location) if is_gcs(location) else storage.resolve(location, must_exist=True)
+
+
 def validate_inputs(storage: Storage, params: dict) -> dict:
-    """Everything that can be said about a request before running it: 400s, never 500s."""
+    """Everything that can be said about a request before running it: 400s, never 500s.
+
+    gs:// inputs: the bucket must be on the allow list (403) and the object or prefix
+    must exist (404); small ones are fetched and validated like local files."""
     p = normalise_params(params)
     needed = required_columns(p)
     cols = {}
     for role in ("dataset", "reference"):
         if not p.get(role):
             continue
-        path = storage.resolve(p[role], must_exist=True)
+        if is_gcs(p[role]) and _remote_size(storage, p[role]) > VALIDATE_REMOTE_MAX_BYTES:
+            continue
+        path = input_path(storage, p[role])
         info = table_columns(path)
         if not info.columns or info.rows == 0:
             raise ServiceError(f"{role} {p[role]!r} is empty: it has no rows", code="empty_dataset")
         check_columns(path, info.columns, needed, role=role)
         check_label(read_table(path, columns=[p["label"]])[p["label"]], role=role, label=p["label"])
         cols[role] = info.columns
-    if "reference" in cols:
+    if "dataset" in cols and "reference" in cols:
         check_same_columns(cols["dataset"], cols["reference"], p["ignore_columns"])
     return p

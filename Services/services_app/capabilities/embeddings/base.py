@@ -81,7 +81,9 @@ class Embedder:
         if progress:
             progress(done, total)
         if missing:
-            miss_keys = list(missing)
+            # Sorted by length so each chunk (and each batch in it) holds texts of
+            # similar length: transformer batches are padded to their longest text.
+            miss_keys = sorted(missing, key=lambda k: len(missing[k]))
             miss_texts = [missing[k] for k in miss_keys]
             # Chunks of several batches: progress is reported and the cache is
             # written as work goes, so an interrupted run keeps what it did.
