@@ -82,6 +82,7 @@ class Storage:
     data_root: Path
     models_root: Path | None = None
     allowed_buckets: tuple[str, ...] = ()
+    max_upload_bytes: int | None = None
     _gcs_client: object | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -131,7 +132,7 @@ class Storage:
 
     def resolve_model_path(self, location: str, *, must_exist: bool = False) -> Path:
         if self.models_root is None:
-            raise ServiceError("no models root is configured", code="not_configured", status=500)
+            raise ServiceError("no models root is configured", code="not_configured", status=503)
         path = self.resolve(location, must_exist=must_exist, root=self.models_root)
         if not (path == self.models_root or path.is_relative_to(self.models_root)):
             raise ServiceError(f"{location!r} is outside the models root", code="path_outside_root", status=403)
@@ -159,6 +160,13 @@ class Storage:
                 while chunk := stream.read(CHUNK):
                     h.update(chunk)
                     size += len(chunk)
+                    if self.max_upload_bytes is not None and size > self.max_upload_bytes:
+                        raise ServiceError(
+                            f"{filename!r} is larger than the upload limit of {self.max_upload_bytes} bytes; "
+                            "put large files under the data root or in a bucket and pass their location",
+                            code="too_large",
+                            status=413,
+                        )
                     out.write(chunk)
             digest = h.hexdigest()
             target = self.data_root / "uploads" / digest / safe_filename(filename)
@@ -704,7 +712,7 @@ class GcsClient:
                 raise ServiceError(
                     "gs:// needs google-cloud-storage: pip install -r requirements/base.txt",
                     code="not_configured",
-                    status=500,
+                    status=503,
                 ) from None
             if os.environ.get("STORAGE_EMULATOR_HOST"):
                 from google.auth.credentials import AnonymousCredentials
@@ -720,7 +728,7 @@ class GcsClient:
                         "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
                         "file or run `gcloud auth application-default login`",
                         code="gcs_credentials",
-                        status=500,
+                        status=503,
                         details=str(exc),
                     ) from None
             self._local.client = client
@@ -839,5 +847,7 @@ def get_storage() -> Storage:
         Path(key[1]).resolve(),
         key[2],
     ):
-        _storage = Storage(data_root=key[0], models_root=key[1], allowed_buckets=key[2])
+        _storage = Storage(
+            data_root=key[0], models_root=key[1], allowed_buckets=key[2], max_upload_bytes=settings.MAX_UPLOAD_BYTES
+        )
     return _storage

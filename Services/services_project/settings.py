@@ -195,3 +195,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Every `@paginate` list uses bounded limit/offset.
+NINJA_PAGINATION_CLASS = "services_app.api.pagination.Pagination"

@@ -96,3 +96,31 @@ def test_submit_answers_202_and_lists(api):
     assert listed["count"] == 1 and listed["items"][0]["id"] == job["id"]
     assert api.get(reverse("api:job_list"), data={"status": "failed"}).json()["count"] == 0
     assert api.get(reverse("api:job_list"), data={"status": "nonsense"}).status_code == 422
+
+
+def test_absurd_pagination_is_422_not_a_database_error(api):
+    res = api.get(reverse("api:job_list"), data={"offset": 10**20, "limit": 5})
+    assert res.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert api.get(reverse("api:job_list"), data={"limit": 100_000}).status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+@pytest.mark.parametrize("path", ["/api/conversions/upload", "/api/checks/upload", "/api/datasets/inspect"])
+def test_multipart_without_boundary_is_400(client, api_key, path):
+    res = client.post(path, b"garbage", content_type="multipart/form-data", headers={"X-API-Key": api_key})
+    assert res.status_code == HTTPStatus.BAD_REQUEST, res.content
+    assert res.json()["error"]["code"] == "bad_multipart"
+
+
+def test_gcs_without_credentials_is_503_not_500(api, settings, monkeypatch):
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
+    settings.GCS_ALLOWED_BUCKETS = [settings.GCS_MODELS_BUCKET]
+    res = api.get("/api/models")
+    assert res.status_code == HTTPStatus.SERVICE_UNAVAILABLE, res.json()
+    assert "credentials" in res.json()["error"]["message"].lower() or res.json()["error"]["code"].startswith("gcs")
+
+
+def test_connectors_are_listed(api):
+    res = api.get("/api/datasets/connectors")
+    assert res.status_code == HTTPStatus.OK
+    assert {c["name"] for c in res.json()} >= {"url", "oekobaudat"}

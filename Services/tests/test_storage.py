@@ -98,3 +98,12 @@ def test_fingerprint_changes_with_content(storage):
 def test_safe_filename():
     assert safe_filename("a/b/c d.csv") == "c_d.csv"
     assert safe_filename("..") == "upload"
+
+
+def test_upload_over_the_limit_is_413_and_leaves_nothing(tmp_path):
+    small = Storage(data_root=tmp_path / "d", max_upload_bytes=10)
+    with pytest.raises(ServiceError) as exc:
+        small.store_upload(io.BytesIO(b"x" * 11), "big.csv")
+    assert exc.value.status == 413
+    assert not any(p.is_file() for p in (small.data_root / "uploads").rglob("*"))
+    assert small.store_upload(io.BytesIO(b"x" * 10), "ok.csv").size == 10

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -73,6 +75,18 @@ def on_auth_error(request, exc):
 @api.exception_handler(Http404)
 def on_not_found(request, exc):
     return _error(request, 404, "not_found", str(exc) or "not found")
+
+
+@api.exception_handler(MultiPartParserError)
+def on_bad_multipart(request, exc):
+    return _error(
+        request, 400, "bad_multipart", f"the multipart body cannot be read ({exc}); send multipart/form-data with files"
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request, exc):
+    return _error(request, 413, "too_large", str(exc) or "the request body is too large")
 
 
 @api.exception_handler(HttpError)

@@ -13,7 +13,8 @@ router = Router(tags=["data-download"])
 def list_connectors(request):
     """The connectors `POST /api/datasets/download` accepts."""
     return [
-        {"name": n, "description": (fn.__doc__ or "").strip().splitlines()[0]} for n, fn in sorted(CONNECTORS.items())
+        {"name": n, "description": next(iter((fn.__doc__ or "").strip().splitlines()), "")}
+        for n, fn in sorted(CONNECTORS.items())
     ]
 
 

@@ -33,7 +33,7 @@ def load_defaults(defaults_file: str | Path | None = None) -> dict[str, dict[str
     if project:
         path = Path(project)
         if not path.is_file():
-            raise ServiceError(f"conditions defaults file {path} does not exist", code="bad_config", status=500)
+            raise ServiceError(f"conditions defaults file {path} does not exist", code="bad_config", status=503)
         extra = _load(str(path), path.stat().st_mtime)
         for task, checks in extra.items():
             if task not in merged:

@@ -55,7 +55,7 @@ def cpu_threads() -> int:
             return max(1, int(configured))
         except ValueError:
             raise ServiceError(
-                f"EMBEDDINGS_THREADS must be a whole number, not {configured!r}", code="not_configured", status=500
+                f"EMBEDDINGS_THREADS must be a whole number, not {configured!r}", code="not_configured", status=503
             ) from None
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:

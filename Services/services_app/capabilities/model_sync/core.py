@@ -188,7 +188,7 @@ def local_versions(storage: Storage, *, name: str | None = None, version: str | 
 
 def _models_root(storage: Storage) -> Path:
     if storage.models_root is None:
-        raise ServiceError("no models root is configured (SERVICES_MODELS_ROOT)", code="not_configured", status=500)
+        raise ServiceError("no models root is configured (SERVICES_MODELS_ROOT)", code="not_configured", status=503)
     return storage.models_root
 
 

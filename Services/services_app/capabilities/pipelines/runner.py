@@ -74,7 +74,7 @@ def dvc(*args: str, cwd: Path, timeout: float | None = 120, env: dict | None = N
         raise ServiceError(
             f"`dvc {' '.join(args)}` failed: {(proc.stderr or proc.stdout).strip()[-2000:]}",
             code="dvc_failed",
-            status=500,
+            status=503,
         )
     return proc
 
