@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from services_app.capabilities.checks.jobs import run_checks
+from services_app.capabilities.checks.jobs import run_checks, stratified_indices
 from services_app.jobs.context import JobContext
 from services_app.storage import Storage
 
@@ -92,6 +92,17 @@ def test_mixed_types_column(storage, tab_reference):
     assert failed <= {"mixed_data_types", "percent_of_nulls", "feature_drift"}, failed
 
 
+def test_stratified_indices_keep_class_shares():
+    import pandas as pd
+
+    labels = pd.Series(["a"] * 700 + ["b"] * 290 + ["c"] * 10)
+    picked = stratified_indices(labels, size=100, seed=1)
+    assert len(picked) == 100 and list(picked) == sorted(set(picked))
+    assert labels.iloc[picked].value_counts().to_dict() == {"a": 70, "b": 29, "c": 1}
+    assert list(stratified_indices(labels, size=100, seed=1)) == list(picked)  # reproducible
+    assert len(stratified_indices(labels, size=5000, seed=1)) == 1000
+
+
 # --- text ---------------------------------------------------------------------------
 
 
@@ -125,6 +136,21 @@ def test_text_same_distribution_passes_and_caches(storage, text_reference):
     assert {"embedding_drift", "label_drift", "property_drift", "text_duplicates", "conflicting_labels"} <= ids
     again, _ = check_text(storage, text_reference, text_batch(200, seed=12), "text_clean_again", suites=["drift"])
     assert again["embeddings"]["computed"] == 0 and again["embeddings"]["cached"] == 400
+    assert not any("Embedding drift" in note for note in again["sampling"])
+    # Embedding drift on a stratified sample per side: nothing new to embed, and the result says so.
+    sampled, failed = check_text(
+        storage,
+        text_reference,
+        text_batch(200, seed=12),
+        "text_sampled",
+        suites=["drift"],
+        conditions={"embedding_drift": {"sample_size": 120}},
+    )
+    assert not failed, sampled["checks"]
+    assert sampled["embeddings"]["texts_per_side"] == {"dataset": 120, "reference": 120}
+    assert sampled["embeddings"]["computed"] == 0 and sampled["embeddings"]["cached"] == 240
+    assert any("120 of 200 dataset texts" in note for note in sampled["sampling"]), sampled["sampling"]
+    assert set(sampled["timings"]["checks"]) == {c["id"] for c in sampled["checks"]}
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -37,11 +38,26 @@ def test_local_embedder_normalised_and_cached(tmp_path):
     np.testing.assert_array_equal(again, vectors)
     assert embedder.stats == {"cached": 4, "computed": 3}
 
-    # A new embedder (a new process would do the same) reads the disk cache.
+    # A new embedder (a new process would do the same) reads the disk cache, without loading the model.
+    cached_only = get_embedder(provider="local", cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(cached_only.embed(TEXTS), vectors)
+    assert cached_only._model is None and cached_only.dim == 384
     fresh = get_embedder(provider="local", cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(fresh.embed(TEXTS + ["A new sentence."])[:4], vectors)
     assert fresh.stats == {"cached": 4, "computed": 1}
     assert list((tmp_path / "cache").iterdir())[0].name.startswith("local-all-MiniLM-L6-v2")
+
+
+def test_cpu_threads_setting(monkeypatch):
+    from services_app.capabilities.embeddings.local import cpu_threads
+
+    monkeypatch.setenv("EMBEDDINGS_THREADS", "1")
+    assert cpu_threads() == 1
+    monkeypatch.delenv("EMBEDDINGS_THREADS")
+    assert 1 <= cpu_threads() <= (os.cpu_count() or 1)
+    monkeypatch.setenv("EMBEDDINGS_THREADS", "many")
+    with pytest.raises(ServiceError, match="EMBEDDINGS_THREADS"):
+        cpu_threads()
 
 
 def test_empty_input_and_unknown_provider(tmp_path):
