@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
+from urllib.parse import quote
 
 from .errors import ServiceError
 
@@ -690,6 +691,31 @@ def _requests_errors() -> tuple[type[BaseException], ...]:
     return (RequestException,)
 
 
+GCS_SCOPES = ("https://www.googleapis.com/auth/devstorage.full_control",)
+GCS_LIST_FIELDS = "items(name,size,md5Hash,crc32c,generation,updated,contentType),nextPageToken"
+
+
+def _raise_for_json_api(resp, what: str) -> None:
+    """The same `ServiceError`s as `GcsClient._errors`, from a JSON API response."""
+    try:
+        detail = resp.json().get("error", {}).get("message") or resp.text
+    except ValueError:
+        detail = resp.text
+    detail = str(detail)[:500]
+    if resp.status_code == 404:
+        raise ServiceError(f"{what}: not found", code="not_found", status=404)
+    if resp.status_code in (401, 403):
+        raise ServiceError(
+            f"{what}: access denied by Google Cloud Storage; check the credentials' permissions on the bucket",
+            code="gcs_forbidden",
+            status=403,
+            details=detail,
+        )
+    raise ServiceError(
+        f"{what}: Google Cloud Storage error (HTTP {resp.status_code})", code="gcs_error", status=502, details=detail
+    )
+
+
 class GcsClient:
     """The one wrapper around google-cloud-storage.
 
@@ -702,6 +728,39 @@ class GcsClient:
     def __init__(self, *, project: str | None = None) -> None:
         self.project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._creds: tuple[object, str | None] | None = None
+
+    @staticmethod
+    def emulator_host() -> str | None:
+        """``STORAGE_EMULATOR_HOST`` with a scheme (the client library accepts it without one too)."""
+        host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip().rstrip("/")
+        if not host:
+            return None
+        return host if "://" in host else f"http://{host}"
+
+    def _credentials(self) -> tuple[object, str | None]:
+        """Application default credentials and their project, resolved once and shared by every thread.
+
+        (Resolving them can mean reading a key file or asking the metadata server; doing it once per
+        process instead of once per thread's client.)"""
+        with self._lock:
+            if self._creds is None:
+                import google.auth
+                import google.auth.exceptions
+
+                try:
+                    creds, project = google.auth.default(scopes=GCS_SCOPES)
+                except google.auth.exceptions.DefaultCredentialsError as exc:
+                    raise ServiceError(
+                        "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
+                        "file or run `gcloud auth application-default login`",
+                        code="gcs_credentials",
+                        status=503,
+                        details=str(exc),
+                    ) from None
+                self._creds = (creds, project)
+            return self._creds
 
     def client(self):  # -> google.cloud.storage.Client
         client = getattr(self._local, "client", None)
@@ -714,25 +773,47 @@ class GcsClient:
                     code="not_configured",
                     status=503,
                 ) from None
-            if os.environ.get("STORAGE_EMULATOR_HOST"):
+            if self.emulator_host():
                 from google.auth.credentials import AnonymousCredentials
 
                 client = gcs.Client(project=self.project or "local-emulator", credentials=AnonymousCredentials())
             else:
-                import google.auth.exceptions
-
-                try:
-                    client = gcs.Client(project=self.project)
-                except google.auth.exceptions.DefaultCredentialsError as exc:
-                    raise ServiceError(
-                        "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
-                        "file or run `gcloud auth application-default login`",
-                        code="gcs_credentials",
-                        status=503,
-                        details=str(exc),
-                    ) from None
+                creds, project = self._credentials()
+                client = gcs.Client(project=self.project or project, credentials=creds)
             self._local.client = client
         return client
+
+    def _json_api(self):  # -> (requests.Session, base url)
+        """A plain HTTP session on the JSON API (authorized unless talking to the emulator), one per thread.
+
+        Used for listing only: see `list`."""
+        cached = getattr(self._local, "json_api", None)
+        if cached is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
+
+            base = self.emulator_host()
+            if base:
+                session = requests.Session()
+            else:
+                from google.auth.transport.requests import AuthorizedSession
+
+                session = AuthorizedSession(self._credentials()[0])
+                base = os.environ.get("API_ENDPOINT_OVERRIDE", "").rstrip("/") or "https://storage.googleapis.com"
+            # listing is a GET: retried on the transient answers Google documents (429, 5xx) and on resets
+            retry = Retry(
+                total=5,
+                connect=2,  # a refused connection is rarely transient: fail in about 2 s
+                backoff_factor=0.5,
+                status_forcelist=(408, 429, 500, 502, 503, 504),
+                allowed_methods=frozenset({"GET"}),
+                raise_on_status=False,
+            )
+            session.mount("http://", HTTPAdapter(max_retries=retry))
+            session.mount("https://", HTTPAdapter(max_retries=retry))
+            cached = self._local.json_api = (session, base)
+        return cached
 
     @staticmethod
     def _object(blob) -> GcsObject:
@@ -794,10 +875,59 @@ class GcsClient:
         return self._object(blob) if blob is not None else None
 
     def list(self, bucket: str, prefix: str) -> Iterator[GcsObject]:
-        with self._errors(f"gs://{bucket}/{prefix}"):
-            for blob in self.client().list_blobs(bucket, prefix=prefix or None):
-                if not blob.name.endswith("/"):  # folder placeholders
-                    yield self._object(blob)
+        """Every object under ``prefix`` (recursively), folder placeholders left out.
+
+        Written against the JSON API on purpose instead of ``client.list_blobs``: the listing is the whole
+        cost of a sync where nothing changed, and importing google-cloud-storage (about 0.25 s) plus
+        parsing two timestamps per object took more than the request itself. This asks for only the
+        fields used here, 1,000 objects a page, over a plain (authorized) requests session."""
+        import requests
+
+        what = f"gs://{bucket}/{prefix}"
+        session, base = self._json_api()
+        url = f"{base}/storage/v1/b/{quote(bucket, safe='')}/o"
+        params = {"maxResults": "1000", "projection": "noAcl", "fields": GCS_LIST_FIELDS}
+        if prefix:
+            params["prefix"] = prefix
+        while True:
+            try:
+                resp = session.get(url, params=params, timeout=(10, 120))
+            except requests.RequestException as exc:
+                raise ServiceError(
+                    f"{what}: could not reach Google Cloud Storage",
+                    code="gcs_unreachable",
+                    status=502,
+                    details=str(exc)[:500],
+                ) from None
+            except Exception as exc:  # google.auth refresh errors (expired or revoked credentials)
+                if type(exc).__module__.startswith("google.auth"):
+                    raise ServiceError(
+                        f"{what}: the Google credentials could not be used: {exc}",
+                        code="gcs_credentials",
+                        status=503,
+                    ) from None
+                raise
+            if resp.status_code != 200:
+                _raise_for_json_api(resp, what)
+            data = resp.json()
+            for item in data.get("items") or ():
+                name = item["name"]
+                if name.endswith("/"):  # folder placeholders
+                    continue
+                yield GcsObject(
+                    bucket=bucket,
+                    key=name,
+                    size=int(item.get("size") or 0),
+                    generation=int(item.get("generation") or 0),
+                    md5=_b64_to_hex(item.get("md5Hash")),
+                    crc32c=_b64_to_hex(item.get("crc32c")),
+                    updated=item.get("updated"),
+                    content_type=item.get("contentType"),
+                )
+            token = data.get("nextPageToken")
+            if not token:
+                return
+            params["pageToken"] = token
 
     def download(self, bucket: str, key: str, sink, *, generation: int | None = None) -> None:
         with self._errors(f"gs://{bucket}/{key}"):

@@ -231,3 +231,41 @@ def test_api_sync_job_dry_run_then_real(gcs, api):
     assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     r = api.post(reverse("api:model_sync"), {"direction": "models-gcp", "version": "1"})
     assert r.status_code == HTTPStatus.BAD_REQUEST
+
+
+def test_scan_walks_once_skips_dot_entries_and_trusts_the_hash_cache(tmp_path):
+    """Unchanged files (same size and mtime) are not read again; dot files, dot folders and
+    symlinked folders are not part of a version."""
+    root = tmp_path / "models"
+    v = root / "m" / "v1"
+    (v / "sub" / "deeper").mkdir(parents=True)
+    (v / ".hidden").mkdir()
+    (v / "a.bin").write_bytes(b"aaaa")
+    (v / "sub" / "deeper" / "b.bin").write_bytes(b"bb")
+    (v / ".dotfile").write_bytes(b"x")
+    (v / ".hidden" / "c.bin").write_bytes(b"c")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "d.bin").write_bytes(b"d")
+    (v / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    mv = core.scan_folder(v, core.HashCache(root, "m", "v1"), "m", "v1")
+    assert sorted(mv.files) == ["a.bin", "sub/deeper/b.bin"]
+    assert mv.files["a.bin"].md5 == hashlib.md5(b"aaaa").hexdigest() and mv.files["a.bin"].size == 4
+    assert (root / core.CACHE_DIR / "m" / "v1.json").is_file()
+    # same size and modification time: the cached hash is used, the file is not read
+    st = (v / "a.bin").stat()
+    (v / "a.bin").write_bytes(b"zzzz")
+    os.utime(v / "a.bin", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert core.scan_folder(v, core.HashCache(root, "m", "v1")).files["a.bin"].md5 == hashlib.md5(b"aaaa").hexdigest()
+    # a new modification time: hashed again
+    os.utime(v / "a.bin", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert core.scan_folder(v, core.HashCache(root, "m", "v1")).files["a.bin"].md5 == hashlib.md5(b"zzzz").hexdigest()
+    assert list(core.local_versions(core.Storage(data_root=tmp_path / "d", models_root=root))) == [("m", "v1")]
+
+
+def test_download_job_unchanged_reports_up_to_date_without_rescanning(gcs):
+    put_model(gcs, "clf", "v2")
+    params = {"name": "clf", "version": "v2", "bucket": gcs.name}
+    first = jobs.download(ctx_for(gcs), params)
+    again = jobs.download(ctx_for(gcs), params)
+    assert first["status"] == "downloaded" and again["status"] == "up_to_date"
+    assert again["checksum"] == first["checksum"] and again["files"] == first["files"] == 2

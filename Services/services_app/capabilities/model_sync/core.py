@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -133,7 +133,7 @@ class HashCache:
         self.dirty = False
 
 
-def hash_file(path: Path) -> tuple[str, str]:
+def hash_file(path: Path | str) -> tuple[str, str]:
     import google_crc32c
 
     md5 = hashlib.md5(usedforsecurity=False)
@@ -145,40 +145,66 @@ def hash_file(path: Path) -> tuple[str, str]:
     return md5.hexdigest(), crc.digest().hex()
 
 
+def _walk(folder: str, rel: str = "") -> Iterator[tuple[str, os.DirEntry]]:
+    """``(relative posix path, entry)`` of every file under ``folder``; dot files and folders left out.
+
+    One ``os.scandir`` pass with plain strings (no pathlib objects per file): in a sync where nothing
+    changed this walk and one stat per file are all the local work. Symlinked folders are not followed
+    (like ``os.walk``); symlinked files are read through."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    subdirs = []
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        if e.is_dir():
+            if not e.is_symlink():
+                subdirs.append(e)
+        else:
+            yield rel + e.name, e
+    for d in subdirs:
+        yield from _walk(d.path, f"{rel}{d.name}/")
+
+
 def _version_files(folder: Path) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for fn in sorted(filenames):
-            if not fn.startswith("."):
-                yield Path(dirpath) / fn
+    for _, e in _walk(str(folder)):
+        yield Path(e.path)
 
 
 def scan_folder(folder: Path, cache: HashCache | None, name: str = "", version: str = "") -> ModelVersion:
+    """Sizes and hashes of a version folder; a file whose size and mtime the cache knows is not read."""
     mv = ModelVersion(name, version)
-    for p in _version_files(folder):
-        rel = p.relative_to(folder).as_posix()
-        st = p.stat()
+    files = mv.files
+    for rel, e in _walk(str(folder)):
+        st = e.stat()
         hit = cache.get(rel, st) if cache else None
-        md5, crc = hit or hash_file(p)
-        if cache and not hit:
-            cache.put(rel, st, md5, crc)
-        mv.files[rel] = FileEntry(rel, st.st_size, md5, crc)
+        if hit:
+            md5, crc = hit
+        else:
+            md5, crc = hash_file(e.path)
+            if cache:
+                cache.put(rel, st, md5, crc)
+        files[rel] = FileEntry(rel, st.st_size, md5, crc)
     if cache:
         cache.save()
     return mv
+
+
+def _subdirs(folder: Path) -> list[str]:
+    try:
+        with os.scandir(folder) as it:
+            return sorted(e.name for e in it if not e.name.startswith(".") and e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def local_versions(storage: Storage, *, name: str | None = None, version: str | None = None) -> dict:
     """Model versions on disk: ``{(name, version): ModelVersion}``."""
     root = _models_root(storage)
     out: dict[Key, ModelVersion] = {}
-    names = [name] if name else sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for n in names:
+    for n in [name] if name else _subdirs(root):
         ndir = root / n
-        if not ndir.is_dir():
-            continue
-        versions = [version] if version else sorted(p.name for p in ndir.iterdir() if p.is_dir())
-        for v in versions:
+        for v in [version] if version else _subdirs(ndir):
             vdir = ndir / v
             if v.startswith(".") or not vdir.is_dir():
                 continue
@@ -452,6 +478,36 @@ def sync(
     report: Callable[[float, str], None] = lambda f, m: None,
 ) -> dict:
     """Make one side match the other (only what changed); returns a summary with the plan."""
+    return run_sync(
+        storage,
+        bucket=bucket,
+        direction=direction,
+        name=name,
+        version=version,
+        dry_run=dry_run,
+        delete=delete,
+        workers=workers,
+        report=report,
+    )[0]
+
+
+def run_sync(
+    storage: Storage,
+    *,
+    bucket: str,
+    direction: str,
+    name: str | None = None,
+    version: str | None = None,
+    dry_run: bool = False,
+    delete: bool = False,
+    workers: int = 8,
+    report: Callable[[float, str], None] = lambda f, m: None,
+    remote: dict | None = None,
+) -> tuple[dict, dict, dict]:
+    """`sync`, also returning the remote and local versions it compared (before any transfer).
+
+    ``remote`` is a listing the caller already made (``remote_versions`` with the same name and
+    version), so that a job does not list the bucket twice."""
     if direction not in (DOWN, UP):
         raise ServiceError(
             f"direction must be {DOWN!r} (bucket to disk) or {UP!r} (disk to bucket), not {direction!r}",
@@ -460,7 +516,8 @@ def sync(
     started = time.monotonic()
     storage.check_bucket(bucket)
     report(0.0, f"listing gs://{bucket} and {_models_root(storage)}")
-    remote = remote_versions(storage, bucket, name=name, version=version)
+    if remote is None:
+        remote = remote_versions(storage, bucket, name=name, version=version)
     local = local_versions(storage, name=name, version=version)
     if direction == DOWN:
         actions = plan(remote, local, direction=DOWN, delete=delete)
@@ -489,7 +546,7 @@ def sync(
             dirs = {k: (root / k[0] / k[1], mv) for k, mv in local.items()}
             apply_uploads(storage, bucket, actions, dirs, remote, report=report, workers=workers)
     summary["seconds"] = round(time.monotonic() - started, 3)
-    return summary
+    return summary, remote, local
 
 
 def require_remote(storage: Storage, bucket: str, name: str, version: str) -> dict:

@@ -34,8 +34,8 @@ def download(ctx: JobContext, params: dict) -> dict:
     version = core.check_name(params.get("version", ""), "model version")
     bucket = _bucket(params)
     ctx.storage.check_bucket(bucket)
-    core.require_remote(ctx.storage, bucket, name, version)
-    result = core.sync(
+    remote = core.require_remote(ctx.storage, bucket, name, version)
+    result, _, before = core.run_sync(
         ctx.storage,
         bucket=bucket,
         direction=core.DOWN,
@@ -44,8 +44,13 @@ def download(ctx: JobContext, params: dict) -> dict:
         delete=True,
         workers=_workers(params),
         report=ctx.progress,
+        remote=remote,
     )
-    local = core.local_versions(ctx.storage, name=name, version=version)[(name, version)]
+    if result["files_to_transfer"] or result["files_to_delete"]:
+        # what is on disk now (the hashes of downloaded files are cached: nothing is read again)
+        local = core.local_versions(ctx.storage, name=name, version=version)[(name, version)]
+    else:
+        local = before[(name, version)]
     ctx.add_output(str(ctx.storage.models_root / name / version))
     return {
         "name": name,
