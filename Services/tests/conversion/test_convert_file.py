@@ -141,6 +141,14 @@ def test_json_layouts(tmp_path):
     assert pa.types.is_timestamp(t3.schema.field("t").type)
 
 
+def test_json_negative_integers_stay_int64_when_nested(tmp_path):
+    body = '{"a": -5, "s": {"c": -3, "l": [-1, 2]}}\n{"a": 7, "s": {"c": 2, "l": []}}\n'
+    _, t = conv(tmp_path, "neg.jsonl", body)
+    assert t.schema.field("a").type == pa.int64()
+    assert t.schema.field("s").type == pa.struct([("c", pa.int64()), ("l", pa.list_(pa.int64()))])
+    assert t.to_pylist()[0] == {"a": -5, "s": {"c": -3, "l": [-1, 2]}}
+
+
 def test_jsonl_late_type_change_widens(tmp_path):
     body = "".join(json.dumps({"a": i}) + "\n" for i in range(25_000)) + '{"a": "N/A"}\n'
     report, table = conv(tmp_path, "late.jsonl", body)
