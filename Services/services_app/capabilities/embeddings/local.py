@@ -19,6 +19,7 @@ from .base import Embedder
 
 DEFAULT_LOCAL_MODEL = "all-MiniLM-L6-v2"
 _MODELS: dict[tuple[str, str], object] = {}  # loaded once per process
+SMALL_BATCH = 8
 _LOCK = threading.Lock()
 
 
@@ -138,7 +139,8 @@ class LocalEmbedder(Embedder):
         import torch
 
         before = torch.get_num_threads()
-        torch.set_num_threads(cpu_threads())
+        # A few texts (a search query): one thread answers fastest; more threads only wait on each other.
+        torch.set_num_threads(1 if len(texts) <= SMALL_BATCH else cpu_threads())
         try:
             return self._encode(model, texts, batch_size)
         finally:
