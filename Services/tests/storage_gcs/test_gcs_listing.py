@@ -116,3 +116,15 @@ def test_listing_unreachable_server(monkeypatch, tmp_path):
     with pytest.raises(ServiceError) as exc:
         s.gcs_list("gs://bkt/")
     assert exc.value.code == "gcs_unreachable" and exc.value.status == 502
+
+
+def test_without_credentials_listing_and_transfers_say_how_to_provide_them(monkeypatch, tmp_path):
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # do not wait for a metadata server
+    s = Storage(data_root=tmp_path / "d", allowed_buckets=("bkt",))
+    for call in (lambda: s.gcs_list("gs://bkt/"), lambda: s.gcs_stat("gs://bkt/x")):
+        with pytest.raises(ServiceError) as exc:
+            call()
+        assert exc.value.code == "gcs_credentials" and exc.value.status == 503
+        assert "GOOGLE_APPLICATION_CREDENTIALS" in exc.value.message
