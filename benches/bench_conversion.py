@@ -262,6 +262,7 @@ def _api_folder(folder: str) -> tuple[float, dict]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
+
     from services_app.jobs.services import job_execute
     from services_app.models import ApiKey, Job
 

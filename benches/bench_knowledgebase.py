@@ -206,6 +206,7 @@ def sequential_loop(src: str, out: dict) -> None:
 def our_build(data_root: str, out: dict, params: dict) -> None:
     import pandas  # noqa: F401 - pyarrow imports it lazily; a worker has it loaded already
     import pyarrow.parquet  # noqa: F401
+
     from services_app.capabilities.knowledgebase.build import _preload
     from services_app.capabilities.knowledgebase.jobs import build
     from services_app.jobs.context import JobContext
@@ -255,6 +256,7 @@ def make_search_index(data_root: Path, n: int, dim: int = 384, seed: int = 11) -
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from services_app.capabilities.knowledgebase.records import CHUNK_SCHEMA, chunk_id, document_id
     from services_app.capabilities.knowledgebase.store import output_dir
     from services_app.storage import Storage
@@ -317,6 +319,7 @@ def make_search_index(data_root: Path, n: int, dim: int = 384, seed: int = 11) -
 
 def search_bench(data_root: str, out: dict, n: int) -> None:
     import numpy as np
+
     from services_app.capabilities.knowledgebase import index
     from services_app.storage import Storage
 

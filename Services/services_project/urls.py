@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
+
 from services_app.api.api import api
 
 urlpatterns = [

@@ -3,6 +3,7 @@ from uuid import uuid4
 
 import pytest
 from django.urls import reverse
+
 from services_app.jobs.services import job_submit
 
 pytestmark = pytest.mark.django_db

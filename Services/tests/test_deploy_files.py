@@ -64,4 +64,17 @@ def test_workflows_pass_actionlint():
 def test_precommit_config_has_ruff_and_hygiene_hooks():
     config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())
     hooks = {h["id"] for repo in config["repos"] for h in repo["hooks"]}
-    assert {"ruff-check", "ruff-format", "detect-private-key", "check-added-large-files", "check-merge-conflict"} <= hooks
+    assert {
+        "ruff-check",
+        "ruff-format",
+        "detect-private-key",
+        "check-added-large-files",
+        "check-merge-conflict",
+    } <= hooks
+
+
+def test_code_passes_ruff_lint_and_format():
+    lint = _run(str(BIN / "ruff"), "check", "--no-cache", ".")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = _run(str(BIN / "ruff"), "format", "--check", "--no-cache", ".")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr

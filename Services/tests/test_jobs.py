@@ -8,6 +8,7 @@ from http import HTTPStatus
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+
 from services_app.jobs.services import HOSTNAME, job_cancel, job_claim, job_submit, jobs_sweep
 from services_app.models import Job
 

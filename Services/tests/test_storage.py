@@ -2,6 +2,7 @@ import io
 import os
 
 import pytest
+
 from services_app.errors import ServiceError
 from services_app.storage import Storage, safe_filename
 

@@ -2,6 +2,7 @@
 as the database, including a worker killed mid-job."""
 
 import pytest
+
 from services_app.jobs.services import job_submit
 from services_app.models import Job, WorkerHeartbeat
 

@@ -10,6 +10,7 @@ import time
 
 import joblib
 from _common import FEATURES, params, read_split, write_json
+
 from services_app.capabilities.pipelines.features import make_featurizer
 
 

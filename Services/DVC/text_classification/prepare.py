@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _common
 from _common import HERE, params
+
 from services_app.capabilities.transforms.jobs import transform
 from services_app.jobs.context import JobContext
 from services_app.storage import Storage

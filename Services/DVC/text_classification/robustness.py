@@ -6,8 +6,9 @@ import csv
 
 import joblib
 from _common import FEATURES, METRICS, MODELS, params, read_split, write_json
-from services_app.capabilities.pipelines.robustness import perturb
 from sklearn.metrics import accuracy_score
+
+from services_app.capabilities.pipelines.robustness import perturb
 
 
 def main() -> None:

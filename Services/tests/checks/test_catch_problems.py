@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from services_app.capabilities.checks.jobs import run_checks, stratified_indices
 from services_app.jobs.context import JobContext
 from services_app.storage import Storage

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+
 from services_app.capabilities.embeddings import get_embedder
 from services_app.errors import ServiceError
 

@@ -41,6 +41,7 @@ def _indices(frame) -> set:
 def test_same_results_as_deepchecks(frames, variant):
     from deepchecks.tabular import Dataset
     from deepchecks.tabular.checks import ConflictingLabels, TrainTestSamplesMix
+
     from services_app.capabilities.checks.suites import _conflicting_labels_check, _samples_mix_check
 
     ref, new = frames[variant]
@@ -63,6 +64,7 @@ def test_same_results_as_deepchecks(frames, variant):
 
 def test_nothing_in_common():
     from deepchecks.tabular import Dataset
+
     from services_app.capabilities.checks.suites import _conflicting_labels_check, _samples_mix_check
 
     kw = {"label": "risk", "cat_features": ["region", "channel"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 
 import pytest
+
 from services_app.capabilities.checks.io import read_table, table_columns
 from services_app.capabilities.checks.jobs import run_checks
 from services_app.errors import ServiceError

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
-from services_app.models import Job
 
+from services_app.models import Job
 from tests.conftest import run_job_now
 
 from .makers import make_pdf, make_xlsx, make_zip_bomb_xlsx

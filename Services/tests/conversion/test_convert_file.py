@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from services_app.capabilities.conversion import ConversionError, convert_file, read_table
 from services_app.errors import ServiceError
 

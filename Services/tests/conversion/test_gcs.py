@@ -7,8 +7,8 @@ import io
 import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
-from services_app.models import Job
 
+from services_app.models import Job
 from tests.conftest import run_job_now
 
 pytestmark = pytest.mark.django_db

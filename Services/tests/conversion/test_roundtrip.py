@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+
 from services_app.capabilities.conversion import convert_file
 
 SCHEMA = pa.schema(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from services_app.jobs.services import job_submit
 from services_app.models import Job
-
 from tests.conftest import require_service, wait_for
 
 from .makers import make_billion_laughs_xlsx, make_pdf, make_zip_bomb_xlsx

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlparse
 import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
+
 from services_app.capabilities.downloads.jobs import download
 from services_app.errors import ServiceError
 from services_app.jobs.context import JobContext
-
 from tests.conftest import run_job_now
 
 CSV = b"name,value\nalpha,1\nbeta,2\ngamma,3\n"

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from services_app.jobs.context import JobContext
 from services_app.storage import Storage
-
 from tests.gcs_fixtures import gcs, gcs_emulator  # noqa: F401
 
 from .pdfs import text_pdf

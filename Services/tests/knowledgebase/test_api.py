@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+
 from services_app.models import Job
 
 from ..conftest import run_job_now
@@ -109,6 +110,7 @@ def test_search_with_embeddings_and_qdrant(api, data_roots, settings):
 
     # the Qdrant store holds the same vectors: its nearest neighbour agrees
     from qdrant_client import QdrantClient
+
     from services_app.capabilities.embeddings import get_embedder
 
     q = get_embedder(provider="local").embed(["how is bread made"])[0]

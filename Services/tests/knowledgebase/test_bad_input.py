@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+
 from services_app.capabilities.knowledgebase.jobs import build
 from services_app.errors import ServiceError
 

@@ -11,6 +11,7 @@ import zipfile
 
 import pyarrow.parquet as pq
 import pytest
+
 from services_app.capabilities.knowledgebase.jobs import build
 from services_app.capabilities.knowledgebase.records import NAMESPACE
 from services_app.errors import ServiceError

@@ -9,6 +9,7 @@ from http import HTTPStatus
 import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
+
 from services_app.capabilities.knowledgebase.jobs import build
 from services_app.errors import ServiceError
 from services_app.jobs.context import JobContext

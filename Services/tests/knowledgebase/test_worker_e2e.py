@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from services_app.models import Job
 
 from ..conftest import wait_for

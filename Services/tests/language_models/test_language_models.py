@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+
 from services_app.capabilities.language_models.artifacts import load_model
 from services_app.capabilities.language_models.jobs import train
 from services_app.capabilities.language_models.ngram import BOS_ID, EOS_ID, pad_documents
@@ -17,7 +18,6 @@ from services_app.capabilities.transforms.jobs import transform
 from services_app.errors import ServiceError
 from services_app.jobs.context import JobContext
 from services_app.storage import Storage
-
 from tests.conftest import run_job_now
 
 SUBJECTS = ["the cat", "the dog", "a bird", "my friend"]

@@ -11,10 +11,10 @@ from http import HTTPStatus
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+
 from services_app.capabilities.model_sync import core, jobs
 from services_app.errors import ServiceError
 from services_app.jobs.context import JobContext
-
 from tests.conftest import run_job_now
 
 pytestmark = pytest.mark.django_db

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from services_app.capabilities.pipelines.definitions import SERVICES_DIR
 
 REPO = SERVICES_DIR.parent

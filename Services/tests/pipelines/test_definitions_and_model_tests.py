@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from services_app.capabilities.pipelines.definitions import (
     SERVICES_DIR,
     apply_overrides,

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import yaml
+
 from services_app.capabilities.pipelines.definitions import load_model_tests, load_pipeline
 from services_app.capabilities.pipelines.runner import dvc, dvc_env, repro, run_model_tests
 

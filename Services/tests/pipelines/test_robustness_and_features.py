@@ -1,4 +1,5 @@
 import pytest
+
 from services_app.capabilities.pipelines.features import TfidfFeaturizer, make_featurizer
 from services_app.capabilities.pipelines.robustness import OPERATIONS, perturb
 from services_app.errors import ServiceError

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
 from services_app.errors import ServiceError
 from services_app.storage import GCS_LIST_FIELDS, Storage
 

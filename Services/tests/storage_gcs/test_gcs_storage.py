@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import pytest
+
 from services_app.errors import ServiceError
 from services_app.storage import GCS_TMP_PREFIX, Storage
 

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from services_app.capabilities.transforms.jobs import transform
 from services_app.capabilities.transforms.splits import assign_splits, stable_hash, unit_interval
 from services_app.errors import ServiceError

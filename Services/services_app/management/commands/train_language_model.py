@@ -19,7 +19,9 @@ class Command(BaseCommand):
     help = "Train a language model on a dataset's train split and evaluate it on the validation split."
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", required=True, help="transformed dataset folder or a csv/parquet/jsonl file (local or gs://)")
+        parser.add_argument(
+            "--source", required=True, help="transformed dataset folder or a csv/parquet/jsonl file (local or gs://)"
+        )
         parser.add_argument("--text-column", default="text")
         parser.add_argument("--kind", choices=["cooccurrence", "ngram"], default="ngram")
         parser.add_argument("--window", type=int, default=5)

@@ -21,7 +21,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--job-type", required=True)
-        parser.add_argument("--source", required=True, help="csv, tsv, parquet or jsonl under the data root or gs://bucket/key")
+        parser.add_argument(
+            "--source", required=True, help="csv, tsv, parquet or jsonl under the data root or gs://bucket/key"
+        )
         parser.add_argument("--text-columns", nargs="+", default=[])
         parser.add_argument("--text-separator", default=None)
         parser.add_argument("--label-columns", nargs="+", default=[])
@@ -44,7 +46,9 @@ class Command(BaseCommand):
         parser.add_argument("--on-invalid-row", choices=["drop", "fail"], default="drop")
         parser.add_argument("--formats", nargs="+", choices=["parquet", "jsonl"], default=["parquet", "jsonl"])
         parser.add_argument("--name", default=None, help="output folder name under jobs/<job_type>/target/")
-        parser.add_argument("--output", default=None, help="output folder under the data root or gs://bucket/prefix (overrides --name)")
+        parser.add_argument(
+            "--output", default=None, help="output folder under the data root or gs://bucket/prefix (overrides --name)"
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
     def handle(self, *args, **o):
