@@ -465,30 +465,11 @@ def apply_uploads(
     report(1.0, transfers.message())
 
 
-def sync(
-    storage: Storage,
-    *,
-    bucket: str,
-    direction: str,
-    name: str | None = None,
-    version: str | None = None,
-    dry_run: bool = False,
-    delete: bool = False,
-    workers: int = 8,
-    report: Callable[[float, str], None] = lambda f, m: None,
-) -> dict:
-    """Make one side match the other (only what changed); returns a summary with the plan."""
-    return run_sync(
-        storage,
-        bucket=bucket,
-        direction=direction,
-        name=name,
-        version=version,
-        dry_run=dry_run,
-        delete=delete,
-        workers=workers,
-        report=report,
-    )[0]
+def sync(storage: Storage, **kwargs) -> dict:
+    """Make one side match the other (only what changed); returns a summary with the plan.
+
+    Takes the keyword arguments of `run_sync`."""
+    return run_sync(storage, **kwargs)[0]
 
 
 def run_sync(
