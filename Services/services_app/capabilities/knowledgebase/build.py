@@ -570,11 +570,16 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
             if len(entries) % 2000 == 0:
                 ctx.progress(0.02, f"listed {len(entries)} files")
 
-        prev_rows: dict[bytes, dict] = {}
+        # path_key -> (size, mtime_ns, sha256) of the previous build
+        prev_rows: dict[bytes, tuple[int, int, str | None]] = {}
         if prev.files is not None:
-            keys = prev.files.column("path_key").to_pylist()
-            small = prev.files.select(["size", "mtime_ns", "sha256", "status"]).to_pylist()
-            prev_rows = dict(zip(keys, small, strict=True))
+            prev_rows = dict(
+                zip(
+                    prev.files.column("path_key").to_pylist(),
+                    zip(*(prev.files.column(c).to_pylist() for c in ("size", "mtime_ns", "sha256")), strict=True),
+                    strict=True,
+                )
+            )
 
         unchanged: list[FileEntry] = []
         touched: list[FileEntry] = []  # same content, new mtime
@@ -594,13 +599,13 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
                     code="too_large",
                     reason=f"larger than max_file_size ({opts.max_file_size} bytes)",
                 )
-            elif p is not None and same_config and p["size"] == e.size and p["mtime_ns"] == e.mtime_ns:
+            elif p is not None and same_config and p[0] == e.size and p[1] == e.mtime_ns:
                 unchanged.append(e)
                 counts["unchanged"] += 1
                 continue
-            elif p is not None and same_config and p["size"] == e.size and p["sha256"]:
+            elif p is not None and same_config and p[0] == e.size and p[2]:
                 try:
-                    same = sha256_file(Path(os.fsdecode(e.path))) == p["sha256"]
+                    same = sha256_file(Path(os.fsdecode(e.path))) == p[2]
                 except OSError:
                     same = False
                 if same:
@@ -612,7 +617,7 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
                 to_read.append(e)
             if p is None:
                 counts["added"] += 1
-            elif e.rel in not_read and p["size"] == e.size and p["mtime_ns"] == e.mtime_ns and same_config:
+            elif e.rel in not_read and p[0] == e.size and p[1] == e.mtime_ns and same_config:
                 counts["unchanged"] += 1
             else:
                 counts["changed"] += 1

@@ -13,30 +13,39 @@ from __future__ import annotations
 import errno
 import fnmatch
 import functools
+import operator
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: a frozen dataclass's __init__ is several times slower
 class FileEntry:
     path: bytes  # absolute, as the file system knows it
     rel: bytes  # relative to the source, "/"-separated
     size: int
     mtime_ns: int
+    ext: str = ""  # lower-case extension with the dot, "" when none
 
-    # cached: the build asks for these several times per file (frozen dataclasses allow it:
-    # cached_property writes the instance __dict__ directly)
+    # cached: the build asks for it several times per file
     @functools.cached_property
     def rel_text(self) -> str:
         return display(self.rel)
 
-    @functools.cached_property
-    def ext(self) -> str:
-        name = self.rel.rsplit(b"/", 1)[-1]
-        dot = name.rfind(b".")
-        return name[dot:].decode("utf-8", "replace").lower() if dot > 0 else ""
+
+_EXTENSIONS: dict[bytes, str] = {}  # a tree has few distinct suffixes: decode each once
+
+
+def extension(name: bytes) -> str:
+    dot = name.rfind(b".")
+    if dot <= 0:
+        return ""
+    suffix = name[dot:]
+    ext = _EXTENSIONS.get(suffix)
+    if ext is None:
+        ext = _EXTENSIONS[suffix] = suffix.decode("utf-8", "replace").lower()
+    return ext
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,9 @@ def _matches(rel: str, name: str, patterns: list[str]) -> bool:
         if fnmatch.fnmatchcase(target, p) or (p.startswith("**/") and fnmatch.fnmatchcase(rel, p[3:])):
             return True
     return False
+
+
+_by_name = operator.attrgetter("name")
 
 
 def walk(
@@ -89,38 +101,50 @@ def walk(
         folder, rel_folder, depth = stack.pop()
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_by_name)
         except OSError as exc:
             skipped.append(Skipped(display(rel_folder) or ".", f"cannot list the folder: {exc.strerror}", "unreadable"))
             continue
         subfolders: list[tuple[bytes, bytes, int]] = []
         for entry in entries:
             name_b: bytes = entry.name
-            rel_b = rel_folder + b"/" + name_b if rel_folder else name_b
-            rel, name = display(rel_b), display(name_b)
             if not include_hidden and name_b.startswith(b"."):
                 continue
+            rel_b = rel_folder + b"/" + name_b if rel_folder else name_b
+            # Text forms only when a pattern or a message needs them: a rebuild with nothing
+            # changed spends most of its time in this loop.
+            rel = name = ""
+            if include or exclude:
+                rel, name = display(rel_b), display(name_b)
             try:
                 is_link = entry.is_symlink()
                 st = entry.stat(follow_symlinks=True)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
-                    skipped.append(Skipped(rel, "symlink loop: the link points back to itself", "symlink_loop"))
+                    skipped.append(
+                        Skipped(display(rel_b), "symlink loop: the link points back to itself", "symlink_loop")
+                    )
                 else:
-                    skipped.append(Skipped(rel, f"cannot read: {exc.strerror} (broken symlink?)", "unreadable"))
+                    skipped.append(
+                        Skipped(display(rel_b), f"cannot read: {exc.strerror} (broken symlink?)", "unreadable")
+                    )
                 continue
             real = os.path.realpath(entry.path) if is_link else entry.path
             if is_link and not inside(real):
-                skipped.append(Skipped(rel, "symlink leads outside the data root; not followed", "outside_root"))
+                skipped.append(
+                    Skipped(display(rel_b), "symlink leads outside the data root; not followed", "outside_root")
+                )
                 continue
             if stat.S_ISDIR(st.st_mode):
                 if exclude and (_matches(rel, name, exclude) or _matches(rel + "/", name + "/", exclude)):
                     continue
                 if real in visited or (is_link and (root == real or root.startswith(real + b"/"))):
-                    skipped.append(Skipped(rel, "symlink loop: this folder was already visited", "symlink_loop"))
+                    skipped.append(
+                        Skipped(display(rel_b), "symlink loop: this folder was already visited", "symlink_loop")
+                    )
                     continue
                 if depth + 1 > max_depth:
-                    skipped.append(Skipped(rel, f"deeper than max_depth={max_depth}; not read", "too_deep"))
+                    skipped.append(Skipped(display(rel_b), f"deeper than max_depth={max_depth}; not read", "too_deep"))
                     continue
                 visited.add(real)
                 subfolders.append((entry.path, rel_b, depth + 1))
@@ -129,7 +153,9 @@ def walk(
                     continue
                 if exclude and _matches(rel, name, exclude):
                     continue
-                yield FileEntry(path=entry.path, rel=rel_b, size=st.st_size, mtime_ns=st.st_mtime_ns)
+                yield FileEntry(
+                    path=entry.path, rel=rel_b, size=st.st_size, mtime_ns=st.st_mtime_ns, ext=extension(name_b)
+                )
             else:
-                skipped.append(Skipped(rel, "not a regular file (device, socket or pipe)", "not_a_file"))
+                skipped.append(Skipped(display(rel_b), "not a regular file (device, socket or pipe)", "not_a_file"))
         stack.extend(reversed(subfolders))
