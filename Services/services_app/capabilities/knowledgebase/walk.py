@@ -97,6 +97,8 @@ def walk(
     def inside(real: bytes) -> bool:
         return real == data_root_b or real.startswith(data_root_b + b"/")
 
+    is_dir, is_reg = stat.S_ISDIR, stat.S_ISREG  # bound once: this loop runs per file
+
     while stack:
         folder, rel_folder, depth = stack.pop()
         try:
@@ -106,11 +108,12 @@ def walk(
             skipped.append(Skipped(display(rel_folder) or ".", f"cannot list the folder: {exc.strerror}", "unreadable"))
             continue
         subfolders: list[tuple[bytes, bytes, int]] = []
+        prefix = rel_folder + b"/" if rel_folder else b""
         for entry in entries:
             name_b: bytes = entry.name
             if not include_hidden and name_b.startswith(b"."):
                 continue
-            rel_b = rel_folder + b"/" + name_b if rel_folder else name_b
+            rel_b = prefix + name_b
             # Text forms only when a pattern or a message needs them: a rebuild with nothing
             # changed spends most of its time in this loop.
             rel = name = ""
@@ -135,7 +138,7 @@ def walk(
                     Skipped(display(rel_b), "symlink leads outside the data root; not followed", "outside_root")
                 )
                 continue
-            if stat.S_ISDIR(st.st_mode):
+            if is_dir(st.st_mode):
                 if exclude and (_matches(rel, name, exclude) or _matches(rel + "/", name + "/", exclude)):
                     continue
                 if real in visited or (is_link and (root == real or root.startswith(real + b"/"))):
@@ -148,14 +151,12 @@ def walk(
                     continue
                 visited.add(real)
                 subfolders.append((entry.path, rel_b, depth + 1))
-            elif stat.S_ISREG(st.st_mode):
+            elif is_reg(st.st_mode):
                 if include and not _matches(rel, name, include):
                     continue
                 if exclude and _matches(rel, name, exclude):
                     continue
-                yield FileEntry(
-                    path=entry.path, rel=rel_b, size=st.st_size, mtime_ns=st.st_mtime_ns, ext=extension(name_b)
-                )
+                yield FileEntry(entry.path, rel_b, st.st_size, st.st_mtime_ns, extension(name_b))
             else:
                 skipped.append(Skipped(display(rel_b), "not a regular file (device, socket or pipe)", "not_a_file"))
         stack.extend(reversed(subfolders))
