@@ -1,15 +1,13 @@
 """Reading a source table (csv, tsv, parquet, jsonl) as a `pyarrow.Table`.
 
-One small seam: when the conversion capability offers ``read_table(path,
-options=None)`` it is used (it knows encodings, delimiters and every format
-it converts); otherwise pyarrow reads the common formats here. Column names
-are also read cheaply on their own (schema only) so the API can validate a
-request before it queues a job.
+Whole reads go through the conversion capability's `read_table` (it knows
+encodings, delimiters and whole-file type inference). Column names, row
+counts and the first rows are read cheaply here with pyarrow (schema or
+first block only), so the API can validate a request before it queues a job.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +16,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from ...errors import ServiceError
+from ..conversion import read_table as read_any_table
 
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 SUFFIXES |= {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -32,14 +31,6 @@ def _format(path: Path) -> str:
             details={"supported": sorted(SUFFIXES)},
         )
     return fmt
-
-
-def _conversion_reader():
-    try:
-        module = importlib.import_module("services_app.capabilities.conversion")
-    except ImportError:
-        return None
-    return getattr(module, "read_table", None)
 
 
 def _csv_options(fmt: str) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
@@ -69,16 +60,8 @@ def read_table(path: Path) -> pa.Table:
     """The whole source as an Arrow table."""
     path = _resolve_source(Path(path))
     fmt = _format(path)
-    external = _conversion_reader()
     try:
-        if external is not None:
-            return external(path)
-        if fmt == "parquet":
-            return pq.read_table(path)
-        if fmt == "jsonl":
-            return pajson.read_json(path)
-        ro, po, co = _csv_options(fmt)
-        return pacsv.read_csv(path, read_options=ro, parse_options=po, convert_options=co)
+        return read_any_table(path)
     except ServiceError:
         raise
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
