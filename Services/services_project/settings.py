@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "services_app.api.middleware.ApiErrorShapeMiddleware",
 ]
 
 ROOT_URLCONF = "services_project.urls"

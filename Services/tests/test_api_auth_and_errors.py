@@ -125,3 +125,11 @@ def test_connectors_are_listed(api):
     res = api.get("/api/datasets/connectors")
     assert res.status_code == HTTPStatus.OK
     assert {c["name"] for c in res.json()} >= {"url", "oekobaudat"}
+
+
+def test_unknown_endpoint_and_wrong_method_have_the_error_shape(api):
+    res = api.get("/api/no-such-thing")
+    assert res.status_code == HTTPStatus.NOT_FOUND and res.json()["error"]["code"] == "not_found"
+    res = api.delete(reverse("api:job_list"))
+    assert res.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert res.json()["error"]["code"] == "method_not_allowed" and "GET" in res["Allow"]
