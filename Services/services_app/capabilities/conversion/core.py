@@ -65,7 +65,7 @@ _local = threading.local()
 def connection():
     """A DuckDB connection for this thread, configured for bounded memory.
 
-    ``CONVERSION_MEMORY_LIMIT`` (default 400MB) caps DuckDB's buffer pool;
+    ``CONVERSION_MEMORY_LIMIT`` (default 600MB) caps DuckDB's buffer pool;
     ``CONVERSION_THREADS`` (default: all cores) its threads."""
     con = getattr(_local, "con", None)
     if con is None:
@@ -73,7 +73,7 @@ def connection():
 
         con = duckdb.connect(":memory:")
         con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET memory_limit = {_lit(os.environ.get('CONVERSION_MEMORY_LIMIT', '400MB'))}")
+        con.execute(f"SET memory_limit = {_lit(os.environ.get('CONVERSION_MEMORY_LIMIT', '600MB'))}")
         threads = int(os.environ.get("CONVERSION_THREADS", "0") or 0) or (os.cpu_count() or 2)
         con.execute(f"SET threads = {threads}")
         con.execute("SET preserve_insertion_order = true")

@@ -62,7 +62,7 @@ class ConvertOptions:
     format_overrides: dict[str, str] = field(default_factory=dict)  # glob on the relative path -> format
     compression: str = "zstd"
     compression_level: int | None = None
-    row_group_size: int = 122_880
+    row_group_size: int = 61_440
     delimiter: str | None = None
     quote: str | None = None
     encoding: str | None = None
