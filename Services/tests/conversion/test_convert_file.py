@@ -374,3 +374,32 @@ def test_non_utf8_byte_after_the_sample_falls_back(tmp_path):
     assert any("cp1252" in w for w in report["warnings"])
     t = read_table(tmp_path / "late-enc.csv")
     assert t.column("name")[70_000].as_py() == "café"
+
+
+def test_jsonl_field_first_seen_after_the_sniff_sample_is_kept(tmp_path):
+    # DuckDB sniffs the first 20,480 records and would drop "late" and "n.extra" silently
+    rows = [{"a": i, "n": {"x": i}} for i in range(30_000)]
+    rows[25_000] = {"a": 25_000, "n": {"x": 1, "extra": "e"}, "late": "kept"}
+    report, table = conv(tmp_path, "late.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    assert table.num_rows == 30_000
+    got = table.slice(25_000, 1).to_pylist()[0]
+    assert got["late"] == "kept" and got["n"]["extra"] == "e", got
+    assert any("late" in w and "n.extra" in w for w in report["warnings"]), report["warnings"]
+
+
+def test_large_jsonl_field_that_starts_partway_is_found_by_the_probe(tmp_path):
+    # larger than the probe window: found by the evenly spaced slices, not by sniffing the whole file
+    pad = "p" * 200
+    body = "".join(
+        json.dumps({"a": i, "pad": pad, **({"status": "ok"} if i >= 30_000 else {})}) + "\n" for i in range(40_000)
+    )
+    assert len(body) > 8 * 128 * 1024
+    report, table = conv(tmp_path, "drift.jsonl", body)
+    assert table.column("status").null_count == 30_000
+    assert any("status" in w for w in report["warnings"])
+
+
+def test_jsonl_without_late_fields_has_no_warning(tmp_path):
+    body = "".join(json.dumps({"a": i, "pad": "p" * 200}) + "\n" for i in range(40_000))
+    report, table = conv(tmp_path, "steady.jsonl", body)
+    assert report["warnings"] == [] and table.column_names == ["a", "pad"]

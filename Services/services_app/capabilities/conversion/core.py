@@ -176,7 +176,7 @@ def plan_text(src: Path, kind: FileKind, opts: ConvertOptions, work: _Work, *, p
     if path:
         info = {"encoding": "utf-8", "sample": decode_sample(read_sample(path, is_gzip=False), "utf-8")}
     if kind.format in ("json", "jsonl"):
-        return _plan_json(path_read, kind, opts, info)
+        return _plan_json(path_read, kind, opts, info, work)
     text = info["sample"]
     quote = opts.quote or '"'
     delim = opts.delimiter or detect_delimiter(text, kind.format)
@@ -215,26 +215,43 @@ def plan_text(src: Path, kind: FileKind, opts: ConvertOptions, work: _Work, *, p
 _HUGEINT = re.compile(r"\bHUGEINT\b")
 
 
-def _plan_json(path_read: Path, kind: FileKind, opts: ConvertOptions, info: dict) -> Plan:
+def _plan_json(path_read: Path, kind: FileKind, opts: ConvertOptions, info: dict, work: _Work) -> Plan:
     """Sniff the JSON once (DESCRIBE) and read it with those columns given explicitly.
 
     The explicit columns spare the COPY a second sniff of the file (about 10% of a 200 MB conversion) and
     turn every HUGEINT, nested ones included, into BIGINT: DuckDB's JSON reader types negative integers
-    as HUGEINT, which its Parquet writer would store as DOUBLE."""
+    as HUGEINT, which its Parquet writer would store as DOUBLE.
+
+    DuckDB sniffs the first 20,480 records and silently drops any field it did not see there. JSON lines
+    are therefore checked for fields the head sample missed (`_late_json_fields`); when there are any,
+    the whole file is sniffed instead, so no field is lost."""
     fmt = "newline_delimited" if kind.format == "jsonl" else "auto"
     base = f"read_json({_lit(str(path_read))}, format={_lit(fmt)}, maximum_object_size={max(opts.max_line_size, 16 * 1024 * 1024)})"
+    whole = base[:-1] + ", sample_size=-1)"
+
+    def explicit(desc: list[tuple[str, str]]) -> str:
+        columns = ", ".join(f"{_lit(c)}: {_lit(_HUGEINT.sub('BIGINT', t))}" for c, t in desc)
+        return base[:-1] + f", columns={{{columns}}})"
+
     con = connection()
     try:
-        desc = [(r[0], str(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {base}").fetchall()]
+        desc = _describe(con, base)
+        late = _late_json_fields(con, path_read, kind, explicit(desc), work) if kind.format == "jsonl" and desc else []
+        if late:
+            work.warn(
+                f"fields first seen after the first records ({', '.join(late[:10])}); "
+                "the whole file was read to find every field and its type"
+            )
+            desc = _describe(con, whole)
+    except ServiceError:
+        raise
     except Exception as exc:  # noqa: BLE001 - reported with the file
         raise _translate(exc, None) from None
-    plan = Plan(from_sql=base, retry_from_sql=base[:-1] + ", sample_size=-1)", info=info)
+    plan = Plan(from_sql=base, retry_from_sql=whole, info=info)
     if desc:
-        columns = ", ".join(f"{_lit(c)}: {_lit(_HUGEINT.sub('BIGINT', t))}" for c, t in desc)
-        explicit = base[:-1] + f", columns={{{columns}}})"
         try:
-            con.execute(f"DESCRIBE SELECT * FROM {explicit}").fetchall()
-            plan.from_sql = explicit
+            con.execute(f"DESCRIBE SELECT * FROM {explicit(desc)}").fetchall()
+            plan.from_sql = explicit(desc)
         except Exception:  # noqa: BLE001 - a type DuckDB cannot read back: keep its own sniff
             pass
     if kind.format == "json" and info["sample"].lstrip()[:1] == "{":
@@ -249,6 +266,60 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ConvertOptions, info: dict
             plan.retry_from_sql = f"(SELECT {cols} FROM {plan.retry_from_sql})"
             plan.info["layout"] = "object of arrays"
     return plan
+
+
+JSON_PROBE_SLICES = 8
+JSON_PROBE_BYTES = 128 * 1024
+
+
+# a struct field name in a DuckDB type string: after "STRUCT(" or ", ", followed by a space and its type
+_STRUCT_FIELD = re.compile(r'(?:STRUCT\(|, )("(?:[^"]|"")+"|[^\s,()"]+) ')
+
+
+def _json_paths(con, from_sql: str) -> set[str]:
+    """Every column of ``from_sql``, and the struct fields inside it as ``column.field``, from DESCRIBE's
+    type strings (a DESCRIBE costs one sniff; building an Arrow schema would cost two)."""
+    paths = set()
+    for name, type_str in _describe(con, from_sql):
+        paths.add(name)
+        paths.update(f"{name}.{f.strip(chr(34))}" for f in _STRUCT_FIELD.findall(str(type_str)))
+    return paths
+
+
+def _late_json_fields(con, path: Path, kind: FileKind, head_sql: str, work: _Work) -> list[str]:
+    """Fields of a JSON lines file that DuckDB's head sample missed, found cheaply.
+
+    ``head_sql`` reads the file with the columns the head sample found, given explicitly.
+
+    A file up to JSON_PROBE_SLICES x JSON_PROBE_BYTES is sniffed whole; a larger one by slices of whole
+    lines at evenly spaced offsets (a few milliseconds, where sniffing all of a 200 MB file takes
+    seconds). A gzip stream cannot be sliced: only its head is sniffed (documented). A field that
+    appears only in records between the slices can still be missed; the slices catch the usual case, a
+    field that starts partway through the file and stays."""
+    size = path.stat().st_size
+    if kind.gzip:
+        return []
+    base = head_sql.split(", columns={", 1)[0] + ")"
+    if size <= JSON_PROBE_SLICES * JSON_PROBE_BYTES:
+        probe_sql = base[:-1] + ", sample_size=-1)"
+    else:
+        probe = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.probe.tmp")
+        if not os.access(path.parent, os.W_OK):
+            import tempfile
+
+            probe = Path(tempfile.gettempdir()) / probe.name
+        work.temps.append(probe)
+        with open(path, "rb") as src, open(probe, "wb") as out:
+            for i in range(1, JSON_PROBE_SLICES + 1):
+                src.seek(size * i // (JSON_PROBE_SLICES + 1))
+                chunk = src.read(JSON_PROBE_BYTES)
+                start, end = chunk.find(b"\n") + 1, chunk.rfind(b"\n") + 1
+                if 0 < start < end:
+                    out.write(chunk[start:end])
+        if probe.stat().st_size == 0:  # records longer than a slice: nothing whole to look at
+            return []
+        probe_sql = base.replace(_lit(str(path)), _lit(str(probe)), 1)[:-1] + ", sample_size=-1)"
+    return sorted(_json_paths(con, probe_sql) - _json_paths(con, head_sql))
 
 
 def plan_parquet(src: Path) -> Plan:
