@@ -403,3 +403,25 @@ def test_jsonl_without_late_fields_has_no_warning(tmp_path):
     body = "".join(json.dumps({"a": i, "pad": "p" * 200}) + "\n" for i in range(40_000))
     report, table = conv(tmp_path, "steady.jsonl", body)
     assert report["warnings"] == [] and table.column_names == ["a", "pad"]
+
+
+def test_large_jsonl_with_a_malformed_record_names_its_real_line(tmp_path):
+    lines = [json.dumps({"a": i, "pad": "p" * 200}) for i in range(40_000)]
+    lines[30_000] = '{"a": 30000, "pad": '  # cut short, inside the probe's slices
+    err = fails(tmp_path, "bad.jsonl", "\n".join(lines) + "\n")
+    assert err.code == "read_error" and "bad.jsonl" in err.message and "line 3000" in err.message, err.message
+    assert "probe" not in err.message and ".tmp" not in err.message, err.message
+
+
+def test_parquet_version_v2_writes_newer_encodings_with_equal_values(tmp_path):
+    body = "id,t,x\n" + "".join(f"{i},2024-01-{1 + i % 28:02d} 10:00:00,{i / 7}\n" for i in range(5_000))
+    _, v1 = conv(tmp_path, "v1.csv", body)
+    report, v2 = conv(tmp_path, "v2.csv", body, parquet_version="v2")
+    assert v2.equals(v1)
+    meta = pq.read_metadata(tmp_path / "out" / "v2.csv.parquet")
+    encodings = {e for i in range(meta.num_columns) for e in meta.row_group(0).column(i).encodings}
+    assert "DELTA_BINARY_PACKED" in encodings, encodings
+    v1_meta = pq.read_metadata(tmp_path / "out" / "v1.csv.parquet")
+    assert "DELTA_BINARY_PACKED" not in {e for i in range(3) for e in v1_meta.row_group(0).column(i).encodings}
+    with pytest.raises(ServiceError, match="parquet_version"):
+        convert_file(tmp_path / "v1.csv", tmp_path / "x.parquet", {"parquet_version": "v3"})

@@ -17,6 +17,11 @@ class ConversionOptionsIn(Schema):
     compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"] = "zstd"
     compression_level: int | None = Field(None, ge=-7, le=22, description="zstd level (default: the writer's)")
     row_group_size: int = Field(61_440, ge=1_000, le=10_000_000, description="Rows per Parquet row group")
+    parquet_version: Literal["v1", "v2"] = Field(
+        "v1",
+        description="v1: readable everywhere. v2: delta and byte-stream-split encodings, smaller and faster "
+        "to write, for readers from about 2022 on (pyarrow, DuckDB, Polars, Spark 3.2+)",
+    )
     delimiter: str | None = Field(None, description="Field delimiter (default: detected); \\t for tab", examples=[";"])
     quote: str | None = Field(None, description='Quote character (default: ")')
     encoding: str | None = Field(None, description="Text encoding (default: detected)", examples=["cp1252"])

@@ -319,6 +319,11 @@ def _late_json_fields(con, path: Path, kind: FileKind, head_sql: str, work: _Wor
         if probe.stat().st_size == 0:  # records longer than a slice: nothing whole to look at
             return []
         probe_sql = base.replace(_lit(str(path)), _lit(str(probe)), 1)[:-1] + ", sample_size=-1)"
+        try:
+            found = _json_paths(con, probe_sql)
+        except Exception:  # noqa: BLE001 - a malformed record: the COPY reports it with its real line number
+            return []
+        return sorted(found - _json_paths(con, head_sql))
     return sorted(_json_paths(con, probe_sql) - _json_paths(con, head_sql))
 
 
@@ -502,6 +507,8 @@ def _copy_options(opts: ConvertOptions, meta: dict[str, str]) -> str:
     if opts.compression == "zstd":
         level = ZSTD_DEFAULT_LEVEL if opts.compression_level is None else opts.compression_level
         parts.append(f"COMPRESSION_LEVEL {level}")
+    if opts.parquet_version == "v2":
+        parts.append("PARQUET_VERSION V2")
     kv = ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in meta.items())
     parts.append(f"KV_METADATA {{{kv}}}")
     return ", ".join(parts)

@@ -63,6 +63,7 @@ class ConvertOptions:
     compression: str = "zstd"
     compression_level: int | None = None
     row_group_size: int = 61_440
+    parquet_version: str = "v1"  # v2: newer encodings (smaller, faster to write) that older readers lack
     delimiter: str | None = None
     quote: str | None = None
     encoding: str | None = None
@@ -116,6 +117,9 @@ class ConvertOptions:
             raise bad("compression_level", "give an integer (zstd: 1..22)")
         if not isinstance(self.row_group_size, int) or not 1_000 <= self.row_group_size <= 10_000_000:
             raise bad("row_group_size", "give an integer between 1000 and 10000000")
+        self.parquet_version = str(self.parquet_version).lower()
+        if self.parquet_version not in ("v1", "v2"):
+            raise bad("parquet_version", 'use "v1" (every reader) or "v2" (newer encodings)')
         for name in ("delimiter", "quote"):
             value = getattr(self, name)
             if value is not None:
