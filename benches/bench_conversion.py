@@ -4,6 +4,7 @@
     BENCH_SCALE=0.1 .venv/bin/python benches/bench_conversion.py
     BENCH_ONLY=csv,jsonl .venv/bin/python benches/bench_conversion.py
     BENCH_REPEAT=5 ...   # CSV and JSONL: runs per contender (default 3; median and best reported)
+    BENCH_CSV_VARIANTS=0 # skip ours with snappy and with Parquet v2 (reference rows, not targets)
 
 Seeded data, generated under a temporary folder (BENCH_DIR to choose it):
 
@@ -45,6 +46,8 @@ GROWTH = os.environ.get("BENCH_CSV_GROWTH", "1") != "0"
 # CSV and JSONL: ours and DuckDB run REPEAT times, interleaved (pandas once: it is slow and its ratio is far
 # from the target either way); the tables show the median and the best of the runs
 REPEAT = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
+# CSV: ours with options, for reference (not targets): snappy as DuckDB's default writes, Parquet v2 encodings
+CSV_VARIANTS = () if os.environ.get("BENCH_CSV_VARIANTS", "1") == "0" else ("ours_snappy", "ours_v2")
 
 CSV_ROWS = int(3_750_000 * SCALE)
 JSONL_ROWS = int(620_000 * SCALE)
@@ -175,7 +178,7 @@ def gen_small(folder: Path, n: int) -> None:
 # --- contenders (run in a child process) -----------------------------------------------------------------
 def child(name: str, src: str, out: str) -> dict:
     extra: dict = {}
-    if name == "ours":
+    if name in ("ours", "ours_snappy", "ours_v2"):
         from services_app.capabilities.conversion import convert_file
         from services_app.capabilities.conversion.core import connection
 
@@ -184,8 +187,9 @@ def child(name: str, src: str, out: str) -> dict:
 
         if src.endswith(".pdf"):
             from services_app.capabilities.conversion import pdf  # noqa: F401 - imports pypdfium2, as the peer does
+        options = {"ours_snappy": {"compression": "snappy"}, "ours_v2": {"parquet_version": "v2"}}.get(name)
         t = time.perf_counter()
-        report = convert_file(src, out)
+        report = convert_file(src, out, options)
         extra = {"rows": report["rows"], "warnings": len(report["warnings"])}
     elif name == "duckdb_csv_zstd":
         import duckdb
@@ -382,7 +386,9 @@ def main() -> None:
             gen_csv(src, CSV_ROWS)
             mb = src.stat().st_size / 1e6
             print(f"generated {src.name}: {CSV_ROWS:,} rows, {mb:,.0f} MB in {time.perf_counter() - t:.0f} s")
-            res = run_repeated(("ours", "duckdb_csv", "duckdb_csv_zstd", "pandas_csv"), src, base / "out", "csv")
+            res = run_repeated(
+                ("ours", "duckdb_csv", "duckdb_csv_zstd", "pandas_csv", *CSV_VARIANTS), src, base / "out", "csv"
+            )
             table("CSV -> Parquet", res, mb)
             r = {x["name"]: x for x in res}
             for peer, label in (("duckdb_csv", "DuckDB (default, snappy)"), ("duckdb_csv_zstd", "DuckDB zstd")):
@@ -399,6 +405,12 @@ def main() -> None:
                     r["pandas_csv"]["seconds"] >= 5 * r["ours"]["seconds"],
                     f"{r['pandas_csv']['seconds'] / r['ours']['seconds']:.1f}x",
                 )
+            for variant, peer in (("ours_snappy", "duckdb_csv"), ("ours_v2", "duckdb_csv")):
+                if variant in r and "seconds" in r[variant] and "seconds" in r[peer]:
+                    print(
+                        f"info  {variant}: {r[variant]['seconds'] / r[peer]['seconds']:.2f}x DuckDB default, "
+                        f"{r['pandas_csv']['seconds'] / r[variant]['seconds']:.1f}x faster than pandas"
+                    )
             if "peak_rss_mb" in r["ours"]:
                 check("CSV peak RSS <= 600 MB", r["ours"]["peak_rss_mb"] <= 600, f"{r['ours']['peak_rss_mb']:.0f} MB")
             if GROWTH and "peak_rss_mb" in r["ours"]:
