@@ -203,13 +203,41 @@ class Storage:
                     h.update(f"{p.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return {"location": location, "fingerprint": "tree:" + h.hexdigest()}
 
+    # --- reserved areas -------------------------------------------------------------
+    # Folders of the data root that the platform writes itself: uploads by content hash (an output there
+    # could replace another user's upload) and caches (an output there could poison the gs:// mirror).
+    RESERVED = ("uploads", ".cache")
+
+    def check_writable(self, path: Path, *, areas: tuple[str, ...] = RESERVED) -> Path:
+        """``path`` unless it lies in a reserved area of the data root (403 ``reserved_location``)."""
+        for area in areas:
+            root = self.data_root / area
+            if path == root or path.is_relative_to(root):
+                raise ServiceError(
+                    f"{area}/ in the data root is written by the platform itself (uploaded files by content "
+                    "hash, caches); choose an output location outside it",
+                    code="reserved_location",
+                    status=403,
+                    details={"reserved": area},
+                )
+        return path
+
+    def resolve_output(self, location: str) -> Path:
+        """The local path of a user-chosen output location: confined to the roots, outside reserved areas."""
+        return self.check_writable(self.resolve(location))
+
     # --- atomic outputs -----------------------------------------------------------
+    # The backstop for every writer: nothing but the upload store writes under uploads/, and nothing but the
+    # gs:// mirror under .cache/gcs/ (other .cache/ folders hold the jobs' own staging).
+    _GUARDED = ("uploads", ".cache/gcs")
+
     @contextlib.contextmanager
-    def atomic_file(self, target: Path) -> Iterator[Path]:
+    def atomic_file(self, target: Path, *, _mirror: bool = False) -> Iterator[Path]:
         """Yield a temporary path beside ``target``; rename it into place on success.
 
         On any error the temporary file is removed and ``target`` is untouched."""
         target = Path(target)
+        self.check_writable(target.resolve(), areas=("uploads",) if _mirror else self._GUARDED)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
@@ -226,6 +254,7 @@ class Storage:
         Write the manifest last inside it: a folder without a manifest was
         never completed."""
         target = Path(target)
+        self.check_writable(target.resolve(), areas=self._GUARDED)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
         tmp.mkdir()
@@ -317,6 +346,7 @@ class Storage:
         *,
         expected: GcsObject | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        _mirror: bool = False,
     ) -> GcsObject:
         """Download one object to a local file, verified, atomically.
 
@@ -327,7 +357,7 @@ class Storage:
         a listing) so that what is verified is exactly what was listed."""
         bucket, key = self._gcs_split(location)
         obj = expected or self.gcs_stat(location)
-        with self.atomic_file(Path(target)) as tmp:
+        with self.atomic_file(Path(target), _mirror=_mirror) as tmp:
             with open(tmp, "wb") as raw:
                 sink = _HashingWriter(raw, md5=bool(obj.md5), crc=not obj.md5, on_bytes=on_bytes)
                 self.gcs.download(bucket, key, sink, generation=obj.generation)
@@ -494,7 +524,7 @@ class Storage:
                 seen = json.loads(meta.read_text())
                 if seen.get("generation") == obj.generation and target.stat().st_size == obj.size:
                     return
-        self.gcs_download(obj.location, target, expected=obj, on_bytes=on_bytes)
+        self.gcs_download(obj.location, target, expected=obj, on_bytes=on_bytes, _mirror=True)
         meta.write_text(json.dumps({"generation": obj.generation, "md5": obj.md5, "size": obj.size}))
 
     def publish(

@@ -108,3 +108,35 @@ def test_upload_over_the_limit_is_413_and_leaves_nothing(tmp_path):
     assert exc.value.status == 413
     assert not any(p.is_file() for p in (small.data_root / "uploads").rglob("*"))
     assert small.store_upload(io.BytesIO(b"x" * 10), "ok.csv").size == 10
+
+
+@pytest.mark.parametrize("location", ["uploads/abc/x.parquet", "uploads", ".cache/gcs/b/k", "./uploads/y", "uploads/"])
+def test_outputs_in_reserved_areas_are_refused(storage, location):
+    with pytest.raises(ServiceError) as exc:
+        storage.resolve_output(location)
+    assert exc.value.status == 403 and exc.value.code == "reserved_location"
+    assert storage.resolve_output("parquet/uploads/1") == storage.data_root / "parquet" / "uploads" / "1"
+
+
+def test_a_symlink_into_uploads_is_no_way_around(storage):
+    (storage.data_root / "uploads").mkdir()
+    os.symlink(storage.data_root / "uploads", storage.data_root / "innocent")
+    with pytest.raises(ServiceError) as exc:
+        storage.resolve_output("innocent/x")
+    assert exc.value.code == "reserved_location"
+
+
+def test_writers_cannot_replace_an_upload(storage):
+    stored = storage.store_upload(io.BytesIO(b"a,b\n1,2\n"), "mine.csv")
+    target = storage.data_root / stored.location
+    with pytest.raises(ServiceError) as exc:
+        with storage.atomic_file(target) as tmp:
+            tmp.write_bytes(b"someone else's output")
+    assert exc.value.code == "reserved_location"
+    with pytest.raises(ServiceError):
+        with storage.atomic_dir(target.parent) as tmp:
+            pass
+    assert target.read_bytes() == b"a,b\n1,2\n"
+    # the platform's own staging under .cache/ stays writable
+    with storage.atomic_file(storage.data_root / ".cache" / "staging" / "x") as tmp:
+        tmp.write_bytes(b"ok")

@@ -107,6 +107,8 @@ def test_bad_requests_answer_4xx(api, data_roots):
     assert api.post(url, {"source": "a.csv", "options": {"compression": "zip"}}).status_code == 422
     assert api.post(url, {"source": "missing.csv"}).status_code == 404
     assert api.post(url, {"source": "/etc"}).status_code == 403
+    reserved = api.post(url, {"source": "a.csv", "output": "uploads/0123"})
+    assert reserved.status_code == 403 and reserved.json()["error"]["code"] == "reserved_location"
 
 
 def test_upload_files(client, api_key, data_roots):

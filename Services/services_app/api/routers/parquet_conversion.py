@@ -33,7 +33,7 @@ def _check_output(storage, output: str) -> None:
 
         storage.check_bucket(parse_gcs(output)[0])
     else:
-        storage.resolve(output)
+        storage.resolve_output(output)
 
 
 @router.post(

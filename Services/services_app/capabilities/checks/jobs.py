@@ -205,7 +205,7 @@ def run_checks(ctx: JobContext, params: dict) -> dict:
     failed = [e["id"] for e in entries if not e["passed"]]
     passed = not failed
     out_loc = params.get("output") or f"checks/{ctx.job_id if ctx.job_id != 'local' else _local_id()}"
-    out_dir = ctx.storage.resolve(out_loc)
+    out_dir = ctx.storage.resolve_output(out_loc)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
         "passed": passed,

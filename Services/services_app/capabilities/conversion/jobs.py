@@ -79,7 +79,7 @@ def collect_inputs(ctx: JobContext, params: dict) -> tuple[list[tuple[Path, str]
             return [(src, rel)], f"{output.rstrip('/')}/{_strip_suffixes(rel)}.parquet", True, source, src.parent
         return [(src, rel)], _default_output(storage, source, True), True, source, src.parent
     out = output or _default_output(storage, source, False)
-    out_local = None if out.startswith("gs://") else storage.resolve(out)
+    out_local = None if out.startswith("gs://") else storage.resolve_output(out)
     if out_local is not None and out_local == src:
         raise ServiceError("the output folder must differ from the source folder", code="invalid_request")
     items = []
@@ -110,7 +110,7 @@ def convert(ctx: JobContext, params: dict) -> dict:
         staging = Path(tempfile.mkdtemp(prefix="conversion-", dir=storage.data_root / ".cache"))
         out = staging / "out.parquet" if single else staging
     else:
-        out = storage.resolve(out_location)
+        out = storage.resolve_output(out_location)
 
     def source_location(path: Path, rel: str) -> str:
         if remote_in:

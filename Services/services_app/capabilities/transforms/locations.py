@@ -63,7 +63,7 @@ def check_output(storage: Storage, location: str | None) -> None:
                 code="invalid_location",
             )
         return
-    storage.resolve(location)
+    storage.resolve_output(location)
 
 
 def location_of(storage: Storage, location: str) -> str:
