@@ -425,3 +425,40 @@ def test_parquet_version_v2_writes_newer_encodings_with_equal_values(tmp_path):
     assert "DELTA_BINARY_PACKED" not in {e for i in range(3) for e in v1_meta.row_group(0).column(i).encodings}
     with pytest.raises(ServiceError, match="parquet_version"):
         convert_file(tmp_path / "v1.csv", tmp_path / "x.parquet", {"parquet_version": "v3"})
+
+
+def test_xlsx_two_row_header_under_a_merged_group(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Region", "Revenue", None, "Cost", None])
+    ws.append([None, "Q1", "Q2", "Q1", "Q2"])
+    ws.merge_cells("A1:A2")
+    ws.merge_cells("B1:C1")
+    ws.merge_cells("D1:E1")
+    ws.append(["EU", 10, 11, 5, 6])
+    ws.append(["US", 20, 21, 7, 8])
+    wb.save(tmp_path / "g.xlsx")
+    report = convert_file(tmp_path / "g.xlsx", tmp_path / "g.parquet")
+    t = pq.read_table(report["outputs"][0]["location"])
+    assert t.column_names == ["Region", "Revenue_Q1", "Revenue_Q2", "Cost_Q1", "Cost_Q2"]
+    assert t.schema.field("Revenue_Q1").type == pa.int64()  # the sub-header row is not data
+    assert t.to_pylist()[1] == {"Region": "US", "Revenue_Q1": 20, "Revenue_Q2": 21, "Cost_Q1": 7, "Cost_Q2": 8}
+    assert report["warnings"] == []
+
+
+def test_xlsx_text_under_a_merged_header_stays_data(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Name", None, "City"])
+    ws.merge_cells("A1:B1")
+    for row in (["Ada", "Lovelace", "London"], ["Alan", "Turing", "Wilmslow"]):
+        ws.append(row)
+    wb.save(tmp_path / "n.xlsx")
+    report = convert_file(tmp_path / "n.xlsx", tmp_path / "n.parquet")
+    t = pq.read_table(report["outputs"][0]["location"])
+    assert t.column_names == ["Name", "Name_2", "City"]
+    assert t.num_rows == 2 and t.to_pylist()[0]["Name_2"] == "Lovelace"

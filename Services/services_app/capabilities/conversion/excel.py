@@ -105,17 +105,47 @@ def read_sheets(path: Path, *, sheets: list[str] | None, header: bool | None, wa
     return out
 
 
-def _header_names(row: list, merged, start, warn) -> list[str]:
-    names = ["" if v is None else str(v).strip() for v in row]
-    # a header cell merged across columns names each of them: "Group", "Group_2", ...
+def _header_rows(rows: list[list], merged, start) -> int:
+    """How many rows the header takes: 2 when a group header merged across columns in the first row has a
+    text sub-header under each of its columns in the second ("Revenue" over "Q1", "Q2") and the rows below
+    are not text there (numbers, dates, ...), else 1. When everything below is text too, the second row
+    could as well be data: it stays data."""
+    if len(rows) < 3:
+        return 1
+    r0, c0 = start
+    second = rows[1]
+    for (ra, ca), (rb, cb) in merged:
+        if ra == rb == r0 and cb > ca:
+            cols = range(ca - c0, min(cb - c0 + 1, len(second)))
+            if len(cols) > 1 and all(isinstance(second[c], str) and second[c].strip() for c in cols):
+                below = (row[c] for row in rows[2:] for c in cols)
+                if any(v not in (None, "") and _kind(v) != "text" for v in below):
+                    return 2
+    return 1
+
+
+def _header_names(head: list[list], merged, start, warn) -> list[str]:
+    """Column names from one header row, or two (a group row over a sub-header row: "Revenue_Q1")."""
+    names = ["" if v is None else str(v).strip() for v in head[0]]
+    grouped = [False] * len(names)
+    # a header cell merged across columns names each of them: "Group", "Group_2", ... (or, over a
+    # sub-header row, "Group_<sub-header>")
     r0, c0 = start
     for (ra, ca), (rb, cb) in merged:
         if ra <= r0 <= rb:
             first = ca - c0
             if 0 <= first < len(names) and names[first]:
-                for k, col in enumerate(range(first + 1, min(cb - c0 + 1, len(names))), start=2):
-                    if not names[col]:
-                        names[col] = f"{names[first]}_{k}"
+                for k, col in enumerate(range(first, min(cb - c0 + 1, len(names))), start=1):
+                    grouped[col] = cb > ca
+                    if k > 1 and not names[col]:
+                        names[col] = names[first] if len(head) > 1 else f"{names[first]}_{k}"
+    if len(head) > 1:
+        subs = ["" if v is None else str(v).strip() for v in head[1]]
+        for i, (top, sub) in enumerate(zip(names, subs, strict=True)):
+            if sub and (grouped[i] or top):
+                names[i] = f"{top}_{sub}"
+            elif sub:
+                names[i] = sub
     seen: dict[str, int] = {}
     result = []
     for i, n in enumerate(names):
@@ -140,8 +170,9 @@ def rows_to_table(rows: list[list], *, header: bool, merged=(), start=(0, 0), wa
     width = max(len(r) for r in rows)
     rows = [list(r) + [""] * (width - len(r)) for r in rows]
     if header:
-        names = _header_names(rows[0], merged, start, warn)
-        body = rows[1:]
+        n = _header_rows(rows, merged, start)
+        names = _header_names(rows[:n], merged, start, warn)
+        body = rows[n:]
     else:
         names = [f"column{i + 1}" for i in range(width)]
         body = rows
