@@ -1,17 +1,20 @@
 import json
+from typing import Literal
 from uuid import UUID
 
 from django.http import FileResponse
-from ninja import File, Form, Router
+from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
 
 from ...capabilities.checks.conditions import load_defaults
+from ...capabilities.checks.request import ChecksRequest
+from ...capabilities.checks.row_results import EXPORTS, read_rows
 from ...capabilities.checks.validation import validate_inputs
 from ...errors import NotFound, ServiceError
 from ...jobs.services import job_get_for_user
 from ...storage import get_storage
 from ..jobs import submit
-from ..schemas.checks import ChecksIn, ConditionsOut
+from ..schemas.checks import ChecksIn, ConditionsOut, RowsOut
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 
@@ -20,12 +23,11 @@ router = Router(tags=["incoming-data-deepcheck"])
 KIND = "checks.incoming"
 
 
-def _submit_checks(request, params: dict, *, force: bool):
+def _submit_checks(request, checks: ChecksRequest, *, force: bool):
     storage = get_storage()
-    params = {k: v for k, v in params.items() if v not in (None, [], {})}
-    validated = validate_inputs(storage, params)  # 4xx before anything is queued
+    validated = validate_inputs(storage, checks)  # 4xx before anything is queued
     inputs = [storage.fingerprint(validated[r]) for r in ("dataset", "reference") if validated.get(r)]
-    return submit(request, kind=KIND, params=params, inputs=inputs, force=force)
+    return submit(request, kind=KIND, params=checks.params(), inputs=inputs, force=force)
 
 
 @router.post(
@@ -36,9 +38,7 @@ def run_checks(request, payload: ChecksIn):
 
     Poll `GET /api/jobs/{id}`; the result holds `passed`, one entry per check, and the report's location.
     Open the report at `GET /api/checks/{id}/report`."""
-    params = payload.dict(exclude={"force"})
-    params["embeddings"] = payload.embeddings.dict()
-    return _submit_checks(request, params, force=payload.force)
+    return _submit_checks(request, payload.request(), force=payload.force)
 
 
 @router.post(
@@ -59,6 +59,7 @@ def run_checks_upload(
     max_rows: Form[int] = None,
     embeddings_provider: Form[str] = None,
     embeddings_model: Form[str] = None,
+    fix_budget: Form[int] = None,
     force: Form[bool] = False,
 ):
     """Same as `POST /api/checks` with the files uploaded: `text` and `suites` comma-separated,
@@ -78,8 +79,9 @@ def run_checks_upload(
         "conditions": parsed_conditions,
         "max_rows": max_rows,
         "embeddings": {"provider": embeddings_provider or None, "model": embeddings_model or None},
+        "fix_budget": fix_budget,
     }
-    return _submit_checks(request, params, force=force)
+    return _submit_checks(request, ChecksRequest.from_params(params), force=force)
 
 
 @router.get("/checks/conditions", response=ConditionsOut, url_name="checks_conditions", summary="Default conditions")
@@ -112,3 +114,52 @@ def summary(request, job_id: UUID):
     if job.kind != KIND or not job.result:
         raise ServiceError(f"job {job_id} has no summary (status: {job.status})", code="report_not_ready", status=409)
     return job.result
+
+
+def _finished_output(request, job_id: UUID, key: str) -> dict:
+    job = job_get_for_user(user=request.auth, job_id=job_id)
+    if job.kind != KIND:
+        raise NotFound(f"job {job_id} is not a checks job")
+    rows = (job.result or {}).get("row_results") or {}
+    if not rows.get(key):
+        raise ServiceError(
+            f"job {job_id} has no per-row results (status: {job.status})", code="report_not_ready", status=409
+        )
+    return rows
+
+
+@router.get(
+    "/checks/{job_id}/rows", response={200: RowsOut, **ERRORS}, url_name="checks_rows", summary="Per-row results"
+)
+def rows(
+    request,
+    job_id: UUID,
+    issue: Literal[
+        "label_issue", "conflicting_near_duplicate", "near_duplicate", "outlier", "markup", "empty_text"
+    ] = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+):
+    """The checked rows, highest priority (fix first) first; `issue` keeps only rows with that issue.
+
+    Each row: its position in the source file, label quality, suggested label, duplicate set, outlier score,
+    issues. The whole table: `GET /api/checks/{id}/exports/rows.parquet`."""
+    found = _finished_output(request, job_id, "rows.parquet")
+    path = get_storage().resolve(found["rows.parquet"], must_exist=True)
+    return read_rows(path, issue=issue, limit=limit, offset=offset)
+
+
+@router.get(
+    "/checks/{job_id}/exports/{name}",
+    response={200: None, **ERRORS},
+    url_name="checks_export",
+    summary="Per-row exports",
+)
+def export(request, job_id: UUID, name: Literal["rows.parquet", "fix_first.csv", "label_studio.json"]):
+    """`fix_first.csv` (the ranked rows to fix, cut to the request's `fix_budget`), `label_studio.json`
+    (the same rows as Label Studio tasks with the suggested label as a prediction), `rows.parquet` (every row)."""
+    found = _finished_output(request, job_id, name)
+    path = get_storage().resolve(found[name], must_exist=True)
+    response = FileResponse(open(path, "rb"), content_type=EXPORTS[name])
+    response["Content-Disposition"] = f'attachment; filename="{job_id}-{name}"'
+    return response

@@ -268,18 +268,6 @@ TABULAR: list[CheckSpec] = [
         },
     ),
     CheckSpec(
-        "feature_drift",
-        "drift",
-        lambda c: _tab("FeatureDrift")()(
-            n_samples=c["n_samples"], aggregation_method=None
-        ).add_condition_drift_score_less_than(
-            max_allowed_categorical_score=c["max_categorical_drift"],
-            max_allowed_numeric_score=c["max_numeric_drift"],
-            allowed_num_features_exceeding_threshold=c["allowed_drifted_features"],
-        ),
-        _max_score,
-    ),
-    CheckSpec(
         "label_drift",
         "drift",
         lambda c: _tab("LabelDrift")()(n_samples=c["n_samples"]).add_condition_drift_score_less_than(c["max_drift"]),

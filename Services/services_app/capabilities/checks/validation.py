@@ -5,75 +5,25 @@ Reads column names and the label column only; no deepchecks, no torch."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from ...errors import ServiceError
 from ...storage import Storage, is_gcs, parse_gcs
-from .conditions import TASKS, resolve_conditions
 from .io import read_table, table_columns
+from .request import ChecksRequest
 
-SUITES = ("integrity", "drift")
 # gs:// inputs up to this size are fetched (into the storage cache, which the job
 # reuses) and validated before the job is queued; larger ones are validated by the job.
 VALIDATE_REMOTE_MAX_BYTES = 256 << 20
 
 
-def _as_list(value: Any, name: str) -> list[str]:
-    if value in (None, "", []):
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value):
-        return list(value)
-    raise ServiceError(f"{name} must be a column name or a list of column names", code="invalid_params")
-
-
-def normalise_params(params: dict) -> dict:
-    """Defaults filled in, types checked; raises `ServiceError` with what to fix."""
-    p = dict(params)
-    if not p.get("dataset"):
-        raise ServiceError(
-            "dataset is required: an uploaded file or a location under the data root", code="invalid_params"
-        )
-    p["task"] = p.get("task") or ("text_classification" if p.get("text") else "tabular")
-    if p["task"] not in TASKS:
-        raise ServiceError(f"unknown task {p['task']!r}: use one of {', '.join(TASKS)}", code="invalid_task")
-    if not p.get("label") or not isinstance(p["label"], str):
-        raise ServiceError("label is required: the name of the label column", code="invalid_params")
-    p["text"] = _as_list(p.get("text"), "text")
-    if p["task"] == "text_classification" and not p["text"]:
-        raise ServiceError("task text_classification needs text: the text column(s)", code="invalid_params")
-    p["ignore_columns"] = _as_list(p.get("ignore_columns"), "ignore_columns")
-    suites = _as_list(p.get("suites"), "suites") or (list(SUITES) if p.get("reference") else ["integrity"])
-    unknown = [s for s in suites if s not in SUITES]
-    if unknown:
-        raise ServiceError(f"unknown suites {unknown}: use {', '.join(SUITES)}", code="invalid_params")
-    if "drift" in suites and not p.get("reference"):
-        raise ServiceError("the drift suite needs a reference dataset to compare with", code="invalid_params")
-    p["suites"] = suites
-    if p.get("max_rows") is not None:
-        if isinstance(p["max_rows"], bool) or not isinstance(p["max_rows"], int) or p["max_rows"] < 10:
-            raise ServiceError("max_rows must be a whole number of at least 10", code="invalid_params")
-    p["conditions"] = p.get("conditions") or {}
-    resolve_conditions(p["task"], p["conditions"])  # validates names and values
-    emb = p.get("embeddings") or {}
-    if not isinstance(emb, dict):
-        raise ServiceError(
-            'embeddings must be an object like {"provider": "local", "model": null}', code="invalid_params"
-        )
-    if emb.get("provider") not in (None, "local", "openai"):
-        raise ServiceError(
-            f"unknown embeddings provider {emb['provider']!r}: use local or openai", code="invalid_params"
-        )
-    p["embeddings"] = {
-        "enabled": bool(emb.get("enabled", True)),
-        "provider": emb.get("provider"),
-        "model": emb.get("model"),
-    }
-    p["seed"] = int(p.get("seed", 42))
-    return p
+def normalise_params(params: dict | ChecksRequest) -> dict:
+    """The request as a dict with defaults filled in and conditions validated; `ServiceError` (400) with what
+    to fix. The one request model (`ChecksRequest`) does the validating."""
+    request = params if isinstance(params, ChecksRequest) else ChecksRequest.from_params(params)
+    request.settings()  # unknown checks or settings: 400 invalid_conditions
+    return request.model_dump()
 
 
 def required_columns(p: dict) -> list[str]:
@@ -135,7 +85,7 @@ def input_path(storage: Storage, location: str) -> Path:
     return storage.local_copy(location) if is_gcs(location) else storage.resolve(location, must_exist=True)
 
 
-def validate_inputs(storage: Storage, params: dict) -> dict:
+def validate_inputs(storage: Storage, params: dict | ChecksRequest) -> dict:
     """Everything that can be said about a request before running it: 400s, never 500s.
 
     gs:// inputs: the bucket must be on the allow list (403) and the object or prefix

@@ -29,6 +29,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--conditions-file", help="A defaults file (YAML) in place of CHECKS_DEFAULTS_FILE")
         parser.add_argument("--max-rows", type=int)
+        parser.add_argument("--fix-budget", type=int, help="Rows in the fix-first list and exports (default 100)")
         parser.add_argument("--embeddings-provider", choices=["local", "openai"])
         parser.add_argument("--embeddings-model")
         parser.add_argument("--output", help="Output folder under the data root (default checks/<timestamp>)")
@@ -38,6 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         from services_app.capabilities.checks.jobs import run_checks
+        from services_app.capabilities.checks.request import ChecksRequest
 
         storage = get_storage()
         params = {
@@ -48,18 +50,18 @@ class Command(BaseCommand):
             "task": o["task"],
             "suites": o["suites"],
             "max_rows": o["max_rows"],
+            "fix_budget": o["fix_budget"],
             "embeddings": {"provider": o["embeddings_provider"], "model": o["embeddings_model"]},
             "wandb": not o["no_wandb"],
         }
         if o["output"]:
             params["output"] = o["output"]
-        if o["conditions_file"]:
-            params["defaults_file"] = o["conditions_file"]
         ctx = tqdm_context(storage, desc="checks", disable=o["quiet"])
         try:
             if o["conditions"]:
                 params["conditions"] = json.loads(o["conditions"])
-            result = run_checks(ctx, {k: v for k, v in params.items() if v is not None})
+            checks = ChecksRequest.from_params(params)  # the same model the API and the job validate with
+            result = run_checks(ctx, checks.params(), defaults_file=o["conditions_file"])
         except (ServiceError, json.JSONDecodeError) as exc:
             self.stderr.write(f"error: {getattr(exc, 'message', exc)}")
             sys.exit(2)
@@ -85,7 +87,12 @@ def format_table(result: dict) -> str:
     lines.append("")
     for note in result.get("sampling") or []:
         lines.append(f"note: {note}")
+    for problem in result.get("problems") or []:
+        lines.append(f"problem: {problem['what']} [{problem['check']}]")
     lines.append(f"report: {result['report']}")
+    rows = result.get("row_results") or {}
+    if rows.get("fix_first.csv"):
+        lines.append(f"fix first: {rows['fix_first.csv']} ({rows.get('fix_first_rows', 0)} rows)")
     if (result.get("wandb") or {}).get("dir"):
         lines.append(f"wandb run: {result['wandb']['dir']}")
     verdict = "PASSED" if result["passed"] else "FAILED: " + ", ".join(result["failed_checks"])

@@ -1,0 +1,163 @@
+"""The one request model of the incoming data checks: the router takes it, the job and the command
+validate their parameters with it. Unknown fields are refused (``extra="forbid"``).
+
+    ChecksRequest(dataset="incoming/b.csv", reference="train.csv", label="y")
+    ChecksRequest.from_params({...})  # the job and the command: ServiceError (400) on bad input
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ...errors import ServiceError
+
+TASKS = ("tabular", "text_classification")
+SUITES = ("integrity", "drift")
+
+
+def _columns(value: Any) -> list[str]:
+    if value in (None, "", []):
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value):
+        return list(value)
+    raise ValueError("give a column name or a list of column names")
+
+
+class EmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Compute embeddings for the text checks (drift, label issues, duplicates)")
+    provider: Literal["local", "openai"] | None = Field(
+        None, description="Default: EMBEDDINGS_PROVIDER (local: all-MiniLM-L6-v2 on this machine)"
+    )
+    model: str | None = Field(None, description="Default: EMBEDDINGS_MODEL, else the provider's default")
+
+
+class ChecksRequest(BaseModel):
+    """What to check, against what, and how strictly."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset": "incoming/esg_batch_2024_06.parquet",
+                    "reference": "training/esg_train.parquet",
+                    "label": "label",
+                    "text": "sentence",
+                    "task": "text_classification",
+                    "conditions": {"embedding_drift": {"max_drift": 0.3}},
+                    "max_rows": 20000,
+                    "fix_budget": 200,
+                },
+                {"dataset": "incoming/loans.csv", "reference": "training/loans.csv", "label": "default"},
+                {
+                    "dataset": "gs://esg-data/incoming/2024-06/",
+                    "reference": "gs://esg-data/training/esg_train.parquet",
+                    "label": "label",
+                    "text": "sentence",
+                },
+            ]
+        },
+    )
+
+    dataset: str = Field(
+        min_length=1,
+        description="The new batch: a location under the data root or gs://<bucket>/<key> (an allowed bucket); "
+        "a file (csv, tsv, parquet, jsonl, json, xlsx/xls, ...) or a folder/prefix of Parquet files",
+    )
+    reference: str | None = Field(
+        None, description="What the model was trained on (same kinds of location); needed for the drift suite"
+    )
+    label: str = Field(min_length=1, description="The label column")
+    text: list[str] = Field(
+        default_factory=list, description="Text column(s) (a name, a comma-separated string or a list)"
+    )
+    task: Literal["tabular", "text_classification"] | None = Field(
+        None, description="Default: text_classification when text is given, else tabular"
+    )
+    suites: list[Literal["integrity", "drift"]] = Field(
+        default_factory=list, description="Default: integrity, and drift when a reference is given"
+    )
+    conditions: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Per check id, settings over the defaults, e.g. {"feature_drift": {"max_wasserstein": 0.2}, '
+        '"text_duplicates": {"enabled": false}}. GET /api/checks/conditions lists them.',
+    )
+    ignore_columns: list[str] = Field(default_factory=list, description="Columns left out of every check")
+    max_rows: int | None = Field(
+        None, ge=10, description="Check a reproducible sample of this many rows, stratified by label"
+    )
+    seed: int = Field(42, description="Seed of every sample and cross-validation split")
+    embeddings: EmbeddingsRequest = Field(default_factory=EmbeddingsRequest)
+    fix_budget: int = Field(
+        100, ge=1, le=100_000, description="Rows in the ranked fix-first list and the relabelling exports"
+    )
+    wandb: bool = Field(True, description="Record a wandb run (offline unless WANDB_API_KEY is set)")
+    output: str | None = Field(None, description="Output folder under the data root (default checks/<job id>)")
+
+    @field_validator("text", "ignore_columns", "suites", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> list[str]:
+        return _columns(value)
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _conditions(cls, value: Any) -> dict:
+        return value or {}
+
+    @field_validator("embeddings", mode="before")
+    @classmethod
+    def _embeddings(cls, value: Any) -> Any:
+        return value or {}
+
+    @model_validator(mode="after")
+    def _defaults(self) -> ChecksRequest:
+        if self.task is None:
+            self.task = "text_classification" if self.text else "tabular"
+        if self.task == "text_classification" and not self.text:
+            raise ValueError("task text_classification needs text: the text column(s)")
+        if not self.suites:
+            self.suites = list(SUITES) if self.reference else ["integrity"]
+        if "drift" in self.suites and not self.reference:
+            raise ValueError("the drift suite needs a reference dataset to compare with")
+        return self
+
+    @classmethod
+    def from_params(cls, params: dict) -> ChecksRequest:
+        """Validate a parameter dict (a job's params, the command's options); ServiceError (400) with what to fix."""
+        try:
+            return cls.model_validate({k: v for k, v in params.items() if v is not None})
+        except ValidationError as exc:
+            raise ServiceError(
+                "invalid check request: " + "; ".join(_message(e) for e in exc.errors()),
+                code=_code(exc),
+                details={"errors": [_message(e) for e in exc.errors()]},
+            ) from None
+
+    def params(self) -> dict:
+        """The JSON parameters a job stores (None left out)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def settings(self, defaults_file=None) -> dict[str, dict]:
+        """Per check id, the settings that apply: defaults, the project file, then ``conditions``
+        (ServiceError ``invalid_conditions`` with the valid names and settings)."""
+        from .conditions import resolve_conditions
+
+        return resolve_conditions(self.task, self.conditions, defaults_file=defaults_file)
+
+
+def _message(error: dict) -> str:
+    where = ".".join(str(x) for x in error.get("loc", ()) if x != "__root__")
+    msg = str(error.get("msg", "")).removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
+
+
+def _code(exc: ValidationError) -> str:
+    if any(e.get("loc", ())[:1] == ("task",) for e in exc.errors()):
+        return "invalid_task"
+    return "invalid_params"

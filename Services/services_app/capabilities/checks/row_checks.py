@@ -1,0 +1,380 @@
+"""The checks computed here rather than by deepchecks, each a named step that returns its summary
+entry (same shape as deepchecks' entries: id, stage, name, status, passed, value, conditions) and
+fills per-row columns of the new batch.
+
+Label issues, near-duplicates and coverage work on one numeric matrix per side (features.py);
+column types, dates, feature drift, language, markup and empty texts on the values.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import drift_stats, label_issues, near_duplicates, outliers, text_checks
+
+# Checks that only make sense for class labels: "not applicable" on a continuous (regression) label.
+CLASSIFICATION_ONLY = {
+    "class_imbalance",
+    "conflicting_labels",
+    "new_label",
+    "label_issues",
+    "near_duplicate_conflicts",
+    "string_mismatch_label",
+}
+
+NAMES = {
+    "label_issues": "Label Issues (confident learning + neighbours)",
+    "near_duplicates": "Near Duplicates",
+    "near_duplicate_conflicts": "Near Duplicates With Conflicting Labels",
+    "coverage": "Out-of-Coverage Rows (k-th neighbour distance)",
+    "feature_drift": "Feature Drift",
+    "column_types": "Column Type Changes",
+    "date_columns": "Date Columns",
+    "language_mix": "Language Mix",
+    "markup": "Markup In Texts",
+    "empty_texts": "Empty Texts",
+}
+
+
+def entry(
+    check_id: str, stage: str, *, failing: bool | None, value: Any, condition: str, details: str, dataset: str
+) -> dict:
+    """A summary entry: ``failing`` None means report only (status info)."""
+    status = "info" if failing is None else ("fail" if failing else "pass")
+    conditions = [] if failing is None else [{"condition": condition, "status": status, "details": details}]
+    return {
+        "id": check_id,
+        "stage": stage,
+        "dataset": dataset,
+        "name": NAMES.get(check_id, check_id),
+        "status": status,
+        "passed": not failing,
+        "value": value,
+        "conditions": conditions,
+        "source": "services",
+    }
+
+
+def not_applicable(check_id: str, stage: str, name: str, reason: str) -> dict:
+    return {
+        "id": check_id,
+        "stage": stage,
+        "dataset": "dataset",
+        "name": name,
+        "status": "not_applicable",
+        "passed": True,
+        "value": None,
+        "conditions": [],
+        "reason": reason,
+    }
+
+
+def error_entry(check_id: str, stage: str, exc: Exception) -> dict:
+    return {
+        "id": check_id,
+        "stage": stage,
+        "dataset": "dataset",
+        "name": NAMES.get(check_id, check_id),
+        "status": "error",
+        "passed": False,
+        "value": None,
+        "conditions": [],
+        "error": f"{type(exc).__name__}: {exc}"[:500],
+    }
+
+
+@dataclass
+class RowData:
+    """What the row engines share: matrices (reduced), labels, texts, and per-row outputs of the new rows."""
+
+    n_new: int
+    X_new: np.ndarray | None = None
+    X_ref: np.ndarray | None = None
+    y_new: np.ndarray | None = None  # str labels, or None for a continuous label
+    y_ref: np.ndarray | None = None
+    vectors_new: np.ndarray | None = None  # unit-length embeddings (texts)
+    vectors_ref: np.ndarray | None = None
+    texts_new: pd.Series | None = None
+    texts_ref: pd.Series | None = None  # every reference text (language, markup, empty)
+    texts_ref_rows: pd.Series | None = None  # the reference texts the row engines use (aligned with X_ref)
+    seed: int = 0
+    rows: dict[str, Any] = field(default_factory=dict)  # per-row columns of the new batch
+    issues: dict[str, np.ndarray] = field(default_factory=dict)  # issue name -> bool per new row
+    neighbours: np.ndarray | None = None  # pooled rows x k indices (reference first)
+    coverage: outliers.Coverage | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def neighbour_graph(self, k: int) -> np.ndarray | None:
+        """Each pooled row's k nearest reference rows (the reference's own: the others); within the
+        new batch when there is no reference."""
+        if self.neighbours is None and self.X_new is not None:
+            if self.X_ref is None or len(self.X_ref) <= k:
+                _, idx = outliers.nearest_neighbours(self.X_new, self.X_new, k=k, exclude_self=True)
+                self.neighbours = idx
+            else:
+                _, ref_idx = outliers.nearest_neighbours(self.X_ref, self.X_ref, k=k, exclude_self=True)
+                _, new_idx = outliers.nearest_neighbours(self.X_new, self.X_ref, k=k)
+                self.neighbours = np.vstack([ref_idx, new_idx])
+        return self.neighbours
+
+
+def run_label_issues(data: RowData, cfg: dict, *, tabular: bool) -> dict:
+    stage = "integrity"
+    k = int(cfg["k"])
+    has_ref = data.X_ref is not None
+    result = label_issues.find_label_issues(
+        data.X_ref,
+        data.y_ref,
+        data.X_new,
+        data.y_new,
+        tabular=tabular,
+        k=k,
+        folds=int(cfg["folds"]),
+        max_label_quality=cfg["max_label_quality"],
+        max_neighbour_agreement=cfg["max_neighbour_agreement"],
+        seed=data.seed,
+        neighbours=data.neighbour_graph(k),
+    )
+    data.rows["label_quality"] = result.quality
+    data.rows["suggested_label"] = np.where(result.flagged, result.suggested, None)
+    data.rows["suggested_label_probability"] = np.where(result.flagged, result.suggested_probability, np.nan)
+    data.issues["label_issue"] = result.flagged
+    if result.skipped:
+        return entry(
+            "label_issues",
+            stage,
+            failing=None,
+            value={"skipped": result.skipped},
+            condition="",
+            details="",
+            dataset="dataset",
+        )
+    rates = label_issues.compare_rates(
+        result.flagged,
+        data.y_new,
+        result.reference_flagged if has_ref else None,
+        data.y_ref if has_ref else None,
+        max_excess=cfg["max_excess"],
+        p_value=cfg["p_value"],
+    )
+    failing_classes = [c for c, r in rates["per_class"].items() if r["failing"]]
+    failing = rates["overall"]["failing"] or bool(failing_classes)
+    o = rates["overall"]
+    value = {
+        "flagged": o["flagged"],
+        "share": o["share"],
+        "reference_share": o["reference_share"],
+        "failing_classes": failing_classes,
+        "per_class": rates["per_class"],
+        "models": result.models,
+        "folds": result.folds,
+    }
+    if not has_ref:
+        return entry(
+            "label_issues",
+            stage,
+            failing=None,
+            value=value,
+            condition="",
+            details=f"{o['flagged']} likely label errors ({o['share']:.1%}); no reference to compare the rate with",
+            dataset="dataset",
+        )
+    details = (
+        f"{o['flagged']} of {o['rows']} rows ({o['share']:.1%}) look mislabelled; the reference's own rate is "
+        f"{o['reference_share']:.1%} (p={o['p_value']:g})"
+        + (f"; classes above their reference rate: {', '.join(failing_classes)}" if failing_classes else "")
+    )
+    return entry(
+        "label_issues",
+        stage,
+        failing=failing,
+        value=value,
+        condition=f"Likely label errors exceed the reference's rate by less than {cfg['max_excess']:.0%} "
+        f"(or not significantly, p >= {cfg['p_value']:g})",
+        details=details,
+        dataset="reference vs dataset",
+    )
+
+
+def run_near_duplicates(
+    data: RowData, cfg_dup: dict, cfg_conf: dict | None, sets: near_duplicates.DuplicateSets
+) -> list[dict]:
+    summary = near_duplicates.summarise(
+        sets,
+        None
+        if data.y_new is None
+        else np.concatenate([data.y_ref, data.y_new] if data.y_ref is not None and sets.n_ref else [data.y_new]),
+    )
+    conflict_rows = summary.pop("_conflict_rows")
+    new_ids = sets.set_id[sets.n_ref :]
+    data.rows["duplicate_set"] = np.where(new_ids >= 0, new_ids, -1)
+    in_ref_set = np.zeros(len(new_ids), dtype=bool)
+    if sets.n_ref:
+        ref_ids = set(sets.set_id[: sets.n_ref][sets.set_id[: sets.n_ref] >= 0].tolist())
+        in_ref_set = np.isin(new_ids, list(ref_ids))
+    data.rows["duplicate_of_reference"] = in_ref_set
+    data.issues["near_duplicate"] = new_ids >= 0
+    data.issues["conflicting_near_duplicate"] = conflict_rows
+    share = summary["share_in_sets"]
+    out = [
+        entry(
+            "near_duplicates",
+            "integrity",
+            failing=share > cfg_dup["max_ratio"],
+            value={k: v for k, v in summary.items() if not k.startswith("conflict")},
+            condition=f"Share of rows in near-duplicate sets is at most {cfg_dup['max_ratio']:.0%}",
+            details=f"{summary['rows_in_sets']} rows ({share:.1%}) in {summary['sets']} near-duplicate sets "
+            f"({summary['sets_with_reference_rows']} reaching into the reference); {summary['method']}",
+            dataset="dataset" if not sets.n_ref else "dataset (and reference rows)",
+        )
+    ]
+    if cfg_conf is not None:
+        base = 0.0
+        if sets.n_ref and data.y_ref is not None:
+            ref_only = near_duplicates.DuplicateSets(
+                set_id=sets.set_id[: sets.n_ref], n_ref=0, pairs_checked=0, method=sets.method
+            )
+            base = near_duplicates.summarise(ref_only, data.y_ref)["conflicting_share"]
+        failing = summary["conflicting_share"] > base + cfg_conf["max_excess"]
+        out.append(
+            entry(
+                "near_duplicate_conflicts",
+                "integrity",
+                failing=failing,
+                value={
+                    "conflicting_sets": summary["conflicting_sets"],
+                    "rows": summary["rows_in_conflicting_sets"],
+                    "share": summary["conflicting_share"],
+                    "reference_share": round(base, 4),
+                },
+                condition=f"Share of rows in near-duplicate sets with different labels exceeds the reference's own "
+                f"by at most {cfg_conf['max_excess']:.1%}",
+                details=f"{summary['rows_in_conflicting_sets']} rows ({summary['conflicting_share']:.1%}) in "
+                f"{summary['conflicting_sets']} near-duplicate sets whose labels disagree; reference: {base:.1%}",
+                dataset="dataset",
+            )
+        )
+    return out
+
+
+def run_coverage(data: RowData, cfg: dict) -> dict:
+    cov = outliers.coverage(data.X_ref, data.X_new, k=int(cfg["k"]), seed=data.seed)
+    data.coverage = cov
+    data.rows["outlier_score"] = cov.scores
+    data.issues["outlier"] = cov.scores >= 0.99
+    verdict = outliers.coverage_verdict(
+        cov.scores, quantile=cfg["quantile"], max_excess=cfg["max_excess"], p_value=cfg["p_value"]
+    )
+    failing = verdict.pop("failing")
+    verdict.update(k=cov.k, reference_rows=cov.reference_rows)
+    return entry(
+        "coverage",
+        "drift",
+        failing=failing,
+        value=verdict,
+        condition=f"Rows beyond the reference's {cfg['quantile']:.0%} k-th neighbour distance exceed the expected "
+        f"{1 - cfg['quantile']:.0%} by less than {cfg['max_excess']:.0%} (or not significantly)",
+        details=f"{verdict['out_of_coverage']} rows ({verdict['share']:.1%}, expected {verdict['expected_share']:.0%}) "
+        f"lie farther from the reference than {cfg['quantile']:.0%} of reference rows lie from each other; "
+        f"{verdict['outliers_beyond_q99']} beyond its 99th percentile",
+        dataset="reference vs dataset",
+    )
+
+
+def run_feature_drift(ref: pd.DataFrame, new: pd.DataFrame, numeric: list[str], cats: list[str], cfg: dict) -> dict:
+    result = drift_stats.feature_drift(ref, new, numeric=numeric, categorical=cats, cfg=cfg)
+    failing = result.pop("failing")
+    drifted = result["drifted_columns"]
+    cols = result["columns"]
+    described = "; ".join(
+        f"{c}: {cols[c]['method']} {cols[c].get('score_name', 'score')} {cols[c]['score']}"
+        + (f" (p={cols[c]['p_value']:g})" if "p_value" in cols[c] else "")
+        for c in drifted
+    )
+    return entry(
+        "feature_drift",
+        "drift",
+        failing=failing,
+        value=result,
+        condition=f"Number of drifted features (drift score by sample size: KS / chi-squared below "
+        f"{cfg['small_sample_max']} rows, Wasserstein / Jensen-Shannon above) is at most "
+        f"{cfg['allowed_drifted_features']}",
+        details=(f"Drifted: {described}" if drifted else f"No drift in {len(cols)} features"),
+        dataset="reference vs dataset",
+    )
+
+
+def run_column_types(changes: dict[str, dict]) -> dict:
+    return entry(
+        "column_types",
+        "drift",
+        failing=bool(changes),
+        value={"changed": changes},
+        condition="Every column holds the same kind of values as in the reference",
+        details="; ".join(f"{c}: {v['reference']} in the reference, {v['dataset']} now" for c, v in changes.items())
+        or "No column changed its type",
+        dataset="reference vs dataset",
+    )
+
+
+def run_date_columns(results: dict[str, dict]) -> dict:
+    failing = {c: r["problems"] for c, r in results.items() if r["problems"]}
+    return entry(
+        "date_columns",
+        "drift",
+        failing=bool(failing),
+        value={"columns": results},
+        condition="Date columns keep their format and range, and every value reads as a date",
+        details="; ".join(f"{c}: {', '.join(p)}" for c, p in failing.items())
+        or f"{len(results)} date columns checked: format and range as in the reference",
+        dataset="reference vs dataset",
+    )
+
+
+def run_language_mix(ref_texts: pd.Series | None, new_texts: pd.Series, cfg: dict, seed: int) -> dict:
+    result = text_checks.language_mix(ref_texts, new_texts, cfg=cfg, seed=seed)
+    failing = result.pop("failing") if ref_texts is not None else None
+    grown = result["grown"]
+    return entry(
+        "language_mix",
+        "drift",
+        failing=failing,
+        value=result,
+        condition=f"No language's share grows by {cfg['max_share_increase']:.0%} or more",
+        details="; ".join(
+            f"{g['language']}: {g['share']:.0%} of texts (reference {g['reference_share']:.0%})" for g in grown
+        )
+        or f"Languages as in the reference: {result.get('dataset')}",
+        dataset="reference vs dataset",
+    )
+
+
+def run_share_check(
+    check_id: str, new_rows: np.ndarray, ref_rows: np.ndarray | None, cfg: dict, what: str, data: RowData, issue: str
+) -> dict:
+    data.issues[issue] = new_rows
+    result = text_checks.share_check(new_rows, ref_rows, max_ratio=cfg["max_ratio"])
+    failing = result.pop("failing")
+    ref = "" if result["reference_share"] is None else f" (reference {result['reference_share']:.1%})"
+    return entry(
+        check_id,
+        "integrity",
+        failing=failing,
+        value=result,
+        condition=f"Share of {what} exceeds the reference's by at most {cfg['max_ratio']:.1%}",
+        details=f"{result['rows']} {what} ({result['share']:.1%}){ref}",
+        dataset="dataset",
+    )
+
+
+def timed(data: RowData, name: str, fn, *args, **kwargs):
+    mark = time.monotonic()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        data.timings[name] = round(time.monotonic() - mark, 2)
