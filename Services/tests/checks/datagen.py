@@ -81,3 +81,64 @@ def text_batch(n: int, seed: int, *, off_topic: bool = False, label_p=(0.45, 0.3
         k = int(rng.integers(1, 3))
         texts.append(" ".join(_sentence(rng, pool[int(rng.integers(len(pool)))]) for _ in range(k)))
     return pd.DataFrame({"text": texts, "label": labels, "source": rng.choice(["web", "pdf"], n)})
+
+
+# --- a task a model can learn: parcels with a four-class delivery label -----------------------------
+
+SERVICES = ["economy", "standard", "express"]
+DELIVERY = ["same_day", "next_day", "two_days", "week"]
+
+
+def parcel_batch(n: int, seed: int, *, start: str = "2024-01-01", days: int = 180) -> pd.DataFrame:
+    """Parcels whose delivery class follows from distance and service (about 90% learnable), with a
+    shipping date (ISO text), a skewed price and a weight."""
+    rng = np.random.default_rng(seed)
+    distance = rng.gamma(2.0, 150.0, n).round(1)
+    service = rng.choice(SERVICES, n, p=[0.3, 0.5, 0.2])
+    speed = np.select([service == "express", service == "standard"], [3.0, 1.0], 0.4)
+    # Express over a short distance arrives the same day; economy over a long one within the week.
+    score = np.log1p(distance) - np.log(speed) + rng.normal(0, 0.25, n)
+    delivery = np.select([score < 4.3, score < 5.6, score < 6.6], DELIVERY[:3], DELIVERY[3])
+    weight = rng.lognormal(1.0, 0.6, n).round(2)
+    shipped = pd.Timestamp(start) + pd.to_timedelta(rng.integers(0, days, n), unit="D")
+    return pd.DataFrame(
+        {
+            "distance_km": distance,
+            "service": service,
+            "weight_kg": weight,
+            "price_eur": (4 + 0.02 * distance * rng.lognormal(0, 0.5, n)).round(2),
+            "shipped": shipped.strftime("%Y-%m-%d"),
+            "delivery": delivery,
+        }
+    )
+
+
+def flip_labels(df: pd.DataFrame, label: str, share: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A copy with ``share`` of the labels changed to another class at random; and the changed positions."""
+    rng = np.random.default_rng(seed)
+    out = df.copy()
+    classes = sorted(out[label].astype(str).unique())
+    picked = rng.choice(len(out), int(round(share * len(out))), replace=False)
+    for i in picked:
+        current = out[label].iat[i]
+        out.iloc[i, out.columns.get_loc(label)] = rng.choice([c for c in classes if c != current])
+    return out, np.sort(picked)
+
+
+GERMAN = [
+    "Das Unternehmen {company} hat seine Emissionen im Werk {site} um {n} Prozent gesenkt.",
+    "Die Mitarbeiter von {company} in {site} erhalten ab sofort {n} Tage mehr Urlaub.",
+    "Der Vorstand von {company} hat {n} neue unabhängige Mitglieder berufen.",
+    "In {site} hat {company} eine neue Anlage zur Wiederverwertung von Abfall eröffnet.",
+    "Die Aktionäre von {company} stimmten in {site} über die Vergütung der Geschäftsführung ab.",
+]
+
+
+def german_texts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [_sentence(rng, GERMAN[int(rng.integers(len(GERMAN)))]) for _ in range(n)]
+
+
+def off_topic_texts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [_sentence(rng, OFF_TOPIC[int(rng.integers(len(OFF_TOPIC)))]) for _ in range(n)]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 UNIT = re.compile(
-    r"^\s*(?P<pre>[$€£¥])?\s*(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*(?P<unit>[A-Za-zµ°%/²³]+[A-Za-z0-9/²³]*)?\s*$"
+    r"^\s*(?P<pre>[$€£¥])?\s*(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*(?P<unit>[A-Za-zµ°%][A-Za-z0-9/²³]*)?\s*$"
 )
 DATE_FORMATS = {
     "%Y-%m-%d": "YYYY-MM-DD (ISO 8601)",
@@ -85,11 +85,6 @@ def column_type(series: pd.Series) -> ColumnType:
     numeric = float(pd.to_numeric(values, errors="coerce").notna().mean())
     if numeric >= 0.95:
         return ColumnType("numeric", share=numeric)
-    match = values.str.extract(UNIT)
-    has_unit = match["num"].notna() & (match["unit"].notna() | match["pre"].notna())
-    if has_unit.mean() >= 0.9:
-        units = match["unit"].fillna(match["pre"]).where(has_unit)
-        return ColumnType("number_with_unit", unit=str(units.value_counts().index[0]), share=float(has_unit.mean()))
     if values.str.contains(r"\d", regex=True).mean() >= 0.9:
         shares = {fmt: date_share(values, fmt) for fmt in DATE_FORMATS}
         best = max(shares, key=lambda f: shares[f])
@@ -99,6 +94,11 @@ def column_type(series: pd.Series) -> ColumnType:
             if twin and shares[twin] >= shares[best]:
                 col.notes.append("day and month are ambiguous (no value has a day above 12): read as DD/MM/YYYY")
             return col
+    match = values.str.extract(UNIT)
+    has_unit = match["num"].notna() & (match["unit"].notna() | match["pre"].notna())
+    if has_unit.mean() >= 0.9:
+        units = match["unit"].fillna(match["pre"]).where(has_unit)
+        return ColumnType("number_with_unit", unit=str(units.value_counts().index[0]), share=float(has_unit.mean()))
     unique = values.nunique()
     return ColumnType("categorical" if unique <= CATEGORICAL_MAX_UNIQUE else "text", share=1.0)
 

@@ -163,20 +163,22 @@ def compare_rates(
 ) -> dict:
     """The flagged share of the new batch against the reference's, overall and per class.
 
-    Fails when the new share exceeds the reference's by at least ``max_excess`` and a one-sided
-    binomial test (expected rate: the reference's, at least 1/n) gives p below ``p_value``
-    (Bonferroni-corrected over the classes for the per-class tests)."""
-    from scipy.stats import binomtest
+    Fails when the new share exceeds the reference's by at least ``max_excess`` and a one-sided test
+    says the new share is higher: Fisher's exact test of the two proportions (both are estimates), or
+    without a reference a binomial test against zero errors; below ``p_value``, Bonferroni-corrected
+    over the classes for the per-class tests."""
+    from scipy.stats import binomtest, fisher_exact
 
     def one(flags_new, flags_ref, tests: int) -> dict:
         n, hits = len(flags_new), int(flags_new.sum())
-        if flags_ref is not None and len(flags_ref):
-            base = float(flags_ref.mean())
-            expected = max(base, 1.0 / len(flags_ref))
-        else:
-            base, expected = None, 0.0
         share = hits / n if n else 0.0
-        p = binomtest(hits, n, min(max(expected, 1e-6), 1 - 1e-6), alternative="greater").pvalue if n else 1.0
+        if flags_ref is not None and len(flags_ref):
+            m, ref_hits = len(flags_ref), int(flags_ref.sum())
+            base = ref_hits / m
+            p = fisher_exact([[hits, n - hits], [ref_hits, m - ref_hits]], alternative="greater").pvalue if n else 1.0
+        else:
+            base = None
+            p = binomtest(hits, n, 1e-6, alternative="greater").pvalue if n else 1.0
         excess = share - (base or 0.0)
         return {
             "rows": n,

@@ -2,11 +2,12 @@
 
 Texts: cosine similarity of the (unit-length) embeddings at or above ``min_similarity``.
 Candidate pairs come from random-hyperplane locality-sensitive hashing (Charikar, "Similarity
-estimation techniques from rounding algorithms", STOC 2002): ``tables`` hash tables of
-``bits`` random hyperplanes each; two vectors at angle theta share a bucket in one table with
-probability (1 - theta/pi)^bits. With the defaults (16 bits, 24 tables) a pair at cosine 0.95
-is found with probability 0.99, a pair at 0.9 with 0.88; pairs of unrelated sentences (cosine
-0.2-0.5) rarely meet, so the work grows about linearly with the rows, not with their square.
+estimation techniques from rounding algorithms", STOC 2002): hash tables of ``bits`` random
+hyperplanes each; two vectors at angle theta share a bucket in one table with probability
+(1 - theta/pi)^bits. ``bits`` grows with log2 of the rows (16 up to 2,048 rows, 20 at 40,000),
+so unrelated rows rarely share a bucket and the work grows about linearly with the rows, not
+with their square; the number of tables is chosen so a pair at ``min_similarity`` is found
+with probability 0.99 (23 tables at 16 bits and cosine 0.95).
 Every candidate pair is verified with its exact cosine. Exact duplicates after normalising
 (case, whitespace, punctuation) are always found.
 
@@ -70,8 +71,22 @@ def _buckets(codes: np.ndarray) -> list[np.ndarray]:
     return [g for g in np.split(order, cuts) if len(g) > 1]
 
 
-def lsh_pairs(vectors: np.ndarray, *, min_similarity: float, bits: int = 16, tables: int = 24, seed: int = 0):
+def lsh_plan(n: int, min_similarity: float, recall: float = 0.99) -> tuple[int, int]:
+    """(bits, tables): bits grow with log2(n), so a bucket holds a few unrelated rows whatever n is (the work
+    stays about linear); tables are as many as a pair at ``min_similarity`` needs to meet with ``recall``."""
+    bits = max(16, int(np.ceil(np.log2(max(n, 2)))) + 5)
+    p_bit = 1.0 - np.arccos(np.clip(min_similarity, -1, 1)) / np.pi
+    p_table = p_bit**bits
+    tables = int(np.ceil(np.log(1 - recall) / np.log(1 - p_table))) if p_table < 1 else 1
+    return bits, int(min(max(tables, 1), 96))
+
+
+def lsh_pairs(
+    vectors: np.ndarray, *, min_similarity: float, bits: int | None = None, tables: int | None = None, seed: int = 0
+):
     """Pairs (i < j) with cosine >= ``min_similarity`` among unit-length ``vectors``; and how many were checked."""
+    planned = lsh_plan(len(vectors), min_similarity)
+    bits, tables = bits or planned[0], tables or planned[1]
     rng = np.random.default_rng(seed)
     weights = (1 << np.arange(bits)).astype(np.int64)
     found, checked = [], 0

@@ -201,46 +201,74 @@ def run_label_issues(data: RowData, cfg: dict, *, tabular: bool) -> dict:
     )
 
 
+def _chance_share(ref_share: float, n_ref: int, n_pool: int) -> float:
+    """The share of new rows expected to have a near-duplicate partner by chance, from the reference's own
+    share (rows with a partner among n_ref - 1 others), for a partner among n_pool - 1 rows."""
+    if n_ref < 2 or ref_share <= 0:
+        return 0.0
+    per_pair = 1.0 - (1.0 - min(ref_share, 0.999)) ** (1.0 / (n_ref - 1))
+    return float(1.0 - (1.0 - per_pair) ** (n_pool - 1))
+
+
+def _ref_shares(set_id: np.ndarray, n_ref: int, labels: np.ndarray | None) -> tuple[float, float]:
+    """(share of reference rows with another reference row in their set, share in a set whose reference
+    rows carry more than one label)."""
+    if n_ref < 2:
+        return 0.0, 0.0
+    ids = pd.Series(set_id[:n_ref])
+    sizes = ids[ids >= 0].value_counts()
+    paired = ids.isin(sizes.index[sizes > 1])
+    conflict = 0.0
+    if labels is not None:
+        frame = pd.DataFrame({"set": ids, "label": labels[:n_ref]})[paired.to_numpy()]
+        n_labels = frame.groupby("set")["label"].nunique()
+        conflict = float(ids.isin(n_labels.index[n_labels > 1]).mean())
+    return float(paired.mean()), conflict
+
+
 def run_near_duplicates(
     data: RowData, cfg_dup: dict, cfg_conf: dict | None, sets: near_duplicates.DuplicateSets
 ) -> list[dict]:
-    summary = near_duplicates.summarise(
-        sets,
-        None
-        if data.y_new is None
-        else np.concatenate([data.y_ref, data.y_new] if data.y_ref is not None and sets.n_ref else [data.y_new]),
-    )
+    """Rows in near-duplicate sets, and sets with conflicting labels, against what the reference's own
+    near-duplicates make expected by chance (templates, boilerplate, coarse features)."""
+    labels = None
+    if data.y_new is not None:
+        labels = np.concatenate([data.y_ref, data.y_new]) if sets.n_ref and data.y_ref is not None else data.y_new
+    summary = near_duplicates.summarise(sets, labels)
     conflict_rows = summary.pop("_conflict_rows")
     new_ids = sets.set_id[sets.n_ref :]
     data.rows["duplicate_set"] = np.where(new_ids >= 0, new_ids, -1)
     in_ref_set = np.zeros(len(new_ids), dtype=bool)
     if sets.n_ref:
-        ref_ids = set(sets.set_id[: sets.n_ref][sets.set_id[: sets.n_ref] >= 0].tolist())
-        in_ref_set = np.isin(new_ids, list(ref_ids))
+        ref_ids = sets.set_id[: sets.n_ref]
+        in_ref_set = np.isin(new_ids, np.unique(ref_ids[ref_ids >= 0])) & (new_ids >= 0)
     data.rows["duplicate_of_reference"] = in_ref_set
     data.issues["near_duplicate"] = new_ids >= 0
     data.issues["conflicting_near_duplicate"] = conflict_rows
+    n_pool = len(sets.set_id)
+    ref_share, ref_conflict = _ref_shares(sets.set_id, sets.n_ref, labels)
+    expected = _chance_share(ref_share, sets.n_ref, n_pool)
     share = summary["share_in_sets"]
+    limit = expected + cfg_dup["max_excess"]
+    value = {k: v for k, v in summary.items() if not k.startswith("conflict")}
+    value.update(reference_share=round(ref_share, 4), expected_share=round(expected, 4))
     out = [
         entry(
             "near_duplicates",
             "integrity",
-            failing=share > cfg_dup["max_ratio"],
-            value={k: v for k, v in summary.items() if not k.startswith("conflict")},
-            condition=f"Share of rows in near-duplicate sets is at most {cfg_dup['max_ratio']:.0%}",
-            details=f"{summary['rows_in_sets']} rows ({share:.1%}) in {summary['sets']} near-duplicate sets "
-            f"({summary['sets_with_reference_rows']} reaching into the reference); {summary['method']}",
+            failing=share > limit,
+            value=value,
+            condition=f"Share of rows in near-duplicate sets exceeds what the reference's own near-duplicates "
+            f"make expected by at most {cfg_dup['max_excess']:.0%}",
+            details=f"{summary['rows_in_sets']} rows ({share:.1%}; expected by chance {expected:.1%}) in "
+            f"{summary['sets']} near-duplicate sets ({summary['sets_with_reference_rows']} reaching into the "
+            f"reference); {summary['method']}",
             dataset="dataset" if not sets.n_ref else "dataset (and reference rows)",
         )
     ]
     if cfg_conf is not None:
-        base = 0.0
-        if sets.n_ref and data.y_ref is not None:
-            ref_only = near_duplicates.DuplicateSets(
-                set_id=sets.set_id[: sets.n_ref], n_ref=0, pairs_checked=0, method=sets.method
-            )
-            base = near_duplicates.summarise(ref_only, data.y_ref)["conflicting_share"]
-        failing = summary["conflicting_share"] > base + cfg_conf["max_excess"]
+        expected_conflict = _chance_share(ref_conflict, sets.n_ref, n_pool)
+        failing = summary["conflicting_share"] > expected_conflict + cfg_conf["max_excess"]
         out.append(
             entry(
                 "near_duplicate_conflicts",
@@ -250,12 +278,14 @@ def run_near_duplicates(
                     "conflicting_sets": summary["conflicting_sets"],
                     "rows": summary["rows_in_conflicting_sets"],
                     "share": summary["conflicting_share"],
-                    "reference_share": round(base, 4),
+                    "reference_share": round(ref_conflict, 4),
+                    "expected_share": round(expected_conflict, 4),
                 },
-                condition=f"Share of rows in near-duplicate sets with different labels exceeds the reference's own "
-                f"by at most {cfg_conf['max_excess']:.1%}",
+                condition="Share of rows in near-duplicate sets with different labels exceeds what the reference's "
+                f"own make expected by at most {cfg_conf['max_excess']:.1%}",
                 details=f"{summary['rows_in_conflicting_sets']} rows ({summary['conflicting_share']:.1%}) in "
-                f"{summary['conflicting_sets']} near-duplicate sets whose labels disagree; reference: {base:.1%}",
+                f"{summary['conflicting_sets']} near-duplicate sets whose labels disagree; expected by chance "
+                f"{expected_conflict:.1%}",
                 dataset="dataset",
             )
         )
