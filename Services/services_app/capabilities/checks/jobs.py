@@ -507,6 +507,15 @@ def _run_own_checks(
             out.append(
                 not_applicable("label_issues", "integrity", "Label Issues", "the label is continuous (regression)")
             )
+        if regression and "near_duplicate_conflicts" in own:
+            out.append(
+                not_applicable(
+                    "near_duplicate_conflicts",
+                    "integrity",
+                    "Near Duplicates With Conflicting Labels",
+                    "the label is continuous (regression)",
+                )
+            )
         if "near_duplicates" in own:
             dup_cfg = conditions["near_duplicates"]
             conf_cfg = (
