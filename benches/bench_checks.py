@@ -1,5 +1,9 @@
 """Benchmark of the incoming data checks: tabular (50k rows; 1M rows with max_rows=50000) and
-text (20k new vs 20k reference texts with embeddings, cold and warm cache).
+text (20k new vs 20k reference texts with embeddings, cold and warm cache); then the row stages
+alone (label issues, near-duplicates, coverage on 20k vs 20k texts with a warm embedding cache)
+and near-duplicate scaling (20k new vs 20k and vs 100k reference vectors).
+
+BENCH_STAGES_ONLY=1 runs only the row stages and the scaling.
 
 Each contender runs in a child process (wall time, peak RSS). BENCH_SCALE=0.1 for a smoke run.
     .venv/bin/python benches/bench_checks.py
@@ -59,9 +63,99 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "Services/tests/checks"))
     root = Path(tempfile.mkdtemp(prefix="bench-checks-"))
     try:
-        run_all(root)
+        if not os.environ.get("BENCH_STAGES_ONLY"):
+            run_all(root)
+        run_stages(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+STAGES = r"""
+import json, os, resource, sys, time
+sys.path.insert(0, {services!r}); sys.path.insert(0, {tests!r})
+import numpy as np, pandas as pd
+from datagen import text_batch
+from services_app.capabilities.embeddings import get_embedder
+from services_app.capabilities.checks import near_duplicates
+from services_app.capabilities.checks.features import reduce
+from services_app.capabilities.checks.row_checks import RowData, run_coverage, run_label_issues, run_near_duplicates
+n = {n}
+ref, new = text_batch(n, 11), text_batch(n, 12)
+embedder = get_embedder(provider="local", cache_dir={cache!r})
+t = time.monotonic(); embedder.embed(pd.concat([ref.text, new.text]).tolist()); cold = time.monotonic() - t
+out = {{"n": n, "cold_embed_s": round(cold, 1), "embedded": embedder.stats["computed"]}}
+# The stages as the job runs them, from a warm cache.
+embedder = get_embedder(provider="local", cache_dir={cache!r})
+t0 = time.monotonic()
+v_ref, v_new = embedder.embed(ref.text.tolist()), embedder.embed(new.text.tolist())
+out["warm_cache_read_s"] = round(time.monotonic() - t0, 2)
+t = time.monotonic()
+data = RowData(n_new=n, seed=0, texts_new=new.text, texts_ref=ref.text, texts_ref_rows=ref.text,
+               y_new=new.label.to_numpy(), y_ref=ref.label.to_numpy(), vectors_new=v_new, vectors_ref=v_ref)
+data.X_ref, data.X_new = reduce([v_ref, v_new])
+out["reduce_s"] = round(time.monotonic() - t, 2)
+cfg = dict(max_excess=0.02, p_value=0.001, max_label_quality=0.15, max_neighbour_agreement=0.1, k=10, folds=5)
+t = time.monotonic(); run_label_issues(data, cfg, tabular=False); out["label_issues_s"] = round(time.monotonic() - t, 2)
+t = time.monotonic()
+sets = near_duplicates.text_sets(pd.concat([ref.text, new.text], ignore_index=True), np.vstack([v_ref, v_new]),
+                                 n_ref=n, min_similarity=0.95)
+run_near_duplicates(data, dict(max_excess=0.02), dict(max_excess=0.005), sets)
+out["near_duplicates_s"] = round(time.monotonic() - t, 2)
+t = time.monotonic(); run_coverage(data, dict(quantile=0.95, max_excess=0.05, p_value=0.001, k=10))
+out["coverage_s"] = round(time.monotonic() - t, 2)
+out["stages_total_s"] = round(time.monotonic() - t0, 2)
+# Near-duplicate scaling: 20k new vectors against 20k and 100k reference vectors. Reference vectors beyond
+# the embedded ones are noisy copies (cosine about 0.85 to their source, below the 0.95 threshold), so the
+# bigger pool keeps the clustering of real embeddings.
+rng = np.random.default_rng(0)
+def pool(size):
+    base = np.vstack([v_ref, v_new])
+    picked = base[rng.integers(0, len(base), size)]
+    noisy = picked + 0.6 * rng.standard_normal(picked.shape).astype(np.float32) / np.sqrt(picked.shape[1])
+    return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+scaling = {{}}
+for ref_size in ({n}, 5 * {n}):
+    vectors = np.vstack([pool(ref_size), v_new])
+    t = time.monotonic()
+    pairs, checked = near_duplicates.lsh_pairs(vectors, min_similarity=0.95)
+    scaling[ref_size] = {{"pooled_rows": len(vectors), "seconds": round(time.monotonic() - t, 2),
+                          "pairs_checked": int(checked), "all_pairs": len(vectors) * (len(vectors) - 1) // 2,
+                          "bits_tables": near_duplicates.lsh_plan(len(vectors), 0.95)}}
+out["near_duplicate_scaling"] = scaling
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def run_stages(root: Path) -> None:
+    n = int(20_000 * SCALE)
+    cache = os.environ.get("BENCH_EMBEDDINGS_CACHE") or str(root / "embeddings-cache")
+    code = STAGES.format(services=str(ROOT / "Services"), tests=str(ROOT / "Services/tests/checks"), n=n, cache=cache)
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(
+        f"row stages, {n:,} vs {n:,} texts, warm embedding cache: {out['stages_total_s']} s "
+        f"(cache read {out['warm_cache_read_s']}, reduce {out['reduce_s']}, label issues {out['label_issues_s']}, "
+        f"near-duplicates {out['near_duplicates_s']}, coverage {out['coverage_s']}); "
+        f"cold embedding of {out['embedded']:,} texts took {out['cold_embed_s']} s"
+    )
+    scaling = out["near_duplicate_scaling"]
+    sizes = sorted(scaling, key=int)
+    for size in sizes:
+        s = scaling[size]
+        print(
+            f"near-duplicates, {n:,} new vs {int(size):,} reference: {s['seconds']} s, "
+            f"{s['pairs_checked']:,} pairs checked of {s['all_pairs']:,} (bits, tables {s['bits_tables']})"
+        )
+    a, b = scaling[sizes[0]], scaling[sizes[1]]
+    print(
+        f"near-duplicates: {b['pooled_rows'] / a['pooled_rows']:.1f}x rows -> {b['seconds'] / max(a['seconds'], 1e-3):.1f}x "
+        f"time, {b['pairs_checked'] / max(a['pairs_checked'], 1):.1f}x pairs (all pairs: "
+        f"{b['all_pairs'] / a['all_pairs']:.1f}x)"
+    )
+    print(json.dumps(out), flush=True)
 
 
 def run_all(root: Path) -> None:

@@ -80,7 +80,7 @@ def test_non_tabular_file(api, files):
 
 def test_bad_conditions_and_paths(api, files):
     r = post(api, label="risk", conditions={"feature_drift": {"max_drift": 0.3}})
-    assert r.status_code == HTTPStatus.BAD_REQUEST and "max_numeric_drift" in r.json()["error"]["message"]
+    assert r.status_code == HTTPStatus.BAD_REQUEST and "max_wasserstein" in r.json()["error"]["message"]
     r = post(api, label="risk", conditions={"nope": {}})
     assert r.status_code == HTTPStatus.BAD_REQUEST and "unknown check" in r.json()["error"]["message"]
     r = post(api, dataset="../etc/passwd", label="risk")
@@ -104,10 +104,23 @@ def test_check_job_report_and_summary(api, files):
     report = api.get(reverse("api:checks_report", args=[job["id"]]))
     assert report.status_code == 200 and report["Content-Type"].startswith("text/html")
     html = b"".join(report.streaming_content)
-    assert b"Feature Drift" in html
+    assert b"Feature Drift" in html and b"Verdict: PASSED" in html
+    assert html.index(b"services-summary") < html.index(b"Data Duplicates")  # our summary first
     assert not re.search(rb"<script[^>]+src=[\"']https?:", html)  # scripts are inlined: opens offline
     summary = api.get(reverse("api:checks_summary", args=[job["id"]])).json()
     assert summary["checks"] == result["checks"]
+    rows = api.get(reverse("api:checks_rows", args=[job["id"]]), data={"limit": 5}).json()
+    assert rows["limit"] == 5 and len(rows["rows"]) == 5 and rows["total"] == 300
+    assert set(rows["rows"][0]) >= {"row", "label", "label_quality", "suggested_label", "duplicate_set", "issues"}
+    for name, kind in (("fix_first.csv", "text/csv"), ("label_studio.json", "application/json")):
+        got = api.get(reverse("api:checks_export", args=[job["id"], name]))
+        assert got.status_code == 200 and got["Content-Type"] == kind
+    assert api.get(reverse("api:checks_export", args=[job["id"], "summary.json"])).status_code == 422
+    bad = api.get(reverse("api:checks_rows", args=[job["id"]]), data={"issue": "nope"})
+    assert bad.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    # Unknown fields are refused (one request model, extra="forbid").
+    extra = post(api, label="risk", colour="red")
+    assert extra.status_code == HTTPStatus.UNPROCESSABLE_ENTITY and "colour" in extra.json()["error"]["message"]
     # Same inputs and params again: the finished job is reused.
     assert post(api, label="risk", conditions={"multivariate_drift": {"enabled": False}}).status_code == HTTPStatus.OK
 
@@ -124,7 +137,11 @@ def test_upload_endpoint(client, api_key, files):
 
 def test_conditions_endpoint(api):
     body = api.get(reverse("api:checks_conditions")).json()
-    assert body["tabular"]["feature_drift"]["max_numeric_drift"] == 0.2
+    assert body["tabular"]["feature_drift"]["max_wasserstein"] == 0.1
+    assert body["tabular"]["conflicting_labels"]["max_ratio"] == 0.01
+    assert {"label_issues", "near_duplicates", "coverage", "language_mix", "markup", "empty_texts"} <= set(
+        body["text_classification"]
+    )
     assert "embedding_drift" in body["text_classification"]
 
 
@@ -153,7 +170,10 @@ def test_command_gates_ci(files, capsys, tmp_path, monkeypatch):
     assert bad.value.code == 1 and "feature_drift" in out and "FAIL" in out and "verdict: FAILED" in out
     # A project defaults file loosens the threshold; the same data then passes.
     project = tmp_path / "conditions.yaml"
-    project.write_text("tabular:\n  feature_drift: {max_numeric_drift: 0.9}\n  multivariate_drift: {enabled: false}\n")
+    project.write_text(
+        "tabular:\n  feature_drift: {enabled: false}\n  multivariate_drift: {enabled: false}\n"
+        "  coverage: {enabled: false}\n"
+    )
     with pytest.raises(SystemExit) as loose:
         call_command(
             "check_incoming_data",
