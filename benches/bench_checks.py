@@ -77,7 +77,9 @@ import numpy as np, pandas as pd
 from datagen import text_batch
 from services_app.capabilities.embeddings import get_embedder
 from services_app.capabilities.checks import near_duplicates
-from services_app.capabilities.checks.features import reduce
+from services_app.capabilities.checks.features import free_cores, reduce
+from threadpoolctl import threadpool_limits
+threadpool_limits(limits=free_cores())  # as the job does
 from services_app.capabilities.checks.row_checks import RowData, run_coverage, run_label_issues, run_near_duplicates
 n = {n}
 ref, new = text_batch(n, 11), text_batch(n, 12)

@@ -155,6 +155,7 @@ def test_clean_tabular_pairs_false_alarm_rate(storage):
         result, failed, _ = run_tab(storage, f"fa_ref_{seed}.parquet", parcel_batch(600, seed=200 + seed), f"fa_{seed}")
         if failed:
             alarms.append((seed, sorted(failed)))
+    print(f"tabular clean pairs: {len(alarms)} of 20 failed: {alarms}")
     assert len(alarms) <= 1, alarms
 
 
@@ -193,7 +194,8 @@ def test_text_clean_and_planted_problems(storage, text_ref):
 
     noisy, flipped = flip_labels(text_batch(400, seed=23), "label", 0.10, seed=23)
     result, failed, checks = run_text(storage, text_ref, noisy, "topics_flipped")
-    assert "label_issues" in failed and failed <= {"label_issues", "label_drift"}, failed
+    # Template sentences are near-duplicates of each other: a flipped label also makes a conflicting set.
+    assert "label_issues" in failed and failed <= {"label_issues", "label_drift", "near_duplicate_conflicts"}, failed
 
     df = text_batch(400, seed=24)
     twins = df.sample(20, random_state=1).copy()
@@ -242,4 +244,5 @@ def test_clean_text_pairs_false_alarm_rate(storage):
         )
         if failed:
             alarms.append((seed, sorted(failed)))
+    print(f"text clean pairs: {len(alarms)} of 20 failed: {alarms}")
     assert len(alarms) <= 1, alarms

@@ -26,7 +26,7 @@ import pandas as pd
 from ...errors import ServiceError
 from ...jobs.context import JobContext
 from . import drift_stats, near_duplicates
-from .features import reduce, tabular_matrices
+from .features import limited_threads, reduce, tabular_matrices
 from .io import read_table
 from .report import describe_problems
 from .request import ChecksRequest
@@ -302,7 +302,8 @@ def run_checks(ctx: JobContext, params: dict, *, defaults_file: str | Path | Non
             for e in entries
         ]
     ctx.progress(0.85, "label issues, near-duplicates, coverage", force=True)
-    entries += _run_own_checks(own, conditions, p, data, tab if p["task"] == "tabular" else None, regression, notes)
+    with limited_threads():
+        entries += _run_own_checks(own, conditions, p, data, tab if p["task"] == "tabular" else None, regression, notes)
     timings["checks"].update(data.timings)
 
     failed = [e["id"] for e in entries if not e["passed"]]
@@ -641,7 +642,8 @@ def _tabular_row_data(data: RowData, tab: TabularPrep, p: dict, *, regression: b
             ref = ref.iloc[stratified_indices(ref[label].astype(str), size=cap, seed=p["seed"])].reset_index(drop=True)
         tab.ref_rows_df = ref
         X_ref, X_new = tabular_matrices([ref, tab.new_df], numeric=tab.numeric, categorical=tab.cats)
-        data.X_ref, data.X_new = reduce([X_ref, X_new], seed=p["seed"])
+        with limited_threads():
+            data.X_ref, data.X_new = reduce([X_ref, X_new], seed=p["seed"])
         data.y_ref = None if regression else ref[label].astype(str).to_numpy()
     else:
         (X_new,) = tabular_matrices([tab.new_df], numeric=tab.numeric, categorical=tab.cats)
@@ -755,7 +757,8 @@ def _text_datasets(
             "No embeddings: label issues and coverage use TF-IDF vectors (64 dimensions); near-duplicates "
             "are exact after normalising case, punctuation and whitespace."
         )
-    reduced = reduce(matrices, seed=p["seed"])
+    with limited_threads():
+        reduced = reduce(matrices, seed=p["seed"])
     if len(reduced) == 2:
         data.X_ref, data.X_new = reduced
     else:

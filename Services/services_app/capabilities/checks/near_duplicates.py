@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-MAX_BUCKET = 400  # a bucket larger than this (a dense region) is compared in slices of this many rows
+MAX_BUCKET = 400  # rows of one bucket (a dense region) are compared with at most this many neighbours in it
 
 
 @dataclass
@@ -48,13 +48,17 @@ def _normalise_text(texts: pd.Series) -> pd.Series:
     )
 
 
-def _pairs_within(groups: list[np.ndarray]) -> np.ndarray:
+def _code_pairs(codes: np.ndarray) -> np.ndarray:
+    """Pairs of rows with equal codes, vectorised: rows sorted by code, each paired with the next 1, 2, ...
+    rows while codes stay equal (at most ``MAX_BUCKET`` apart, so a huge bucket costs n * MAX_BUCKET)."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
     out = []
-    for g in groups:
-        for start in range(0, len(g), MAX_BUCKET):
-            part = g[start : start + 2 * MAX_BUCKET]
-            i, j = np.triu_indices(len(part), k=1)
-            out.append(np.stack([part[i], part[j]], axis=1))
+    for gap in range(1, min(MAX_BUCKET, len(codes))):
+        same = sorted_codes[gap:] == sorted_codes[:-gap]
+        if not same.any():
+            break
+        out.append(np.stack([order[:-gap][same], order[gap:][same]], axis=1))
     return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
 
 
@@ -93,7 +97,7 @@ def lsh_pairs(
     for _ in range(tables):
         planes = rng.standard_normal((vectors.shape[1], bits)).astype(np.float32)
         codes = ((vectors @ planes) > 0).astype(np.int64) @ weights
-        pairs = _pairs_within(_buckets(codes))
+        pairs = _code_pairs(codes)
         if not len(pairs):
             continue
         checked += len(pairs)
