@@ -7,7 +7,7 @@ Tasks (labels flipped at random in the new batch only; the reference is clean):
 - tabular hard: the same with a third of the labels random on both sides (overlapping classes);
 - text easy: template sentences of three topics (datagen.text_batch), local MiniLM embeddings;
 - text hard: real sentences labelled by the package they document, from ``../shared/data/text_topics.csv``
-  when present (skipped otherwise), local MiniLM embeddings.
+  (or BENCH_TEXT_TOPICS) when present (skipped otherwise), local MiniLM embeddings.
 
     .venv/bin/python benches/bench_label_issues.py   (BENCH_EMBEDDINGS_CACHE: a warm cache folder)
 """
@@ -26,7 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Services"))
 sys.path.insert(0, str(ROOT / "Services/tests/checks"))
-TOPICS = ROOT.parent / "shared" / "data" / "text_topics.csv"
+TOPICS = Path(os.environ.get("BENCH_TEXT_TOPICS") or ROOT.parent / "shared" / "data" / "text_topics.csv")
 N = int(1500 * float(os.environ.get("BENCH_SCALE", "1")))
 
 
@@ -115,11 +115,14 @@ def text(hard: bool):
 
 
 def main() -> None:
+    only = os.environ.get("BENCH_ONLY", "")  # e.g. "text hard"
     print(f"{N:,} reference rows, {N:,} new rows; labels flipped in the new batch only")
-    measure("tabular easy", *tabular(False), tabular=True)
-    measure("tabular hard", *tabular(True), tabular=True)
-    if not os.environ.get("BENCH_NO_TEXT"):
+    if only in ("", "tabular"):
+        measure("tabular easy", *tabular(False), tabular=True)
+        measure("tabular hard", *tabular(True), tabular=True)
+    if only in ("", "text", "text easy"):
         measure("text easy", *text(False), tabular=False)
+    if only in ("", "text", "text hard"):
         if TOPICS.exists():
             measure("text hard", *text(True), tabular=False)
         else:
