@@ -1,19 +1,20 @@
-"""Training datasets: inspect a file, then transform it for a job type."""
+"""HTTP door of the job transforms capability (`services_app.capabilities.transforms`): inspect, then transform."""
 
 from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
 from ...capabilities.transforms.base import all_job_types
 from ...capabilities.transforms.inspect import inspect_dataset
-from ...capabilities.transforms.jobs import validate_request
+from ...capabilities.transforms.request import TransformRequest
+from ...capabilities.transforms.submit import transform_submit
 from ...errors import ServiceError
 from ...storage import get_storage
-from ..jobs import submit
+from ..jobs import accepted
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
-from ..schemas.transforms import InspectOut, JobTypeOut, TransformIn
+from ..schemas.transforms import InspectOut, JobTypeOut
 
-router = Router(tags=["data-processor-classification-job"])
+router = Router(tags=["job transforms"])
 
 
 @router.post(
@@ -52,17 +53,8 @@ def list_job_types(request):
     url_name="transform_create",
     summary="Transform a file into a training-ready dataset",
 )
-def create_transform(request, payload: TransformIn):
+def create_transform(request, payload: TransformRequest):
     """Checks the request against the source's columns at once (4xx listing the columns), then answers 202 with a
     job. The job writes `train`/`validation`/`test` Parquet and JSONL, `label_map.json`, `stats.json`, a dataset
     card `README.md` and `manifest.json` under `jobs/<job_type>/target/<name or job id>/`."""
-    params = payload.dict(exclude={"force"}, exclude_none=True)
-    storage = get_storage()
-    validate_request(storage, params)
-    return submit(
-        request,
-        kind="transforms.dataset",
-        params=params,
-        inputs=[storage.fingerprint(payload.source)],
-        force=payload.force,
-    )
+    return accepted(*transform_submit(owner=request.auth, request=payload, storage=get_storage()))
