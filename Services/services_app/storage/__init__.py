@@ -18,10 +18,11 @@ one from Django settings.
 Public face (import from ``services_app.storage``): `Storage` and `get_storage`;
 location helpers (`is_gcs`, `parse_gcs`, `safe_filename`, `sha256_file`,
 `md5_file`, `StoredFile`, `CHUNK`); the GCS wrapper (`GcsClient`, `GcsObject`,
-`GCS_TMP_PREFIX`, `GCS_LIST_FIELDS`). Inside: `locations` (pure helpers),
+`GCS_TMP_PREFIX`, `GCS_LIST_FIELDS`); job inputs and output folders (`source_for_validation`,
+`check_output`, `location_of`, `output_folder`, `gcs_size`). Inside: `locations` (pure helpers),
 `local` (confinement, uploads, atomic writes), `gcs` (the client), `buckets`
 (gs:// with the allow list), `cache` (the gs:// mirror), `outputs` (where every
-capability writes).
+capability writes), `folders` (job inputs checked at submit time, result folders with a manifest last).
 """
 
 from __future__ import annotations
@@ -31,12 +32,28 @@ from pathlib import Path
 
 from .buckets import BucketStore
 from .cache import GcsMirror
+from .folders import (
+    MANIFEST,
+    SUBMIT_COPY_LIMIT,
+    check_output,
+    gcs_size,
+    location_of,
+    output_folder,
+    source_for_validation,
+)
 from .gcs import GCS_LIST_FIELDS, GCS_TMP_PREFIX, GcsClient, GcsObject
 from .local import LocalStore
 from .locations import CHUNK, StoredFile, is_gcs, md5_file, parse_gcs, safe_filename, sha256_file
 from .outputs import Outputs
 
 __all__ = [
+    "MANIFEST",
+    "SUBMIT_COPY_LIMIT",
+    "check_output",
+    "gcs_size",
+    "location_of",
+    "output_folder",
+    "source_for_validation",
     "CHUNK",
     "GCS_LIST_FIELDS",
     "GCS_TMP_PREFIX",

@@ -26,10 +26,9 @@ import xxhash
 
 from ...errors import ServiceError
 from ...jobs.context import JobContext
-from ...storage import Storage
+from ...storage import Storage, check_output, location_of, output_folder, source_for_validation
 from .base import DropTracker, JobType, TransformRequest, get_job_type
 from .card import dataset_card
-from .locations import check_output, location_of, output_folder, source_for_validation
 from .reader import read_schema, read_table
 from .splits import SPLITS, assign_splits, stable_hash, unit_interval
 from .textutil import as_text, normalise
