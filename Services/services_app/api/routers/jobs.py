@@ -3,11 +3,12 @@ from uuid import UUID
 from ninja import Query, Router
 from ninja.pagination import paginate
 
+from ...capabilities.demo import DemoRequest
 from ...jobs.selectors import job_list
 from ...jobs.services import job_cancel, job_get_for_user
 from ..jobs import submit
 from ..schemas.common import ERRORS
-from ..schemas.jobs import DemoJobIn, JobFilters, JobOut
+from ..schemas.jobs import JobFilters, JobOut
 
 router = Router(tags=["jobs"])
 
@@ -32,8 +33,7 @@ def cancel_job(request, job_id: UUID):
 
 
 @router.post("/demo-jobs", response={200: JobOut, 202: JobOut, **ERRORS}, url_name="job_demo", summary="Run a demo job")
-def demo_job(request, payload: DemoJobIn):
+def demo_job(request, payload: DemoRequest):
     """Sleeps for `seconds`, reporting progress `steps` times; with `fail` it ends failed.
     Use it to see the job lifecycle end to end."""
-    params = payload.dict(exclude={"force", "fail"})
-    return submit(request, kind="demo.fail" if payload.fail else "demo.sleep", params=params, force=payload.force)
+    return submit(request, kind=payload.kind, params=payload.job_params(), force=payload.force)

@@ -30,13 +30,3 @@ class JobOut(Schema):
 class JobFilters(Schema):
     kind: str | None = Field(None, description="Only jobs of this kind", examples=["conversion.parquet"])
     status: JobStatus | None = None
-
-
-class DemoJobIn(Schema):
-    seconds: float = Field(2.0, ge=0, le=600, description="How long the job runs")
-    steps: int = Field(10, ge=1, le=1000, description="How many progress reports it makes")
-    message: str = Field("", max_length=200)
-    fail: bool = Field(False, description="End with a structured error instead")
-    force: bool = Field(False, description="Run again even if an identical job already succeeded")
-
-    model_config = {"json_schema_extra": {"examples": [{"seconds": 5, "steps": 5, "message": "hello"}]}}
