@@ -19,7 +19,7 @@ from ..schemas.knowledgebase import (
     SearchQuery,
 )
 
-router = Router(tags=["knowledge bases"])
+router = Router(tags=["Knowledge base"])
 
 
 @router.post(

@@ -9,7 +9,7 @@ from ..schemas.common import ERRORS
 from ..schemas.downloads import ConnectorOut
 from ..schemas.jobs import JobOut
 
-router = Router(tags=["data download"])
+router = Router(tags=["Data download"])
 
 
 @router.get("/datasets/connectors", response=list[ConnectorOut], url_name="dataset_connectors", summary="Connectors")

@@ -1,11 +1,13 @@
 """HTTP door of the job transforms capability (`services_app.capabilities.transforms`): inspect, then transform."""
 
 from ninja import File, Form, Router
+from ninja.errors import ValidationError as NinjaValidationError
 from ninja.files import UploadedFile
+from pydantic import ValidationError as PydanticValidationError
 
 from ...capabilities.transforms.base import all_job_types
 from ...capabilities.transforms.inspect import inspect_dataset
-from ...capabilities.transforms.request import TransformRequest
+from ...capabilities.transforms.request import InspectRequest, TransformRequest
 from ...capabilities.transforms.submit import transform_submit
 from ...errors import ServiceError
 from ...storage import get_storage
@@ -14,7 +16,7 @@ from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.transforms import InspectOut, JobTypeOut
 
-router = Router(tags=["job transforms"])
+router = Router(tags=["Job transforms"])
 
 
 @router.post(
@@ -22,12 +24,39 @@ router = Router(tags=["job transforms"])
     response={200: InspectOut, **ERRORS},
     url_name="dataset_inspect",
     summary="Inspect a dataset before transforming it",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": InspectRequest.model_json_schema(),
+                    "example": {"location": "jobs/classification/source/reviews.csv", "sample_rows": 5},
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "location": {"type": "string"},
+                            "sample_rows": {"type": "integer", "default": 5},
+                        },
+                    }
+                },
+            }
+        }
+    },
 )
 def inspect(request, file: File[UploadedFile] = None, location: Form[str] = None, sample_rows: Form[int] = 5):
-    """Upload a file (multipart `file`) or name one under the data root (`location`). Answers its columns, types,
-    row count, sample rows, and which columns look like text and like labels. An upload is stored and its
-    `location` can be used as `source` in `POST /api/transforms`."""
+    """Upload a file (multipart `file`), or name one under the data root or in an allowed bucket (`location`, as a
+    JSON body like every other endpoint, or as a form field). Answers its columns, types, row count, sample rows,
+    and which columns look like text and like labels. An upload is stored and its `location` can be used as
+    `source` in `POST /api/transforms`."""
     storage = get_storage()
+    if request.content_type == "application/json":
+        try:
+            body = InspectRequest.model_validate_json(request.body or b"{}")
+        except PydanticValidationError as exc:
+            raise NinjaValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        location, sample_rows = body.location, body.sample_rows
     if file is not None:
         location = storage.store_upload(file, file.name).location
     if not location:

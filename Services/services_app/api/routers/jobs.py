@@ -1,3 +1,5 @@
+"""HTTP door of the jobs every capability runs (`services_app.jobs`): list, read, cancel; and the demo job."""
+
 from uuid import UUID
 
 from ninja import Query, Router
@@ -7,16 +9,22 @@ from ...capabilities.demo import DemoRequest
 from ...jobs.selectors import job_list
 from ...jobs.services import job_cancel, job_get_for_user
 from ..jobs import submit
-from ..schemas.common import ERRORS
-from ..schemas.jobs import JobFilters, JobOut
+from ..schemas.common import ERRORS, ErrorOut
+from ..schemas.jobs import JobFilters, JobOut, JobSummaryOut
 
-router = Router(tags=["jobs"])
+router = Router(tags=["Jobs"])
 
 
-@router.get("/jobs", response=list[JobOut], url_name="job_list", summary="List your jobs")
+@router.get(
+    "/jobs",
+    response={200: list[JobSummaryOut], 401: ErrorOut, 422: ErrorOut},
+    url_name="job_list",
+    summary="List your jobs",
+)
 @paginate
 def list_jobs(request, filters: Query[JobFilters]):
-    """Newest first. Staff see every user's jobs."""
+    """Newest first, without inputs, outputs and results (`GET /api/jobs/{id}` has them). Staff see every
+    user's jobs."""
     return job_list(user=request.auth, kind=filters.kind, status=filters.status).select_related("owner")
 
 

@@ -16,7 +16,7 @@ from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.language_models import NextOut, PerplexityIn, PerplexityOut, SimilarOut
 
-router = Router(tags=["language models"])
+router = Router(tags=["Language models"])
 
 
 def _model(request, job_id: UUID, kind: str):

@@ -13,7 +13,7 @@ from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.models import ModelFilters, ModelVersionOut
 
-router = Router(tags=["models and data"])
+router = Router(tags=["Models and data"])
 
 
 @router.get("/models", response={200: list[ModelVersionOut], **ERRORS}, url_name="model_list", summary="List models")

@@ -22,7 +22,7 @@ from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.pipelines import PipelineOut
 
-router = Router(tags=["pipelines"])
+router = Router(tags=["MLOps pipelines"])
 
 
 def _describe(pipeline: Pipeline, tests) -> dict:

@@ -145,3 +145,10 @@ class TransformRequest(RequestModel):
     def as_dict(self) -> dict[str, Any]:
         """The parameters as recorded in the dataset's manifest and card."""
         return self.job_params()
+
+
+class InspectRequest(RequestModel):
+    """Inspect a file already under the data root or in an allowed bucket (the JSON form of the inspect call)."""
+
+    location: str = Field(min_length=1, max_length=4096, examples=["jobs/classification/source/reviews.csv"])
+    sample_rows: int = Field(5, ge=0, le=100, description="How many rows to show")
