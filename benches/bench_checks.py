@@ -77,7 +77,7 @@ import json, os, resource, sys, time
 sys.path.insert(0, {services!r}); sys.path.insert(0, {tests!r})
 import numpy as np, pandas as pd
 from datagen import text_batch
-from services_app.capabilities.embeddings import get_embedder
+from services_app.embeddings import get_embedder
 from services_app.capabilities.checks import near_duplicates
 from services_app.capabilities.checks.features import free_cores, reduce
 from threadpoolctl import threadpool_limits

@@ -95,7 +95,7 @@ def tabular(hard: bool):
 
 
 def embed(texts: list[str]) -> np.ndarray:
-    from services_app.capabilities.embeddings import get_embedder
+    from services_app.embeddings import get_embedder
 
     cache = os.environ.get("BENCH_EMBEDDINGS_CACHE") or str(Path(tempfile.gettempdir()) / "bench-label-issues-cache")
     return get_embedder(provider="local", cache_dir=cache).embed(texts)

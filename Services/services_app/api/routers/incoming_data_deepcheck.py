@@ -1,3 +1,5 @@
+"""HTTP door of the incoming data checks capability (`services_app.capabilities.checks`)."""
+
 import json
 from typing import Literal
 from uuid import UUID
@@ -7,38 +9,29 @@ from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
 
 from ...capabilities.checks.conditions import load_defaults
-from ...capabilities.checks.request import ChecksRequest
+from ...capabilities.checks.request import KIND, ChecksRequest
 from ...capabilities.checks.row_results import EXPORTS, read_rows
-from ...capabilities.checks.validation import validate_inputs
+from ...capabilities.checks.submit import checks_submit
 from ...errors import NotFound, ServiceError
 from ...jobs.services import job_get_for_user
 from ...storage import get_storage
-from ..jobs import submit
-from ..schemas.checks import ChecksIn, ConditionsOut, RowsOut
+from ..jobs import accepted
+from ..schemas.checks import ConditionsOut, RowsOut
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 
-router = Router(tags=["incoming-data-deepcheck"])
-
-KIND = "checks.incoming"
-
-
-def _submit_checks(request, checks: ChecksRequest, *, force: bool):
-    storage = get_storage()
-    validated = validate_inputs(storage, checks)  # 4xx before anything is queued
-    inputs = [storage.fingerprint(validated[r]) for r in ("dataset", "reference") if validated.get(r)]
-    return submit(request, kind=KIND, params=checks.params(), inputs=inputs, force=force)
+router = Router(tags=["Incoming data checks"])
 
 
 @router.post(
     "/checks", response={200: JobOut, 202: JobOut, **ERRORS}, url_name="checks_run", summary="Check a new batch"
 )
-def run_checks(request, payload: ChecksIn):
+def run_checks(request, payload: ChecksRequest):
     """Data integrity of the new batch and drift against the reference (deepchecks), as a job.
 
     Poll `GET /api/jobs/{id}`; the result holds `passed`, one entry per check, and the report's location.
     Open the report at `GET /api/checks/{id}/report`."""
-    return _submit_checks(request, payload.request(), force=payload.force)
+    return accepted(*checks_submit(owner=request.auth, request=payload, storage=get_storage()))
 
 
 @router.post(
@@ -80,8 +73,10 @@ def run_checks_upload(
         "max_rows": max_rows,
         "embeddings": {"provider": embeddings_provider or None, "model": embeddings_model or None},
         "fix_budget": fix_budget,
+        "force": force,
     }
-    return _submit_checks(request, ChecksRequest.from_params(params), force=force)
+    checks = ChecksRequest.from_params({k: v for k, v in params.items() if v is not None})
+    return accepted(*checks_submit(owner=request.auth, request=checks, storage=storage))
 
 
 @router.get("/checks/conditions", response=ConditionsOut, url_name="checks_conditions", summary="Default conditions")

@@ -1,20 +1,6 @@
 from typing import Any
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
-
-from ...capabilities.checks.request import ChecksRequest
-
-
-class ChecksIn(ChecksRequest):
-    """The checks request (`ChecksRequest`, the model the job and the command validate with) plus `force`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    force: bool = Field(False, description="Run again even if an identical job already succeeded")
-
-    def request(self) -> ChecksRequest:
-        return ChecksRequest.model_validate(self.model_dump(exclude={"force"}))
 
 
 class ConditionsOut(Schema):

@@ -1,18 +1,19 @@
-"""The one request model of the incoming data checks: the router takes it, the job and the command
-validate their parameters with it. Unknown fields are refused (``extra="forbid"``).
+"""The one request model of the incoming data checks: the router's body, the Job's stored params
+(``job_params()``, without ``force``), what the job function validates (``ChecksRequest.from_params``)
+and what the command builds. Unknown fields are refused, naming the known ones.
 
     ChecksRequest(dataset="incoming/b.csv", reference="train.csv", label="y")
-    ChecksRequest.from_params({...})  # the job and the command: ServiceError (400) on bad input
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from ...errors import ServiceError
+from ...params import RequestModel
 
+KIND = "checks.incoming"
 TASKS = ("tabular", "text_classification")
 SUITES = ("integrity", "drift")
 
@@ -27,9 +28,7 @@ def _columns(value: Any) -> list[str]:
     raise ValueError("give a column name or a list of column names")
 
 
-class EmbeddingsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EmbeddingsRequest(RequestModel):
     enabled: bool = Field(True, description="Compute embeddings for the text checks (drift, label issues, duplicates)")
     provider: Literal["local", "openai"] | None = Field(
         None, description="Default: EMBEDDINGS_PROVIDER (local: all-MiniLM-L6-v2 on this machine)"
@@ -37,11 +36,12 @@ class EmbeddingsRequest(BaseModel):
     model: str | None = Field(None, description="Default: EMBEDDINGS_MODEL, else the provider's default")
 
 
-class ChecksRequest(BaseModel):
+class ChecksRequest(RequestModel):
     """What to check, against what, and how strictly."""
 
     model_config = ConfigDict(
         extra="forbid",
+        populate_by_name=True,
         json_schema_extra={
             "examples": [
                 {
@@ -99,6 +99,7 @@ class ChecksRequest(BaseModel):
     )
     wandb: bool = Field(True, description="Record a wandb run (offline unless WANDB_API_KEY is set)")
     output: str | None = Field(None, description="Output folder under the data root (default checks/<job id>)")
+    force: bool = Field(False, description="Run again even if an identical job already succeeded")
 
     @field_validator("text", "ignore_columns", "suites", mode="before")
     @classmethod
@@ -127,37 +128,9 @@ class ChecksRequest(BaseModel):
             raise ValueError("the drift suite needs a reference dataset to compare with")
         return self
 
-    @classmethod
-    def from_params(cls, params: dict) -> ChecksRequest:
-        """Validate a parameter dict (a job's params, the command's options); ServiceError (400) with what to fix."""
-        try:
-            return cls.model_validate({k: v for k, v in params.items() if v is not None})
-        except ValidationError as exc:
-            raise ServiceError(
-                "invalid check request: " + "; ".join(_message(e) for e in exc.errors()),
-                code=_code(exc),
-                details={"errors": [_message(e) for e in exc.errors()]},
-            ) from None
-
-    def params(self) -> dict:
-        """The JSON parameters a job stores (None left out)."""
-        return self.model_dump(mode="json", exclude_none=True)
-
     def settings(self, defaults_file=None) -> dict[str, dict]:
         """Per check id, the settings that apply: defaults, the project file, then ``conditions``
         (ServiceError ``invalid_conditions`` with the valid names and settings)."""
         from .conditions import resolve_conditions
 
         return resolve_conditions(self.task, self.conditions, defaults_file=defaults_file)
-
-
-def _message(error: dict) -> str:
-    where = ".".join(str(x) for x in error.get("loc", ()) if x != "__root__")
-    msg = str(error.get("msg", "")).removeprefix("Value error, ")
-    return f"{where}: {msg}" if where else msg
-
-
-def _code(exc: ValidationError) -> str:
-    if any(e.get("loc", ())[:1] == ("task",) for e in exc.errors()):
-        return "invalid_task"
-    return "invalid_params"

@@ -60,8 +60,8 @@ class Command(BaseCommand):
         try:
             if o["conditions"]:
                 params["conditions"] = json.loads(o["conditions"])
-            checks = ChecksRequest.from_params(params)  # the same model the API and the job validate with
-            result = run_checks(ctx, checks.params(), defaults_file=o["conditions_file"])
+            checks = ChecksRequest.from_params({k: v for k, v in params.items() if v is not None})
+            result = run_checks(ctx, checks.job_params(), defaults_file=o["conditions_file"])
         except (ServiceError, json.JSONDecodeError) as exc:
             self.stderr.write(f"error: {getattr(exc, 'message', exc)}")
             sys.exit(2)
