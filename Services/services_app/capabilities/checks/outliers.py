@@ -54,20 +54,35 @@ class Coverage:
 
 
 def coverage(
-    X_ref: np.ndarray, X_new: np.ndarray, *, k: int = 10, max_reference: int = 20000, seed: int = 0
+    X_ref: np.ndarray,
+    X_new: np.ndarray,
+    *,
+    k: int = 10,
+    max_reference: int = 20000,
+    seed: int = 0,
+    distances: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> Coverage:
-    """Per new row, where its k-th nearest reference distance falls in the reference's own distribution."""
+    """Per new row, where its k-th nearest reference distance falls in the reference's own distribution.
+
+    ``distances``: (reference rows x k, new rows x k) from an earlier search over the same rows, reused."""
     ref = X_ref
+    ref_d, new_d = distances
+    if ref_d is not None and new_d is not None and ref_d.shape[1] == k and len(ref_d) == len(X_ref):
+        return _ranked(ref_d, new_d, k=k, reference_rows=len(X_ref))
     if len(ref) > max_reference:
         ref = ref[np.random.default_rng(seed).choice(len(ref), max_reference, replace=False)]
     k = max(1, min(k, len(ref) - 1))
     ref_d, _ = nearest_neighbours(ref, ref, k=k, exclude_self=True)
     new_d, _ = nearest_neighbours(X_new, ref, k=k)
+    return _ranked(ref_d, new_d, k=k, reference_rows=len(ref))
+
+
+def _ranked(ref_d: np.ndarray, new_d: np.ndarray, *, k: int, reference_rows: int) -> Coverage:
     ref_k, new_k = np.sort(ref_d[:, -1]), new_d[:, -1]
     scores = np.searchsorted(ref_k, new_k, side="left") / len(ref_k)
     quantiles = {f"q{int(q * 1000) / 10:g}": float(np.quantile(ref_k, q)) for q in (0.5, 0.95, 0.99)}
     return Coverage(
-        scores=scores.round(4), distances=new_k, reference_quantiles=quantiles, k=k, reference_rows=len(ref)
+        scores=scores.round(4), distances=new_k, reference_quantiles=quantiles, k=k, reference_rows=reference_rows
     )
 
 

@@ -106,20 +106,26 @@ class RowData:
     rows: dict[str, Any] = field(default_factory=dict)  # per-row columns of the new batch
     issues: dict[str, np.ndarray] = field(default_factory=dict)  # issue name -> bool per new row
     neighbours: np.ndarray | None = None  # pooled rows x k indices (reference first)
+    neighbour_k: int = 0
+    reference_distances: np.ndarray | None = None  # reference rows x k: distances to their nearest other rows
+    new_distances: np.ndarray | None = None  # new rows x k: distances to their nearest reference rows
     coverage: outliers.Coverage | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def neighbour_graph(self, k: int) -> np.ndarray | None:
         """Each pooled row's k nearest reference rows (the reference's own: the others); within the
         new batch when there is no reference."""
-        if self.neighbours is None and self.X_new is not None:
+        if (self.neighbours is None or self.neighbour_k != k) and self.X_new is not None:
+            self.neighbour_k = k
             if self.X_ref is None or len(self.X_ref) <= k:
                 _, idx = outliers.nearest_neighbours(self.X_new, self.X_new, k=k, exclude_self=True)
                 self.neighbours = idx
             else:
-                _, ref_idx = outliers.nearest_neighbours(self.X_ref, self.X_ref, k=k, exclude_self=True)
-                _, new_idx = outliers.nearest_neighbours(self.X_new, self.X_ref, k=k)
+                # One search serves label issues (the neighbours' labels) and coverage (their distances).
+                ref_d, ref_idx = outliers.nearest_neighbours(self.X_ref, self.X_ref, k=k, exclude_self=True)
+                new_d, new_idx = outliers.nearest_neighbours(self.X_new, self.X_ref, k=k)
                 self.neighbours = np.vstack([ref_idx, new_idx])
+                self.reference_distances, self.new_distances = ref_d, new_d
         return self.neighbours
 
 
@@ -293,7 +299,12 @@ def run_near_duplicates(
 
 
 def run_coverage(data: RowData, cfg: dict) -> dict:
-    cov = outliers.coverage(data.X_ref, data.X_new, k=int(cfg["k"]), seed=data.seed)
+    k = int(cfg["k"])
+    if len(data.X_ref) > k:
+        data.neighbour_graph(k)  # shared with label issues when both ask for the same k
+    cov = outliers.coverage(
+        data.X_ref, data.X_new, k=k, seed=data.seed, distances=(data.reference_distances, data.new_distances)
+    )
     data.coverage = cov
     data.rows["outlier_score"] = cov.scores
     data.issues["outlier"] = cov.scores >= 0.99
