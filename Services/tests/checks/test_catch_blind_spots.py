@@ -147,6 +147,7 @@ def test_coarse_features_coinciding_by_chance_pass_conflicting_labels(storage):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_clean_tabular_pairs_false_alarm_rate(storage):
     """20 clean pairs: the report gives the false-alarm rate; at most one may fail."""
     alarms = []
@@ -188,6 +189,7 @@ TEXT_WHOLE = {"property_drift", "property_outliers", "embedding_drift"}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_text_clean_and_planted_problems(storage, text_ref):
     result, failed, checks = run_text(storage, text_ref, text_batch(400, seed=22), "topics_clean")
     assert not failed, [checks[f] for f in failed]
@@ -201,6 +203,7 @@ def test_text_clean_and_planted_problems(storage, text_ref):
     twins = df.sample(20, random_state=1).copy()
     twins["text"] = twins["text"].str.replace(r"\b(cut|raised|appointed|installed|published)\b", "changed", regex=True)
     twins["label"] = twins["label"].map({"environment": "social", "social": "governance", "governance": "environment"})
+    # The index travels into the Parquet file: a non-unique one must not matter.
     result, failed, checks = run_text(storage, text_ref, pd.concat([df.iloc[:380], twins]), "topics_twins")
     assert "near_duplicate_conflicts" in failed
     assert failed <= {"near_duplicate_conflicts", "near_duplicates", "label_issues"}, failed
@@ -235,6 +238,7 @@ def test_text_clean_and_planted_problems(storage, text_ref):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_clean_text_pairs_false_alarm_rate(storage):
     alarms = []
     for seed in range(20):

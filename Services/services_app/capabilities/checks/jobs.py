@@ -395,9 +395,12 @@ def _read_inputs(ctx: JobContext, p: dict):
     """Both sides read and validated, sampled to ``max_rows``; the new rows' source positions kept."""
     needed = required_columns(p)
     new_raw, _ = _load(ctx, p, "dataset", needed)
+    # Positions, not the file's own index (a Parquet file may carry a non-unique pandas index).
+    new_raw = new_raw.reset_index(drop=True)
     ref_raw = None
     if p.get("reference"):
         ref_raw, _ = _load(ctx, p, "reference", needed)
+        ref_raw = ref_raw.reset_index(drop=True)
         check_same_columns(list(new_raw.columns), list(ref_raw.columns), p["ignore_columns"])
     notes: list[str] = []
     rows = {"dataset": len(new_raw), "reference": len(ref_raw) if ref_raw is not None else None}
