@@ -201,7 +201,8 @@ def test_text_clean_and_planted_problems(storage, text_ref):
 
     df = text_batch(400, seed=24)
     twins = df.sample(20, random_state=1).copy()
-    twins["text"] = twins["text"].str.replace(r"\b(cut|raised|appointed|installed|published)\b", "changed", regex=True)
+    companies = r"\b(Acme|Globex|Initech|Umbrella|Stark|Wayne|Hooli|Vandelay|Soylent|Tyrell)\b"
+    twins["text"] = twins["text"].str.replace(companies, "Contoso", n=1, regex=True)  # one word changed
     twins["label"] = twins["label"].map({"environment": "social", "social": "governance", "governance": "environment"})
     # The index travels into the Parquet file: a non-unique one must not matter.
     result, failed, checks = run_text(storage, text_ref, pd.concat([df.iloc[:380], twins]), "topics_twins")

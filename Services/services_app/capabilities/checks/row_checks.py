@@ -232,11 +232,47 @@ def _ref_shares(set_id: np.ndarray, n_ref: int, labels: np.ndarray | None) -> tu
     return float(paired.mean()), conflict
 
 
+def _duplicate_rates(set_id: np.ndarray, n_ref: int, ref_share: float) -> dict:
+    """Two like-for-like comparisons with the reference's own rate (reference rows with another reference
+    row in their set): new rows with a reference row in their set (about as many candidates, Fisher's exact
+    test), and new rows with another new row in their set (binomial test against the reference's rate
+    scaled to the batch's size)."""
+    from scipy.stats import binomtest, fisher_exact
+
+    ids = pd.Series(set_id)
+    ref_ids, new_ids = ids.iloc[:n_ref], ids.iloc[n_ref:]
+    ref_count = ref_ids[ref_ids >= 0].value_counts()
+    new_count = new_ids[new_ids >= 0].value_counts()
+    n_new = len(new_ids)
+    cross = int(new_ids.isin(ref_count.index).sum())
+    within = int(new_ids.isin(new_count.index[new_count > 1]).sum())
+    ref_hits = int(round(ref_share * n_ref))
+    out = {}
+    p = fisher_exact([[cross, n_new - cross], [ref_hits, n_ref - ref_hits]], alternative="greater").pvalue
+    out["into_reference"] = {
+        "rows": cross,
+        "share": round(cross / max(1, n_new), 4),
+        "excess": round(cross / max(1, n_new) - ref_share, 4),
+        "p_value": float(f"{p:.3g}"),
+    }
+    expected = _chance_share(ref_share, n_ref, n_new) if n_ref else 0.0
+    p = binomtest(within, n_new, min(max(expected, 1e-6), 1 - 1e-6), alternative="greater").pvalue if n_new else 1.0
+    out["within_new"] = {
+        "rows": within,
+        "share": round(within / max(1, n_new), 4),
+        "expected_share": round(expected, 4),
+        "excess": round(within / max(1, n_new) - expected, 4),
+        "p_value": float(f"{p:.3g}"),
+    }
+    out["expected_within_new"] = expected
+    return out
+
+
 def run_near_duplicates(
     data: RowData, cfg_dup: dict, cfg_conf: dict | None, sets: near_duplicates.DuplicateSets
 ) -> list[dict]:
-    """Rows in near-duplicate sets, and sets with conflicting labels, against what the reference's own
-    near-duplicates make expected by chance (templates, boilerplate, coarse features)."""
+    """Rows in near-duplicate sets, and sets with conflicting labels, against the reference's own
+    near-duplicates (templates, boilerplate and coarse features make some by chance)."""
     labels = None
     if data.y_new is not None:
         labels = np.concatenate([data.y_ref, data.y_new]) if sets.n_ref and data.y_ref is not None else data.y_new
@@ -253,20 +289,27 @@ def run_near_duplicates(
     data.issues["conflicting_near_duplicate"] = conflict_rows
     n_pool = len(sets.set_id)
     ref_share, ref_conflict = _ref_shares(sets.set_id, sets.n_ref, labels)
-    expected = _chance_share(ref_share, sets.n_ref, n_pool)
+    rates = _duplicate_rates(sets.set_id, sets.n_ref, ref_share)
     share = summary["share_in_sets"]
-    limit = expected + cfg_dup["max_excess"]
+    failing = (
+        any(
+            r["excess"] >= cfg_dup["max_excess"] and r["p_value"] < cfg_dup.get("p_value", 0.001)
+            for r in (rates["into_reference"], rates["within_new"])
+        )
+        if sets.n_ref
+        else share > cfg_dup["max_excess"]
+    )
     value = {k: v for k, v in summary.items() if not k.startswith("conflict")}
-    value.update(reference_share=round(ref_share, 4), expected_share=round(expected, 4))
+    value.update(reference_share=round(ref_share, 4), **{k: v for k, v in rates.items() if k != "expected_within_new"})
     out = [
         entry(
             "near_duplicates",
             "integrity",
-            failing=share > limit,
+            failing=failing,
             value=value,
-            condition=f"Share of rows in near-duplicate sets exceeds what the reference's own near-duplicates "
-            f"make expected by at most {cfg_dup['max_excess']:.0%}",
-            details=f"{summary['rows_in_sets']} rows ({share:.1%}; expected by chance {expected:.1%}) in "
+            condition="New rows with a near-duplicate in the reference, or in the batch itself, exceed the "
+            f"reference's own share by less than {cfg_dup['max_excess']:.0%} (or not significantly)",
+            details=f"{summary['rows_in_sets']} rows ({share:.1%}) in "
             f"{summary['sets']} near-duplicate sets ({summary['sets_with_reference_rows']} reaching into the "
             f"reference); {summary['method']}",
             dataset="dataset" if not sets.n_ref else "dataset (and reference rows)",
