@@ -304,3 +304,19 @@ def test_row_frame_ranks_and_exports(tmp_path):
     assert csv["row"].tolist() == [11, 13, 15] and csv["text"].tolist() == ["text 1", "text 3", "text 5"]
     parquet = pd.read_parquet(tmp_path / out["rows.parquet"])
     assert len(parquet) == n and list(parquet.loc[2, "issues"]) == ["near_duplicate"]
+
+
+def test_one_word_off_texts_are_near_duplicates():
+    texts = pd.Series(
+        [
+            "Hooli installed 13 new solar panels at its Osaka site.",
+            "Contoso installed 13 new solar panels at its Osaka site.",  # one word substituted
+            "Hooli installed 13 new solar panels at its Osaka site today.",  # one word added
+            "Hooli installed 14 new wind panels at its Osaka site.",  # two words changed: not a near copy
+            "A short one.",
+        ]
+    )
+    pairs = near_duplicates.one_word_off_pairs(near_duplicates._normalise_text(texts).to_numpy())
+    assert sorted(map(tuple, pairs.tolist())) == [(0, 1), (0, 2)]
+    sets = near_duplicates.text_sets(texts, None, n_ref=0, min_similarity=0.95)
+    assert sets.set_id[0] == sets.set_id[1] == sets.set_id[2] >= 0 and sets.set_id[3] == -1
