@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pypdfium2  # noqa: F401 - loaded here, once per process, so that forked extractors start warm
 
-from .detect import ConversionError
+from .detect import TableError
 
 CHILD = Path(__file__).with_name("_pdf_child.py")
 META_COLUMNS = ("Title", "Author", "Subject", "Keywords", "Creator", "Producer", "CreationDate", "ModDate")
@@ -79,7 +79,7 @@ def read_pdf(path: Path, *, timeout: float, password: str | None = None) -> tupl
     try:
         stdout, returncode, stderr = runner(path, password, timeout)
     except subprocess.TimeoutExpired:
-        raise ConversionError(
+        raise TableError(
             f"PDF text extraction did not finish within {timeout:g} s and was stopped; the file may be malformed "
             "(raise pdf_timeout_seconds for very large documents)",
             code="timeout",
@@ -88,14 +88,14 @@ def read_pdf(path: Path, *, timeout: float, password: str | None = None) -> tupl
     first = json.loads(lines[0]) if lines else {}
     if "error" in first:
         if first.get("code") == "encrypted_pdf":
-            raise ConversionError(
+            raise TableError(
                 "the PDF is encrypted (password protected); give pdf_password or convert a decrypted copy",
                 code="encrypted_pdf",
             )
-        raise ConversionError(f"corrupt or unreadable PDF: {first['error']}", code="corrupt_file")
+        raise TableError(f"corrupt or unreadable PDF: {first['error']}", code="corrupt_file")
     if returncode != 0 or "document" not in first:
         tail = stderr.decode("utf-8", errors="replace")[-400:]
-        raise ConversionError(
+        raise TableError(
             f"PDF extraction failed (exit status {returncode}): {tail.strip() or 'no output'}",
             code="corrupt_file",
         )
