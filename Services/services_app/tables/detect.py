@@ -314,8 +314,10 @@ def whitespace_delimiter(text: str) -> str | None:
     rows = [ln.split() for ln in lines]
     modal = _modal([len(r) for r in rows])
     body = [r for r in rows if len(r) == modal]
-    if modal < 2 or len(body) < max(2, 0.9 * len(rows[1:])):
+    if modal < 2 or len(body) < max(2, 0.95 * len(rows)):
         return None
+    if len(rows[0]) != modal and (len(rows) < 3 or len(rows[1]) != modal or not _header_like(rows[1])):
+        return None  # the header (or the first row) splits like the body; one title line may precede it
     body = body[1:] if len(body) > 2 else body
     if not any(all(is_numberish(r[i]) for r in body) for i in range(modal)):
         return None
@@ -378,11 +380,7 @@ def detect_preamble(
     limit = min(max_lines, len(rows) - 2)
     while skip < limit:
         raw = records[skip][2].lstrip()
-        if (
-            len(rows[skip]) != modal
-            or (comment and raw.startswith(comment))
-            or (raw.startswith("#") and not hash_body)
-        ):
+        if len(rows[skip]) != modal or (comment and raw.startswith(comment)) or (raw.startswith("#") and not hash_body):
             skip += 1
         else:
             break

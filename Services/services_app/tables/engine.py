@@ -221,9 +221,9 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     quote = opts.quote or '"'
     delim = opts.delimiter or detect_delimiter(text, kind.format)
     report.delimiter_decision = "given" if opts.delimiter else "detected"
-    lines_mode = kind.format == "txt" and not opts.delimiter and delim not in text.split("\n", 1)[0]
-    if delim == WHITESPACE and not lines_mode:
-        lines_mode = False
+    lines_mode = (
+        kind.format == "txt" and not opts.delimiter and delim != WHITESPACE and delim not in text.split("\n", 1)[0]
+    )
     skip = 0
     if not lines_mode:
         if opts.skip_rows is not None:
@@ -276,7 +276,7 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     report.header = False if lines_mode else header
     report.comment = opts.comment
     info.update(delimiter=None if lines_mode else delim_sql, quote=quote, encoding=info.get("encoding", enc))
-    body_text = "\n".join(text.splitlines()[skip:]) if skip else text
+    body_text = "\n".join(text.splitlines()[skip:]) + ("\n" if text.endswith(("\n", "\r")) else "") if skip else text
     info["header_fields"] = (
         []
         if lines_mode or header is False
@@ -308,7 +308,7 @@ def _finish_csv(plan: Plan, opts: ReadOptions) -> None:
 def _sample_columns(body_text: str, delim: str, quote: str, header: bool | None) -> tuple[list[str], list[list[str]]]:
     """(header fields, columns of values) of the sample, parsed with Python's csv module."""
     lines = body_text.splitlines()
-    if len(lines) > 1:
+    if len(lines) > 1 and not body_text.endswith(("\n", "\r")):
         lines = lines[:-1]  # the last line of a sample may be cut off
     rows = [split_fields(ln, delim, quote) for ln in lines[:5000] if ln.strip()]
     if not rows:
@@ -332,20 +332,9 @@ def _plan_numbers(plan: Plan, body_text: str, delim: str, quote: str, header, op
         dec = opts.decimal or ("," if opts.thousands == "." else ".")
         thou = opts.thousands if opts.thousands is not None else ("." if dec == "," else "")
         forced = numlocale.NumberLocale(dec, thou)
-    names = plan.info.get("names")
-    if names is None:
-        try:
-            names = [c for c, _ in _describe(connection(), "read_csv(" + ", ".join(plan.info["csv_args"]) + ")")]
-        except Exception:  # noqa: BLE001 - the read reports it
-            return
-    if len(names) != len(cols):
-        return
-    guesses = {}
-    for name, values in zip(names, cols, strict=True):
+    by_position = {}
+    for i, values in enumerate(cols):
         values = [v for v in values if v.strip() and v not in opts.null_values]
-        given = opts.column_types.get(name)
-        if given and given not in NUMERIC_TYPES:
-            continue
         if forced is not None:
             marks = {forced.decimal, forced.thousands, *numlocale.SPACES} - {""}
             if not any(m in v for v in values for m in marks):
@@ -355,7 +344,23 @@ def _plan_numbers(plan: Plan, body_text: str, delim: str, quote: str, header, op
                 continue  # not numbers in that convention: the reader types them (a given type then fails loudly)
         else:
             g = numlocale.guess_column(values)
-        guesses[name] = g
+            if g.locale is None and not g.ambiguous:
+                continue
+        by_position[i] = g
+    if not by_position:
+        return
+    try:  # the reader's column names (deduplicated, generated for a headerless file): one sniff
+        names = [c for c, _ in _describe(connection(), "read_csv(" + ", ".join(plan.info["csv_args"]) + ")")]
+    except Exception:  # noqa: BLE001 - the read reports it
+        return
+    if len(names) != len(cols):
+        return
+    guesses = {}
+    for i, g in by_position.items():
+        given = opts.column_types.get(names[i])
+        if given and given not in NUMERIC_TYPES:
+            continue
+        guesses[names[i]] = g
     decided, ambiguous = numlocale.resolve(guesses, delim)
     for name in ambiguous:
         g = guesses[name]
@@ -377,6 +382,10 @@ def _plan_numbers(plan: Plan, body_text: str, delim: str, quote: str, header, op
         col.note = f"numbers written with {loc.describe()}" + (" (given)" if forced else " (detected)")
         work.report.number_locale[name] = loc.as_dict()
         if forced is None and loc != numlocale.DEFAULT:
+            if guesses[name].ambiguous:
+                col.note += (
+                    "; the values alone were ambiguous: decided by the file's other columns or its ';' delimiter"
+                )
             work.warn(
                 f"column {name!r}: numbers written with {loc.describe()}; read as {target.lower()}; "
                 "set the `decimal`/`thousands` options to override"
@@ -431,7 +440,7 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
             pass
     if kind.format == "json" and info["sample"].lstrip()[:1] == "{":
         try:
-            n = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {base} LIMIT 2)").fetchone()[0]
+            n = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {base} LIMIT 2)").fetchall()[0][0]
         except Exception as exc:  # noqa: BLE001 - reported with the file
             raise _translate(exc, None) from None
         if n == 1 and desc and all(str(t).endswith("[]") for _, t in desc):
@@ -615,15 +624,27 @@ def _describe(con, from_sql: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {from_sql}").fetchall()]
 
 
+_INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "HUGEINT")
+
+
+def _fits(column_sql: str, duck_type: str) -> str:
+    """A SQL condition: the text ``column_sql`` is a value of ``duck_type`` (an integer type takes digits
+    only: DuckDB's cast would round "1.5" to 2)."""
+    cast = f"TRY_CAST({column_sql} AS {duck_type}) IS NOT NULL"
+    if duck_type in _INTEGER_TYPES:
+        return f"(regexp_full_match(trim({column_sql}), '[+-]?[0-9]+') AND {cast})"
+    return cast
+
+
 def _misfits(con, from_sql: str, checks: dict[str, str]) -> dict[str, tuple[int, list[str]]]:
-    """{column: (values that do not fit, up to 5 examples)} for ``checks`` = {column: SQL cast of it that
-    must not be NULL where the column is not}: one pass over the whole file."""
+    """{column: (values that do not fit, up to 5 examples)} for ``checks`` = {column: SQL condition that
+    holds where the value fits}: one pass over the whole file."""
     parts = []
-    for c, cast in checks.items():
-        bad = f"{_ident(c)} IS NOT NULL AND {cast} IS NULL"
+    for c, fit in checks.items():
+        bad = f"{_ident(c)} IS NOT NULL AND NOT coalesce({fit}, false)"
         parts.append(f"count(*) FILTER (WHERE {bad})")
         parts.append(f"(list(CAST({_ident(c)} AS VARCHAR)) FILTER (WHERE {bad}))[1:5]")
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {from_sql}").fetchone()
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {from_sql}").fetchall()[0]
     return {c: (row[2 * i], list(row[2 * i + 1] or [])) for i, c in enumerate(checks)}
 
 
@@ -712,11 +733,12 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
         example = _clean(str(first_error), 300)
         changed = {c: t for c, t in wide_cols if first.get(c) != t and c not in plan.locale_columns}
         found = {}
+        raw_sql = plan.retry_from_sql  # the values as text where the reader can give them so
+        if raw_sql.startswith("read_csv(") and "types=" not in raw_sql:
+            raw_sql = raw_sql[:-1] + ", all_varchar=true)"
         with contextlib.suppress(Exception):
             found = _misfits(
-                con,
-                plan.retry_from_sql,
-                {c: f"TRY_CAST(CAST({_ident(c)} AS VARCHAR) AS {first[c]})" for c in changed if c in first},
+                con, raw_sql, {c: _fits(f"CAST({_ident(c)} AS VARCHAR)", first[c]) for c in changed if c in first}
             )
         for c, t in changed.items():
             n, examples = found.get(c, (None, []))
@@ -726,7 +748,8 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
             work.warn(
                 f"column {c!r}: "
                 + (f"{n} value(s) later in the file (e.g. {examples[:3]})" if n else "values later in the file")
-                + f" do not fit {first.get(c)}; typed {t} after reading the whole file ({example})"
+                + f" do not fit {first.get(c)}; typed {t} after reading the whole file"
+                + ("" if n else f" ({example})")
             )
         return result
     finally:
@@ -841,7 +864,7 @@ def count_rows(path: str | Path, options: ReadOptions | dict | None = None) -> i
         plans = make_plans(path, kind, opts, work)
 
         def fetch(sql: str) -> int:
-            return connection().execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+            return connection().execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
 
         try:
             return _run(plans[0], opts, work, fetch)
