@@ -8,6 +8,8 @@ Public face:
   and what the reader decided (encoding and its candidates, delimiter, skipped preamble lines,
   number locale per column, per-column type with values that did not fit and examples, warnings).
 - ``read_table(path, options=None, *, sheet=None) -> pyarrow.Table``: the same, table only.
+- ``read_tables(path, options=None, *, limit=None) -> ([(sheet or None, pyarrow.Table)], ReadReport)``:
+  every sheet of a workbook (one table for any other file).
 - ``sniff(path, options=None, *, rows=0) -> (pyarrow.Table, ReadReport)``: the columns (and the
   first ``rows`` rows) and the decisions, without reading the whole file.
 - ``count_rows(path, options=None) -> int``.
@@ -24,7 +26,7 @@ below this face.
 """
 
 from .detect import EXTENSIONS, TEXT_FORMATS, FileKind, TableError, detect_format, rank_encodings
-from .engine import count_rows, read, read_table, sniff
+from .engine import count_rows, read, read_table, read_tables, sniff
 from .options import ReadOptions
 from .report import ColumnReport, ReadReport
 from .text import decode_text
@@ -43,5 +45,6 @@ __all__ = [
     "rank_encodings",
     "read",
     "read_table",
+    "read_tables",
     "sniff",
 ]

@@ -59,6 +59,16 @@ from .report import ReadReport
 _local = threading.local()
 
 
+def _forget_connection_in_child() -> None:
+    """A forked child (the knowledge base's pool) never uses its parent's DuckDB connection, whose worker
+    threads did not survive the fork: it opens its own on first use."""
+    global _local
+    _local = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_connection_in_child)
+
+
 _local = threading.local()
 
 
@@ -806,16 +816,12 @@ def _open(path: str | Path, opts: ReadOptions) -> tuple[Path, FileKind]:
     return path, kind
 
 
-def read(
-    path: str | Path, options: ReadOptions | dict | None = None, *, sheet: str | None = None, limit: int | None = None
-) -> tuple[pa.Table, ReadReport]:
-    """Read any supported file into Arrow, with the report of what the reader decided.
-
-    ``sheet`` picks a workbook's sheet (default: the first one); ``limit`` stops after that many rows
-    (a preview: the rows past it are not read, nor verified)."""
+def read_tables(
+    path: str | Path, options: ReadOptions | dict | None = None, *, limit: int | None = None
+) -> tuple[list[tuple[str | None, pa.Table]], ReadReport]:
+    """Every table of a file: one per selected sheet of a workbook (its name), one (None) for any other
+    file; with the report of what the reader decided. ``limit`` stops each table after that many rows."""
     opts = _options(options)
-    if sheet is not None:
-        opts.sheets = [sheet]
     path, kind = _open(path, opts)
     work = _Work()
     work.report.format = kind.format + (".gz" if kind.gzip else "")
@@ -828,18 +834,34 @@ def read(
     try:
         plans = make_plans(path, kind, opts, work)
         try:
-            table = _run(plans[0], opts, work, fetch)
+            tables = [(p.table, _run(p, opts, work, fetch)) for p in plans]
         except TableError as exc:
             plans = _encoding_fallback(exc, plans, path, kind, opts, work)
-            table = _run(plans[0], opts, work, fetch)
-        warn_header(plans[0], table.column_names, work)
-        work.report.rows = table.num_rows
-        work.report.set_schema(table.schema)
-        return table, work.report
+            tables = [(p.table, _run(p, opts, work, fetch)) for p in plans]
+        for plan, (_, table) in zip(plans, tables, strict=True):
+            warn_header(plan, table.column_names, work)
+        if len(tables) == 1:
+            work.report.rows = tables[0][1].num_rows
+            work.report.set_schema(tables[0][1].schema)
+        return tables, work.report
     finally:
         for t in work.temps:
             with contextlib.suppress(FileNotFoundError):
                 t.unlink()
+
+
+def read(
+    path: str | Path, options: ReadOptions | dict | None = None, *, sheet: str | None = None, limit: int | None = None
+) -> tuple[pa.Table, ReadReport]:
+    """Read any supported file into Arrow, with the report of what the reader decided.
+
+    ``sheet`` picks a workbook's sheet (default: the first one with data); ``limit`` stops after that many rows
+    (a preview: the rows past it are not read, nor verified)."""
+    opts = _options(options)
+    if sheet is not None:
+        opts.sheets = [sheet]
+    tables, report = read_tables(path, opts, limit=limit)
+    return tables[0][1], report
 
 
 def read_table(path: str | Path, options: ReadOptions | dict | None = None, *, sheet: str | None = None) -> pa.Table:

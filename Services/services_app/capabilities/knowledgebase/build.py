@@ -159,9 +159,12 @@ def _preload() -> None:
     """Import the extractors' libraries once, before the pool forks, so workers start warm."""
     import charset_normalizer  # noqa: F401
     import docx  # noqa: F401
+    import duckdb  # noqa: F401 - the table reader's engine (imported only: no connection, no threads)
     import pypdfium2  # noqa: F401
     import python_calamine  # noqa: F401
     import selectolax.lexbor  # noqa: F401
+
+    from ... import tables  # noqa: F401
 
 
 # Small files of these formats are extracted in the build's own process (no inter-process cost):
