@@ -281,7 +281,8 @@ def detect_delimiter(text: str, fmt: str) -> str:
     if fmt == "tsv":
         return "\t"
     lines = text.splitlines(keepends=True)[:200]
-    chunk = "".join(lines[:-1] if len(lines) > 1 else lines)
+    cut = len(lines) > 1 and not text.endswith(("\n", "\r"))  # the sample may end inside a line
+    chunk = "".join(lines[:-1] if cut else lines)
     best, best_score = None, 0.0
     for cand in (",", "\t", ";", "|"):
         if cand not in chunk:
@@ -293,7 +294,7 @@ def detect_delimiter(text: str, fmt: str) -> str:
         counts = [len(r) for r in rows if r]
         if not counts:
             continue
-        modal = max(set(counts), key=counts.count)
+        modal = _modal(counts)
         if modal < 2:
             continue
         score = counts.count(modal) / len(counts) + modal / 1000

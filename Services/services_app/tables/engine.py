@@ -59,10 +59,15 @@ from .report import ReadReport
 _local = threading.local()
 
 
+_inherited: list[threading.local] = []
+
+
 def _forget_connection_in_child() -> None:
     """A forked child (the knowledge base's pool) never uses its parent's DuckDB connection, whose worker
-    threads did not survive the fork: it opens its own on first use."""
+    threads did not survive the fork: it opens its own on first use. The parent's is kept referenced, never
+    closed: closing it would join threads that do not exist in the child."""
     global _local
+    _inherited.append(_local)
     _local = threading.local()
 
 
@@ -121,6 +126,9 @@ class Plan:
     info: dict = field(default_factory=dict)
     locale_columns: dict[str, tuple] = field(default_factory=dict)  # column -> (NumberLocale, DuckDB type)
     text_columns: set[str] = field(default_factory=set)  # columns widened to text after verification
+    verify: dict[str, str] = field(default_factory=dict)  # column -> sniffed type, checked value by value
+    widened: dict[str, str] = field(default_factory=dict)  # column -> type after a value did not fit
+    verify_ready: bool = False
 
 
 @dataclass
@@ -294,6 +302,7 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     )
     info["path_read"] = path_read
     info["csv_encoding"] = enc
+    _warn_one_column(body_text, None if lines_mode else delim, quote, work)
     plan = Plan(from_sql="", info=info)
     plan.info["csv_args"] = args
     if not lines_mode:
@@ -302,17 +311,46 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     return plan
 
 
+def _warn_one_column(text: str, delim: str | None, quote: str, work: _Work) -> None:
+    """A table of one column whose every line holds the same other separator the same number of times
+    was probably split wrong: say so, with the option to set."""
+    lines = [ln for ln in text.splitlines()[:200] if ln.strip()]
+    if len(lines) < 2 or (
+        delim is not None and delim != WHITESPACE and any(len(split_fields(ln, delim, quote)) > 1 for ln in lines)
+    ):
+        return
+    if delim == WHITESPACE:
+        return
+    for sep in (";", ",", "\t", "|", ":"):
+        counts = {ln.count(sep) for ln in lines}
+        if len(counts) == 1 and counts.pop() > 0:
+            shown = {"\t": "\\t"}.get(sep, sep)
+            work.warn(
+                f"the table has one column, yet every line holds {shown!r} the same number of times: the file is "
+                f'probably delimited by {shown!r}; set the `delimiter` option (e.g. "{shown}")'
+            )
+            return
+
+
 def _finish_csv(plan: Plan, opts: ReadOptions) -> None:
     """The read_csv call of a plan: the explicit types (locale columns read as text, cast in the select)."""
     args = list(plan.info["csv_args"])
     types = {c: t for c, t in opts.column_types.items() if c not in plan.locale_columns}
     types.update({c: "VARCHAR" for c in plan.locale_columns})
     types.update({c: "VARCHAR" for c in plan.text_columns})
-    if types and plan.info.get("delimiter") is not None:
-        args.append("types={" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in types.items()) + "}")
-    base = ", ".join(args)
-    plan.from_sql = f"read_csv({base})"
-    plan.retry_from_sql = f"read_csv({base}, sample_size=-1)"
+    types.update(plan.widened)
+    verified = {c: "VARCHAR" for c in plan.verify if c not in types}
+
+    def call(extra: dict[str, str], tail: str = "") -> str:
+        all_types = {**types, **extra}
+        parts = list(args)
+        if all_types and plan.info.get("delimiter") is not None:
+            parts.append("types={" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in all_types.items()) + "}")
+        return f"read_csv({', '.join(parts)}{tail})"
+
+    plan.from_sql = call(verified)
+    plan.retry_from_sql = call({}, ", sample_size=-1")
+    plan.info["raw_sql"] = f"read_csv({', '.join(args)}, all_varchar=true)"
 
 
 def _sample_columns(body_text: str, delim: str, quote: str, header: bool | None) -> tuple[list[str], list[list[str]]]:
@@ -579,6 +617,9 @@ def _select_sql(plan: Plan, from_sql: str, opts: ReadOptions, cols: list[tuple[s
     keep = opts.columns or names
     parts = []
     for c in keep:
+        if c in plan.verify and c not in plan.widened and types.get(c) == "VARCHAR" and from_sql == plan.from_sql:
+            parts.append(f"{_strict_cast(c, plan.verify[c])} AS {_ident(c)}")
+            continue
         if c in plan.locale_columns and c not in plan.text_columns:
             loc, t = plan.locale_columns[c]
             parts.append(f"CAST({numlocale.sql_expression(_ident(c), loc)} AS {t}) AS {_ident(c)}")
@@ -627,7 +668,14 @@ def _translate(exc: Exception, plan: Plan | None) -> ServiceError:
     return TableError(f"cannot read the file: {_clean(msg)}", code="read_error")
 
 
-_RETRYABLE = ("could not convert", "conversion error", "failed to cast", "json transform error", "type mismatch")
+_RETRYABLE = (
+    "could not convert",
+    "conversion error",
+    "failed to cast",
+    "json transform error",
+    "type mismatch",
+    "does not fit",
+)
 
 
 def _describe(con, from_sql: str) -> list[tuple[str, str]]:
@@ -646,12 +694,105 @@ def _fits(column_sql: str, duck_type: str) -> str:
     return cast
 
 
+def _strict_cast(column: str, duck_type: str) -> str:
+    """Cast the text of ``column`` to ``duck_type`` or stop the read: DuckDB's own CSV cast rounds "1.5"
+    into an integer column (2) and cuts "2024-01-01 10:00" to a date without a word."""
+    c = _ident(column)
+    if duck_type == "DATE":
+        fits = f"NOT contains({c}, ':')"
+    else:
+        fits = f"CAST(CAST(trim({c}) AS {duck_type}) AS VARCHAR) = ltrim(trim({c}), '+')"
+    message = _lit(f"column {column!r}: a value does not fit {duck_type}: ")
+    return (
+        f"CASE WHEN {c} IS NULL THEN NULL WHEN {fits} THEN CAST(trim({c}) AS {duck_type}) "
+        f"ELSE error({message} || {c}) END"
+    )
+
+
+def _setup_verification(con, plan: Plan, opts: ReadOptions) -> None:
+    """For a delimited text plan: the sniffed integer and (ISO) date columns are read as text and cast
+    strictly in the select (one pass; a value that does not fit stops the read)."""
+    plan.verify_ready = True
+    if plan.info.get("csv_args") is None or plan.info.get("delimiter") is None:
+        return
+    try:
+        cols = _describe(con, plan.from_sql)
+    except Exception:  # noqa: BLE001 - the read reports it
+        return
+    candidates = {
+        c: t
+        for c, t in cols
+        if (t in _INTEGER_TYPES or t == "DATE")
+        and c not in opts.column_types
+        and c not in plan.locale_columns
+        and c not in plan.widened
+    }
+    dates = [c for c, t in candidates.items() if t == "DATE"]
+    if dates:  # only ISO dates are cast back by DuckDB without the sniffed format
+        checks = ", ".join(f"bool_and(regexp_full_match({_ident(c)}, '\\d{{4}}-\\d{{2}}-\\d{{2}}'))" for c in dates)
+        try:
+            row = con.execute(f"SELECT {checks} FROM (SELECT * FROM {plan.info['raw_sql']} LIMIT 4096)").fetchall()[0]
+        except Exception:  # noqa: BLE001
+            row = [False] * len(dates)
+        for c, iso in zip(dates, row, strict=True):
+            if not iso:
+                del candidates[c]
+    if candidates:
+        plan.verify = candidates
+        _finish_csv(plan, opts)
+
+
+def _widen_verified(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
+    """After a failed read: the verified columns with values that do not fit their type are widened
+    (integer -> double where every value is a plain number without leading zeros, date -> timestamp where
+    every value is one, else text), each reported with how many values did not fit and examples."""
+    active = {c: t for c, t in plan.verify.items() if c not in plan.widened}
+    if not active:
+        return False
+    raw = plan.info["raw_sql"]
+    fits = {
+        c: (
+            f"NOT contains({_ident(c)}, ':')"
+            if t == "DATE"
+            else f"CAST(TRY_CAST(trim({_ident(c)}) AS {t}) AS VARCHAR) = ltrim(trim({_ident(c)}), '+')"
+        )
+        for c, t in active.items()
+    }
+    found = {c: v for c, v in _misfits(con, raw, fits).items() if v[0]}
+    if not found:
+        return False
+    wider = {c: ("TIMESTAMP" if active[c] == "DATE" else "DOUBLE") for c in found}
+    ok = _misfits(
+        con,
+        raw,
+        {
+            c: (
+                f"TRY_CAST({_ident(c)} AS {t}) IS NOT NULL"
+                + ("" if t != "DOUBLE" else f" AND NOT regexp_matches(trim({_ident(c)}), '^[+-]?0[0-9]')")
+            )
+            for c, t in wider.items()
+        },
+    )
+    for c, (n, examples) in found.items():
+        t = wider[c] if ok[c][0] == 0 else "VARCHAR"
+        plan.widened[c] = t
+        col = work.report.column(c)
+        col.decision, col.not_fitting, col.examples = "widened", n, examples
+        col.note = f"first typed {active[c]} from the sample; {t} after checking every row"
+        work.warn(
+            f"column {c!r}: {n} value(s) in the file (e.g. {examples[:3]}) do not fit {active[c]}; "
+            f"typed {t} after checking every row"
+        )
+    _finish_csv(plan, opts)
+    return True
+
+
 def _misfits(con, from_sql: str, checks: dict[str, str]) -> dict[str, tuple[int, list[str]]]:
     """{column: (values that do not fit, up to 5 examples)} for ``checks`` = {column: SQL condition that
     holds where the value fits}: one pass over the whole file."""
     parts = []
     for c, fit in checks.items():
-        bad = f"{_ident(c)} IS NOT NULL AND NOT coalesce({fit}, false)"
+        bad = f"{_ident(c)} IS NOT NULL AND NOT coalesce(({fit}), false)"
         parts.append(f"count(*) FILTER (WHERE {bad})")
         parts.append(f"(list(CAST({_ident(c)} AS VARCHAR)) FILTER (WHERE {bad}))[1:5]")
     row = con.execute(f"SELECT {', '.join(parts)} FROM {from_sql}").fetchall()[0]
@@ -664,7 +805,7 @@ def _verify_locale_columns(con, plan: Plan, opts: ReadOptions, work: _Work) -> b
     active = {c: v for c, v in plan.locale_columns.items() if c not in plan.text_columns}
     if not active or plan.info.get("csv_args") is None:
         return False
-    checks = {c: f"TRY_CAST({numlocale.sql_expression(_ident(c), loc)} AS {t})" for c, (loc, t) in active.items()}
+    checks = {c: _fits(numlocale.sql_expression(_ident(c), loc), t) for c, (loc, t) in active.items()}
     found = _misfits(con, plan.from_sql, checks)
     failed = {c: v for c, v in found.items() if v[0]}
     for c, (n, examples) in failed.items():
@@ -702,6 +843,7 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
                 or bool(opts.columns)
                 or bool(opts.column_types)
                 or bool(plan.locale_columns)
+                or bool(plan.verify)
             )
             if not need_cols:
                 return action(f"SELECT * FROM {from_sql}"), None
@@ -711,6 +853,8 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
                 raise _translate(exc, plan) from None
             return action(_select_sql(plan, from_sql, opts, cols)), cols
 
+        if name is None and not plan.verify_ready:
+            _setup_verification(con, plan, opts)
         try:
             result, _ = attempt(name or plan.from_sql)
             return result
@@ -721,17 +865,18 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
             if not plan.retry_from_sql or not any(k in low for k in _RETRYABLE):
                 raise _translate(exc, plan) from None
             first_error = exc
-        try:
-            if _verify_locale_columns(con, plan, opts, work):
-                result, _ = attempt(plan.from_sql)
-                return result
-        except ServiceError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            low = str(exc).lower()
-            if not any(k in low for k in _RETRYABLE):
-                raise _translate(exc, plan) from None
-            first_error = exc
+        for fix in (_verify_locale_columns, _widen_verified):
+            try:
+                if fix(con, plan, opts, work):
+                    result, _ = attempt(plan.from_sql)
+                    return result
+            except ServiceError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                low = str(exc).lower()
+                if not any(k in low for k in _RETRYABLE):
+                    raise _translate(exc, plan) from None
+                first_error = exc
         try:
             first = dict(_describe(con, plan.from_sql))
             wide_cols = _describe(con, plan.retry_from_sql)
@@ -741,7 +886,11 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
         except Exception as exc2:  # noqa: BLE001
             raise _translate(exc2, plan) from None
         example = _clean(str(first_error), 300)
-        changed = {c: t for c, t in wide_cols if first.get(c) != t and c not in plan.locale_columns}
+        changed = {
+            c: t
+            for c, t in wide_cols
+            if first.get(c) != t and c not in plan.locale_columns and c not in plan.verify and c not in plan.widened
+        }
         found = {}
         raw_sql = plan.retry_from_sql  # the values as text where the reader can give them so
         if raw_sql.startswith("read_csv(") and "types=" not in raw_sql:

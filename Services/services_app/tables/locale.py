@@ -137,8 +137,12 @@ def sql_expression(column_sql: str, loc: NumberLocale) -> str:
     """DuckDB expression: the text ``column_sql`` with the locale's separators removed/replaced."""
     expr = f"trim({column_sql})"
     if loc.thousands:
-        for t in {loc.thousands, *(SPACES if loc.thousands == " " else ())}:
-            expr = f"replace({expr}, '{t}', '')"
+        for t in sorted({loc.thousands, *(SPACES if loc.thousands == " " else ())}):
+            expr = f"replace({expr}, {_sql_text(t)}, '')"
     if loc.decimal != ".":
-        expr = f"replace({expr}, '{loc.decimal}', '.')"
+        expr = f"replace({expr}, {_sql_text(loc.decimal)}, '.')"
     return expr
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
