@@ -117,6 +117,8 @@ def check_text(sample: bytes) -> None:
 WESTERN_CANDIDATES = ("cp1252", "iso8859-15", "cp1250", "mac-roman", "iso8859-2", "cp1257", "cp1251")
 # letters that Western and Central European languages use often (lower case; upper case counts too)
 _COMMON_LETTERS = set("àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßœąćčďęěłńňőřśšťůűźżžășțşţ")
+# Central European letters: Polish, Czech and Hungarian words hold several in a row ("żółć")
+_CENTRAL_LETTERS = set("ąćčďęěłńňőřśšťůűźżžășțşţ")
 # symbols and punctuation that stand plausibly between words
 _PLAUSIBLE_SYMBOLS = set("€£¥¢°§©®«»‹›–—‘’‚“”„…•·×÷±µ¶¿¡¬¹²³¼½¾ªº¤\u00a0")
 
@@ -154,8 +156,15 @@ def plausibility(text: str) -> float:
                 score -= 4  # a word mixing scripts
             elif ch.isupper() and prev.isalpha() and (prev.islower() or nxt.islower()):
                 score -= 4  # a capital inside a word ("RŽunion")
-            elif script == "LATIN" and ord(prev) >= 128 and ord(nxt) >= 128 and prev.isalpha() and nxt.isalpha():
-                score -= 3  # three accented Latin letters in a row: a word of another script mis-decoded
+            elif (
+                script == "LATIN"
+                and ord(prev) >= 128
+                and ord(nxt) >= 128
+                and prev.isalpha()
+                and nxt.isalpha()
+                and not {ch.lower(), prev.lower(), nxt.lower()} & _CENTRAL_LETTERS
+            ):
+                score -= 3  # three Western accented letters in a row: a word of another script mis-decoded
             elif script == "LATIN":
                 score += 2 if ch.lower() in _COMMON_LETTERS else -0.5
             else:
@@ -167,7 +176,7 @@ def plausibility(text: str) -> float:
         if ch in _PLAUSIBLE_SYMBOLS:
             score += 0.5 if not (prev.isalpha() and nxt.isalpha()) else -3
             continue
-        score -= 3 if prev.isalpha() and nxt.isalpha() else 1
+        score -= 4 if prev.isalpha() and nxt.isalpha() else 1
     return score / n if n else 0.0
 
 
@@ -282,7 +291,10 @@ def detect_delimiter(text: str, fmt: str) -> str:
         return "\t"
     lines = text.splitlines(keepends=True)[:200]
     cut = len(lines) > 1 and not text.endswith(("\n", "\r"))  # the sample may end inside a line
-    chunk = "".join(lines[:-1] if cut else lines)
+    lines = lines[:-1] if cut else lines
+    # comment lines ("# ...") say nothing about the table's delimiter
+    kept = [ln for ln in lines if not ln.lstrip().startswith("#")]
+    chunk = "".join(kept or lines)
     best, best_score = None, 0.0
     for cand in (",", "\t", ";", "|"):
         if cand not in chunk:
@@ -373,7 +385,7 @@ def detect_preamble(
         return 0
     rows = [r for r, _, _ in records]
     body_rows = rows[10:] if len(rows) > 30 else rows[1:]
-    modal = _modal([len(r) for r in body_rows if r])
+    modal = _modal([len(r) for r in body_rows if len(r) >= 2])  # title lines have one field
     if modal < 2:
         return 0
     hash_body = any(raw.lstrip().startswith("#") for _, _, raw in records[10:])
@@ -436,13 +448,18 @@ def first_record(text: str, delimiter: str, quote: str) -> list[str]:
         return []
 
 
-def find_structure_error(path: Path, *, is_gzip: bool, encoding: str, delimiter: str, quote: str) -> str | None:
-    """Scan the file with Python's csv module for the first ragged row or unmatched quote.
+def find_structure_error(
+    path: Path, *, is_gzip: bool, encoding: str, delimiter: str, quote: str, skip: int = 0
+) -> str | None:
+    """Scan the file with Python's csv module for the first ragged row or unmatched quote (after the
+    ``skip`` lines of preamble).
 
     Only called after the fast reader refused the file, to name the line."""
     opener = gzip.open if is_gzip else open
     try:
         with opener(path, "rt", encoding=encoding, errors="replace", newline="") as f:
+            for _ in range(skip):
+                f.readline()
             reader = csv.reader(f, delimiter=delimiter, quotechar=quote, strict=True)
             expected = None
             for row in reader:
@@ -452,7 +469,7 @@ def find_structure_error(path: Path, *, is_gzip: bool, encoding: str, delimiter:
                     expected = len(row)
                 elif len(row) != expected:
                     return (
-                        f"line {reader.line_num} has {len(row)} fields but the first row has {expected} "
+                        f"line {reader.line_num + skip} has {len(row)} fields but the first row has {expected} "
                         f"(delimiter {delimiter!r}); fix the row or check the delimiter"
                     )
     except csv.Error as exc:

@@ -302,6 +302,7 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     )
     info["path_read"] = path_read
     info["csv_encoding"] = enc
+    info["skip"] = skip
     _warn_one_column(body_text, None if lines_mode else delim, quote, work)
     plan = Plan(from_sql="", info=info)
     plan.info["csv_args"] = args
@@ -660,9 +661,16 @@ def _translate(exc: Exception, plan: Plan | None) -> ServiceError:
             encoding="latin-1" if info.get("csv_encoding") == "latin-1" else "utf-8",
             delimiter=info["delimiter"],
             quote=info.get("quote") or '"',
+            skip=info.get("skip", 0),
         )
         if detail:
             return TableError(detail, code="malformed_csv")
+        if info.get("skip"):
+            return TableError(
+                f"cannot read the table after the {info['skip']} skipped line(s): {_clean(msg, 300)}; check "
+                "skip_rows, or line endings that change after the preamble",
+                code="malformed_csv",
+            )
     if "conversion error" in low or "could not convert" in low:
         return TableError(f"a value does not fit its column type: {_clean(msg)}", code="type_error")
     return TableError(f"cannot read the file: {_clean(msg)}", code="read_error")
