@@ -359,7 +359,18 @@ def _sample_columns(body_text: str, delim: str, quote: str, header: bool | None)
     lines = body_text.splitlines()
     if len(lines) > 1 and not body_text.endswith(("\n", "\r")):
         lines = lines[:-1]  # the last line of a sample may be cut off
-    rows = [split_fields(ln, delim, quote) for ln in lines[:5000] if ln.strip()]
+    lines = lines[:2001]
+    if delim == WHITESPACE:
+        rows = [ln.split() for ln in lines if ln.strip()]
+    else:
+        import csv
+        import io
+
+        try:
+            reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delim, quotechar=quote or None, strict=False)
+            rows = [r for r in reader if r]
+        except csv.Error:
+            rows = [split_fields(ln, delim, quote) for ln in lines if ln.strip()]
     if not rows:
         return [], []
     head = rows[0] if header is not False else []
@@ -374,6 +385,7 @@ def _plan_numbers(plan: Plan, body_text: str, delim: str, quote: str, header, op
     the select with the separators replaced. Columns explicitly typed numeric follow the given or the
     detected convention too."""
     head, cols = _sample_columns(body_text, delim, quote, header)
+    plan.info["sample_columns"] = cols
     if not cols:
         return
     forced = None
@@ -718,6 +730,9 @@ def _fits_verified(column: str, duck_type: str) -> str:
     return f"(NOT contains({c}, {mark}) AND TRY_CAST({c} AS {duck_type}) IS NOT NULL)"
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def _setup_verification(con, plan: Plan, opts: ReadOptions) -> None:
     """For a delimited text plan: the sniffed integer and (ISO) date columns are read as text and cast
     strictly in the select (one pass; a value that does not fit stops the read)."""
@@ -736,19 +751,18 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions) -> None:
         and c not in plan.locale_columns
         and c not in plan.widened
     }
-    dates = [c for c, t in candidates.items() if t == "DATE"]
-    if dates:  # only ISO dates are cast back by DuckDB without the sniffed format
-        checks = ", ".join(f"bool_and(regexp_full_match({_ident(c)}, '\\d{{4}}-\\d{{2}}-\\d{{2}}'))" for c in dates)
-        try:
-            row = con.execute(f"SELECT {checks} FROM (SELECT * FROM {plan.info['raw_sql']} LIMIT 4096)").fetchall()[0]
-        except Exception:  # noqa: BLE001
-            row = [False] * len(dates)
-        for c, iso in zip(dates, row, strict=True):
-            if not iso:
-                del candidates[c]
+    names = [c for c, _ in cols]
+    sample = plan.info.get("sample_columns") or []
+    for c in [c for c, t in candidates.items() if t == "DATE"]:
+        # only ISO dates are cast back by DuckDB without the sniffed format: judged on the sample
+        i = names.index(c)
+        values = [v for v in sample[i] if v.strip()] if len(sample) == len(names) else []
+        if not values or not all(_ISO_DATE.match(v) for v in values):
+            del candidates[c]
     if candidates:
         plan.verify = candidates
         _finish_csv(plan, opts)
+        plan.info["described"] = (plan.from_sql, [(c, "VARCHAR" if c in candidates else t) for c, t in cols])
 
 
 def _widen_verified(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
@@ -849,10 +863,14 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
             )
             if not need_cols:
                 return action(f"SELECT * FROM {from_sql}"), None
-            try:
-                cols = _describe(con, from_sql)
-            except Exception as exc:  # noqa: BLE001
-                raise _translate(exc, plan) from None
+            known = plan.info.get("described")
+            if known and known[0] == from_sql:
+                cols = known[1]
+            else:
+                try:
+                    cols = _describe(con, from_sql)
+                except Exception as exc:  # noqa: BLE001
+                    raise _translate(exc, plan) from None
             return action(_select_sql(plan, from_sql, opts, cols)), cols
 
         if name is None and not plan.verify_ready:

@@ -56,6 +56,9 @@ def _pattern(loc: NumberLocale) -> re.Pattern:
 
 
 _PATTERNS = {loc: _pattern(loc) for loc in LOCALES}
+# a value with a mark that only a locale explains: a comma, an apostrophe, a space between digits, two dots
+_MARKS = re.compile(r"[,'\u00a0\u202f]|\d \d|\..*\.")
+_NUMBERISH = re.compile(r"^[+-]?[\d.,' \u00a0\u202f]*\d$")
 
 
 def normalise(value: str) -> str:
@@ -90,8 +93,14 @@ def guess_column(values: list[str], *, forced: NumberLocale | None = None) -> Co
 
     ``values`` are the column's non-empty sampled values. A column that plain number parsing already
     reads (digits and a "." decimal point only) is not a locale column: the caller's reader types it."""
-    values = [v for v in values if v and v.strip()]
+    values = [v for v in values[:2000] if v and v.strip()]
     if not values:
+        return ColumnGuess(None, [])
+    # cheap rejections first: most columns are text, or plain numbers the reader types itself
+    if not _MARKS.search(values[0]) and forced is None:
+        if not any(_MARKS.search(v) for v in values[:50]) or not _NUMBERISH.match(values[0].strip()):
+            return ColumnGuess(None, [])
+    if not all(_NUMBERISH.match(v.strip()) for v in values):
         return ColumnGuess(None, [])
     if forced is not None:
         ok = all(parse(v, forced) is not None for v in values)
