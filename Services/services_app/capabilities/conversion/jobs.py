@@ -220,7 +220,7 @@ def _convert_items(ctx, items, out: Path, single: bool, opts, source_location, l
         except JobCancelled:
             raise
         except ServiceError as exc:
-            entry = _failed(location, path, exc.code, exc.message)
+            entry = _failed(location, path, exc.code, exc.message, exc.details)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
             entry = _failed(location, path, "internal_error", f"{type(exc).__name__}: {exc}")
         entry["relative_path"] = rel
@@ -230,7 +230,10 @@ def _convert_items(ctx, items, out: Path, single: bool, opts, source_location, l
     return entries
 
 
-def _failed(location: str, path: Path, code: str, message: str) -> dict:
+def _failed(location: str, path: Path, code: str, message: str, details=None) -> dict:
+    error = {"code": code, "message": message}
+    if details is not None:  # e.g. a crashed reader's signal
+        error["details"] = details
     return {
         "source": location,
         "status": "failed",
@@ -238,5 +241,5 @@ def _failed(location: str, path: Path, code: str, message: str) -> dict:
         "rows": 0,
         "outputs": [],
         "warnings": [],
-        "error": {"code": code, "message": message},
+        "error": error,
     }

@@ -7,7 +7,7 @@
    (chunking, extractor version) re-reads everything.
 2. Read and extract the new and changed files: small text/csv/html/json files
    in this process, pdf/docx/workbooks and large files in a process pool
-   (pebble) that also takes small-file batches whenever it is idle. Pool
+   (pebble, started from a forkserver, memory capped) that also takes small-file batches whenever it is idle. Pool
    batches are large and return compact tuples to keep inter-process cost
    low; every batch has a timeout, and a batch that times out or kills its
    worker is retried file by file, so one hanging or crashing pdf costs only
@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...errors import ServiceError
+from ...isolation import ReaderCrashed, allow_children, limit_memory, memory_limit_bytes, pool_context
 from ...jobs.context import JobContext
 from ...storage import is_gcs, parse_gcs, sha256_file
 from . import store
@@ -155,13 +156,14 @@ def _batches(entries: list[FileEntry], workers: int) -> list[list[FileEntry]]:
     return batches
 
 
-def _preload() -> None:
-    """Import the extractors' libraries once, before the pool forks, so workers start warm."""
-    import charset_normalizer  # noqa: F401
-    import docx  # noqa: F401
-    import pypdfium2  # noqa: F401
-    import python_calamine  # noqa: F401
-    import selectolax.lexbor  # noqa: F401
+def _pool(size: int):
+    """A pebble pool whose processes start from the platform's forkserver (never a fork of this
+    process, which may hold DuckDB or torch threads) with the readers' memory cap."""
+    from pebble import ProcessPool
+
+    return ProcessPool(
+        max_workers=size, context=pool_context(), initializer=limit_memory, initargs=(memory_limit_bytes(),)
+    )
 
 
 # Small files of these formats are extracted in the build's own process (no inter-process cost):
@@ -209,12 +211,11 @@ def extract_all(
 
     from concurrent.futures.process import BrokenProcessPool
 
-    from pebble import ProcessExpired, ProcessPool
+    from pebble import ProcessExpired
 
-    _preload()
     pool_size = max(1, workers - 1) if local else workers
-    with _allow_children():
-        pools = [ProcessPool(max_workers=pool_size)]
+    with allow_children():
+        pools = [_pool(pool_size)]
         try:
             pending: dict[cf.Future, list[FileEntry]] = {}
             retried: set[bytes] = set()
@@ -222,7 +223,7 @@ def extract_all(
             def schedule(batch: list[FileEntry]) -> None:
                 if not pools[-1].active:  # a broken pool is replaced; its batches are retried below
                     pools[-1].stop()
-                    pools.append(ProcessPool(max_workers=pool_size))
+                    pools.append(_pool(pool_size))
                 fut = pools[-1].schedule(_work, args=(batch, *args), timeout=opts.file_timeout * len(batch))
                 pending[fut] = batch
 
@@ -249,8 +250,9 @@ def extract_all(
                                 "timeout",
                             )
                         else:
-                            exitcode = getattr(exc, "exitcode", None)
-                            reason, code = f"the extractor crashed on this file (exit code {exitcode})", "crashed"
+                            crash = ReaderCrashed(getattr(exc, "exitcode", None))
+                            how = crash.signal_name or f"exit status {crash.exit_status}"
+                            reason, code = f"the extractor crashed on this file ({how})", "reader_crashed"
                         results[e.rel] = _error_result(reason, code)
 
             for batch in _batches(remote, pool_size):
@@ -287,24 +289,6 @@ class _gc_paused:
     def __exit__(self, *exc):
         if self.was_enabled:
             gc.enable()
-
-
-class _allow_children:
-    """Start the pool even from a daemonic process (a Celery prefork child): the pool's processes
-    are ours and are stopped before the job returns."""
-
-    def __enter__(self):
-        import multiprocessing
-
-        self.proc = multiprocessing.current_process()
-        self.daemon = self.proc._config.get("daemon")
-        if self.daemon:
-            self.proc._config["daemon"] = False
-        return self
-
-    def __exit__(self, *exc):
-        if self.daemon:
-            self.proc._config["daemon"] = self.daemon
 
 
 # --- main side ---------------------------------------------------------------------------
