@@ -93,8 +93,7 @@ def _drain(n: int) -> None:
     wait([warm.pk], 120)
     started = time.monotonic()
     ids = [
-        job_submit(owner=user, kind="demo.sleep", params={"seconds": 0, "steps": 1, "i": i}, force=True)[0].pk
-        for i in range(n)
+        job_submit(owner=user, kind="demo.sleep", params={"seconds": 0, "steps": 1}, force=True)[0].pk for _ in range(n)
     ]
     submitted = time.monotonic() - started
     wait(ids, max(120, n * 2))
