@@ -46,6 +46,11 @@ KINDS: dict[str, JobKind] = {
         JobKind(
             "knowledgebase.build", f"{_C}.knowledgebase.jobs:build", description="Folder tree to a knowledge base."
         ),
+        JobKind(
+            "knowledgebase.extract_batch",
+            f"{_C}.knowledgebase.build:extract_batch",
+            description="One batch of a knowledge-base build's reading step.",
+        ),
         JobKind("checks.incoming", f"{_C}.checks.jobs:run_checks", queue="gpu", description="Incoming data checks."),
         JobKind("transforms.dataset", f"{_C}.transforms.jobs:transform", description="Raw file to a training dataset."),
         JobKind("language_models.train", f"{_C}.language_models.jobs:train", description="Train a language model."),

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..errors import JobCancelled, NotFound, ServiceError
@@ -201,7 +201,7 @@ class _Heartbeat(threading.Thread):
                 if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
                     self.cancelled.set()
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection ends with it (CONN_MAX_AGE would keep it open)
 
 
 def job_execute(*, job_id: str) -> Job | None:

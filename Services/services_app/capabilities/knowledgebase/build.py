@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import gc
+import gzip
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from collections import Counter, deque
@@ -273,6 +275,89 @@ def extract_all(
                 pool.stop()
                 pool.join()
     return results
+
+
+# --- fan-out: the reading step split into batch jobs --------------------------------------
+#
+# In a worker, a build with more than `batch_files()` files to read splits the reading step into
+# ``knowledgebase.extract_batch`` jobs that any worker takes (`JobContext.map_batches`). Each
+# batch extracts its files (with its own process pool) and writes the compact result tuples to
+# ``.cache/kb-batches/<job id>/<index>.json.gz`` under the data root, which the build reads back,
+# merges and deletes; everything after the reading step runs in the build's own job.
+
+BATCH_FILES = 2000
+BATCH_AREA = ".cache/kb-batches"
+
+
+def batch_files() -> int:
+    """Files per batch of a fanned-out build (``KNOWLEDGEBASE_BATCH_FILES``, default 2,000)."""
+    try:
+        return max(1, int(os.environ.get("KNOWLEDGEBASE_BATCH_FILES", BATCH_FILES)))
+    except ValueError:
+        return BATCH_FILES
+
+
+def extract_in_batches(
+    ctx: JobContext, entries: list[FileEntry], source: Path, opts: BuildOptions, *, lo: float, hi: float
+) -> dict[bytes, Result]:
+    """`extract_all` split into batch jobs; the same {rel: result tuple}."""
+    storage = ctx.storage
+    root = storage.relative(source)
+    n = batch_files()
+    common = {
+        "source": root,
+        "job": ctx.job_id,
+        "max_table_rows": opts.max_table_rows,
+        "chunking": opts.chunking.as_dict(),
+        "file_timeout": opts.file_timeout,
+        "workers": opts.workers,
+    }
+    batches = [
+        {**common, "index": k, "items": [[os.fsdecode(e.rel), e.size, e.mtime_ns, e.ext] for e in entries[i : i + n]]}
+        for k, i in enumerate(range(0, len(entries), n))
+    ]
+    outcomes = ctx.map_batches("knowledgebase.extract_batch", batches, extract_batch, lo=lo, hi=hi)
+    results: dict[bytes, Result] = {}
+    for batch, outcome in zip(batches, outcomes, strict=True):
+        if "result" in outcome:
+            path = storage.resolve(outcome["result"]["results"])
+            for rel, res in json.loads(gzip.decompress(path.read_bytes())):
+                results[os.fsencode(rel)] = tuple(res)
+            path.unlink(missing_ok=True)
+            continue
+        err = outcome["error"]
+        for rel, *_ in batch["items"]:
+            results[os.fsencode(rel)] = _error_result(f"its batch failed: {err.get('message')}", "batch_failed")
+    shutil.rmtree(storage.data_root / BATCH_AREA / ctx.job_id, ignore_errors=True)
+    return results
+
+
+def extract_batch(ctx: JobContext, params: dict) -> dict:
+    """The ``knowledgebase.extract_batch`` job: extract ``items`` ([relative path, size, mtime_ns,
+    extension]) of the folder ``source`` and write their result tuples to the data root's batch
+    area; returns ``{"results": location, "files": n}``."""
+    storage = ctx.storage
+    root = os.fsencode(str(storage.resolve(params["source"], must_exist=True)))
+    entries = [
+        FileEntry(root + b"/" + os.fsencode(rel), os.fsencode(rel), size, mtime_ns, ext)
+        for rel, size, mtime_ns, ext in params["items"]
+    ]
+    opts = BuildOptions(
+        name="batch",
+        source=params["source"],
+        chunking=ChunkingOptions(**params["chunking"]),
+        workers=params.get("workers"),
+        file_timeout=params["file_timeout"],
+        max_table_rows=params["max_table_rows"],
+    )
+    results = extract_all(ctx, entries, opts, lo=0.0, hi=1.0)
+    rows = [[os.fsdecode(e.rel), results[e.rel]] for e in entries]
+    target = storage.data_root / BATCH_AREA / str(params["job"]) / f"{params['index']}.json.gz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(gzip.compress(json.dumps(rows).encode("utf-8", "surrogatepass"), compresslevel=1))
+    os.replace(tmp, target)
+    return {"results": storage.relative(target), "files": len(entries)}
 
 
 class _gc_paused:
@@ -579,7 +664,11 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
         ctx.progress(
             0.05, f"reading {len(plan.to_read)} new or changed files ({plan.counts['unchanged']} unchanged)", force=True
         )
-        results = extract_all(ctx, plan.to_read, opts, lo=0.05, hi=0.75 if opts.embed else 0.9)
+        hi = 0.75 if opts.embed else 0.9
+        if ctx.run_batches is not None and len(plan.to_read) > batch_files():
+            results = extract_in_batches(ctx, plan.to_read, source, opts, lo=0.05, hi=hi)
+        else:
+            results = extract_all(ctx, plan.to_read, opts, lo=0.05, hi=hi)
         new_chunks, new_files = _assemble(plan.to_read, results)
         del results
         ctx.progress(0.76 if opts.embed else 0.91, "writing outputs", force=True)

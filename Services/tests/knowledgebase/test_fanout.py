@@ -1,0 +1,42 @@
+"""A knowledge-base build whose reading step is split into batch jobs gives the same knowledge base."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from services_app.jobs.services import job_submit
+from services_app.models import Job
+from tests.conftest import run_job_now
+
+from .conftest import make_tree
+
+pytestmark = pytest.mark.django_db
+
+
+def _chunks(data_root, name):
+    table = pq.read_table(data_root / "knowledgebases" / name / "output" / "knowledge.parquet")
+    keep = ["id", "document_id", "path", "text", "page", "sheet", "sha256"]
+    rows = table.select([c for c in keep if c in table.column_names]).to_pylist()
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def test_batched_build_equals_a_build_in_one_job(user, data_roots, monkeypatch):
+    make_tree(data_roots / "master")
+    one, _ = job_submit(owner=user, kind="knowledgebase.build", params={"name": "one", "source": "master"})
+    one = run_job_now(one)
+    assert one.status == "succeeded", one.error
+    assert not Job.objects.filter(parent=one).exists()  # 11 files: under the batch size, no fan-out
+
+    monkeypatch.setenv("KNOWLEDGEBASE_BATCH_FILES", "3")
+    many, _ = job_submit(owner=user, kind="knowledgebase.build", params={"name": "many", "source": "master"})
+    many = run_job_now(many)  # this process plays the worker and takes every batch itself
+    assert many.status == "succeeded", many.error
+    batches = Job.objects.filter(parent=many)
+    read = one.result["added"]
+    assert batches.count() == -(-read // 3)
+    assert set(batches.values_list("kind", "status")) == {("knowledgebase.extract_batch", "succeeded")}
+    assert sum(b.result["files"] for b in batches) == read
+    assert many.result["added"] == read and many.result["errors"] == one.result["errors"]
+    assert _chunks(data_roots, "many") == _chunks(data_roots, "one")
+    assert not (data_roots / ".cache" / "kb-batches" / str(many.pk)).exists()  # batch results cleaned up
