@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from ...errors import JobCancelled, ServiceError
 from ...jobs.context import JobContext
+from . import hashes
 from .core import CONVERTER_VERSION, convert_file
 from .detect import detect_format
 from .options import ConvertOptions
@@ -280,6 +281,7 @@ def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_loca
             )
             continue
         target = targets[i]
+        key = hashes.stat_key(path)
         try:
             entry = convert_file(
                 path,
@@ -289,7 +291,9 @@ def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_loca
                 relative_path=rel,
                 locate=locate,
                 cancel_check=ctx.check_cancelled,
+                known_sha256=hashes.known_sha256(path, ctx.storage.data_root),
             )
+            hashes.remember(path, entry["sha256"], ctx.storage.data_root, key=key)
         except JobCancelled:
             raise
         except ServiceError as exc:
