@@ -171,7 +171,18 @@ def _started(platform, name: str) -> list[int]:
 
 
 def _group(pgid: int) -> list[str]:
-    return subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    """Live processes of a process group (a killed child that nobody has reaped yet is a zombie: not live)."""
+    import psutil
+
+    pids = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    live = []
+    for pid in pids:
+        try:
+            if psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE:
+                live.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return live
 
 
 def test_killed_worker_is_restarted_and_its_job_requeued(platform):
@@ -189,7 +200,7 @@ def test_killed_worker_is_restarted_and_its_job_requeued(platform):
     assert platform.call("GET", f"/api/jobs/{job['id']}")[0] == 200
     wait_for(lambda: len(_started(platform, "worker")) == 2, timeout=30, message="a new worker")
     assert f"supervisor: worker (pid {first}) exited with signal SIGKILL" in platform.log.read_text()
-    assert _group(first) == []  # nothing of the old worker is left running
+    wait_for(lambda: _group(first) == [], timeout=10, message="the old worker's pool to be stopped")
     wait_for(
         lambda: platform.call("GET", f"/api/jobs/{job['id']}")[1]["status"] in ("succeeded", "failed"),
         timeout=120,
