@@ -308,9 +308,22 @@ def _run_batches(parent: Job, kind: str, batches: list[dict], report) -> list[di
     The children are queued for every worker to take; meanwhile this worker claims queued
     children itself and runs them here (so a single worker never waits on work nobody takes, and
     no worker slot sits idle waiting). A child whose worker is lost is requeued (by any worker's
-    sweep, or here) and retried up to the attempt limit. On a retry of the parent, children that
-    already exist are reused by their index: finished batches are not run again."""
-    existing = {c.params.get("batch_index"): c.pk for c in Job.objects.filter(parent=parent).only("pk", "params")}
+    sweep, or here) and retried up to the attempt limit. On a retry of the parent, children of the
+    same split (same kind and batches) are reused by their index: finished batches are not run
+    again; children of a different split (the folder changed in between) are cancelled."""
+    plan = hashlib.sha256(json.dumps([kind, batches], sort_keys=True, default=str).encode()).hexdigest()
+    existing = {}
+    stale = []
+    for c in Job.objects.filter(parent=parent).only("pk", "params", "status"):
+        if c.params.get("batch_plan") == plan:
+            existing[c.params.get("batch_index")] = c.pk
+        elif c.status not in Job.FINISHED:
+            stale.append(c.pk)  # from an earlier attempt that split a different listing: stop it
+    if stale:
+        Job.objects.filter(pk__in=stale, status=Job.Status.QUEUED).update(
+            status=Job.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+        )
+        Job.objects.filter(pk__in=stale).update(cancel_requested=True)
     created = []
     with transaction.atomic():
         for i, params in enumerate(batches):
@@ -319,7 +332,7 @@ def _run_batches(parent: Job, kind: str, batches: list[dict], report) -> list[di
             child = Job.objects.create(
                 owner_id=parent.owner_id,
                 kind=kind,
-                params={**params, "batch_index": i},
+                params={**params, "batch_index": i, "batch_plan": plan},
                 queue=parent.queue,
                 parent=parent,
                 progress_message=f"batch {i + 1} of {len(batches)}",

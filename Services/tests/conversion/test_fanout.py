@@ -143,3 +143,28 @@ def test_two_workers_share_the_batches_and_a_lost_batch_is_retried(worker_factor
 def _pids(worker) -> set[int]:
     out = os.popen(f"pgrep -g {worker.proc.pid}").read().split()
     return {int(p) for p in out}
+
+
+@pytest.mark.django_db
+def test_a_retried_parent_reuses_finished_batches_of_the_same_split(user, data_roots):
+    _folder(data_roots / "src", 4)  # 9 files: 3 batches of 4, 4 and 1
+    job, _ = job_submit(owner=user, kind="conversion.parquet", params={"source": "src", "batch_files": 4})
+    job = run_job_now(job)
+    first = dict(Job.objects.filter(parent=job).values_list("pk", "attempts"))
+    assert len(first) == 3 and set(first.values()) == {1}
+
+    def rerun():  # what the sweep does with a parent whose worker was lost
+        Job.objects.filter(pk=job.pk).update(status="queued", worker="")
+        return run_job_now(job)
+
+    again = rerun()
+    assert again.status == "succeeded"
+    assert dict(Job.objects.filter(parent=job).values_list("pk", "attempts")) == first  # none ran again
+    assert again.result["files_total"] == 9
+
+    (data_roots / "src" / "x" / "new.csv").write_text("id\n7\n")  # the listing changed: a new split
+    third = rerun()
+    assert third.status == "succeeded"
+    assert Job.objects.filter(parent=job).count() == 6  # 3 old (kept as they were) + 3 for the new split
+    assert third.result["files_total"] == 10
+    assert "x/new.csv" in {e["relative_path"] for e in third.result["files"]}
