@@ -40,3 +40,28 @@ def test_batched_build_equals_a_build_in_one_job(user, data_roots, monkeypatch):
     assert many.result["added"] == read and many.result["errors"] == one.result["errors"]
     assert _chunks(data_roots, "many") == _chunks(data_roots, "one")
     assert not (data_roots / ".cache" / "kb-batches" / str(many.pk)).exists()  # batch results cleaned up
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_batches_run_on_real_workers(worker_factory, user, data_roots):
+    from tests.conftest import require_service, wait_for
+
+    require_service("PostgreSQL", "DATABASE_URL", 5432, "postgres")
+    require_service("Redis", "REDIS_URL", 6379, "redis")
+    make_tree(data_roots / "master")
+    env = {"KNOWLEDGEBASE_BATCH_FILES": "2"}
+    workers = [worker_factory(name="a", env=env), worker_factory(name="b", env=env)]
+    job, _ = job_submit(owner=user, kind="knowledgebase.build", params={"name": "kb", "source": "master"})
+    wait_for(
+        lambda: Job.objects.get(pk=job.pk).status in Job.FINISHED,
+        timeout=240,
+        message=f"the build; logs:\n{workers[0].output()[-2000:]}\n{workers[1].output()[-2000:]}",
+    )
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    batches = Job.objects.filter(parent=job)
+    assert batches.count() == -(-job.result["added"] // 2) and job.result["added"] == 11
+    assert set(batches.values_list("status", flat=True)) == {"succeeded"}
+    paths = {r["path"] for r in _chunks(data_roots, "kb")}
+    assert len(paths) == 11  # every file has its records
