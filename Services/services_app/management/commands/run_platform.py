@@ -10,7 +10,9 @@ The worker runs in its own process group, so when its main process dies
 (SIGKILL, out of memory) its pool children are stopped with it: the job they
 held is then *lost*, and the new worker's start-up sweep requeues it (or fails
 it past `JOB_MAX_ATTEMPTS`). gunicorn keeps serving the API meanwhile. Each
-start is logged as ``supervisor: <name> started (pid N)``.
+start is logged as ``supervisor: <name> started (pid N)``. On Linux both
+children get SIGTERM when the supervisor itself dies, even by SIGKILL
+(``PR_SET_PDEATHSIG``), so nothing outlives it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,16 @@ MAX_RESTART_DELAY = 30.0
 STABLE_AFTER = 60.0  # a process that ran this long resets its restart delay
 
 
+def _end_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the supervisor dies, even by SIGKILL (Linux prctl)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Supervised:
     """One child process: started, watched, restarted with a growing delay when it keeps dying."""
 
@@ -41,7 +53,13 @@ class Supervised:
         self.restarts = 0
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, process_group=0 if self.own_group else None)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            process_group=0 if self.own_group else None,
+            # neither outlives the supervisor (the worker, in its own group, does not get the terminal's signals)
+            preexec_fn=_end_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        )
         self.started_at = time.monotonic()
         self.restart_at = None
         self.write(f"supervisor: {self.name} started (pid {self.proc.pid})")
