@@ -1,0 +1,123 @@
+"""What a web user may see: every such decision of the web app is made here.
+
+The rules are the API's: a user sees their own jobs, staff see all. Data
+follows jobs: a user sees a location of the data root when it is an input or
+an output of a job they may see (or lies under such a folder); staff see the
+whole data root. Knowledge bases follow the jobs that built them. Pipelines
+and models are shared by everyone who can log in, as in the API.
+
+Workspaces plug in here: replace the body of ``visible_jobs`` (and, where a
+workspace owns folders outright, ``data_roots``) and every page follows.
+"""
+
+from __future__ import annotations
+
+from posixpath import normpath
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from ..errors import NotFound
+from ..jobs.selectors import job_list
+from ..models import ApiKey, Job
+
+# Folders of the data root that belong to the platform, never to a user.
+HIDDEN_TOP = (".cache",)
+
+
+def visible_jobs(user) -> QuerySet[Job]:
+    """Jobs the user may see, newest first (the API's rule)."""
+    return job_list(user=user).select_related("owner")
+
+
+def visible_job(user, job_id) -> Job:
+    """One job the user may see, or NotFound (a 404: never says whether it exists)."""
+    job = visible_jobs(user).filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"no job {job_id}", code="job_not_found")
+    return job
+
+
+def can_act_on(user, job: Job) -> bool:
+    """Cancel or run again: the owner, or staff."""
+    return user.is_staff or job.owner_id == user.pk
+
+
+def visible_owners(user) -> QuerySet:
+    """Users whose jobs this user may filter by."""
+    users = get_user_model().objects.order_by("username")
+    return users if user.is_staff else users.filter(pk=user.pk)
+
+
+def norm_location(location: str) -> str:
+    """A location in one spelling: posix, no leading ./ or trailing /, '' for the data root."""
+    if not location or location in (".", "/"):
+        return ""
+    if location.startswith("gs://"):
+        return location.rstrip("/")
+    out = normpath(location.strip().lstrip("/"))
+    return "" if out == "." else out
+
+
+def _job_locations(job: Job) -> set[str]:
+    locs = {o for o in job.outputs or [] if isinstance(o, str)}
+    locs |= {i.get("location") for i in job.inputs or [] if isinstance(i, dict) and i.get("location")}
+    result = job.result or {}
+    for key in ("output", "report", "summary"):
+        if isinstance(result.get(key), str):
+            locs.add(result[key])
+    return {norm_location(loc) for loc in locs if loc and not loc.startswith("pipeline:")}
+
+
+def data_roots(user) -> list[str]:
+    """The locations a user may browse from: '' (the whole data root) for staff,
+    else the inputs and outputs of their visible jobs, outermost only."""
+    if user.is_staff:
+        return [""]
+    locs: set[str] = set()
+    for job in visible_jobs(user).select_related(None).only("inputs", "outputs", "result"):
+        locs |= _job_locations(job)
+    return _outermost(locs)
+
+
+def _outermost(locs: set[str]) -> list[str]:
+    kept: list[str] = []
+    for loc in sorted(locs, key=lambda s: (s.count("/"), s)):
+        if not any(loc == k or loc.startswith(k + "/") for k in kept):
+            kept.append(loc)
+    return sorted(kept)
+
+
+def location_visible(user, location: str) -> bool:
+    loc = norm_location(location)
+    if loc.split("/", 1)[0] in HIDDEN_TOP:
+        return False
+    for root in data_roots(user):
+        if root == "" or loc == root or loc.startswith(root + "/"):
+            return True
+    return False
+
+
+def require_location(user, location: str) -> str:
+    """The normalised location, or NotFound when the user may not see it (the same
+    answer as for a location that does not exist, so nothing leaks)."""
+    loc = norm_location(location)
+    if not location_visible(user, loc):
+        raise NotFound(f"no dataset or folder {location!r} that you can see", code="location_not_found")
+    return loc
+
+
+def visible_knowledge_base_names(user, all_names: list[str]) -> list[str]:
+    """Knowledge bases built by a job the user may see (staff: all)."""
+    if user.is_staff:
+        return list(all_names)
+    built = {
+        (job.params or {}).get("name")
+        for job in visible_jobs(user).select_related(None).filter(kind="knowledgebase.build").only("params")
+    }
+    return [n for n in all_names if n in built]
+
+
+def own_api_keys(user) -> QuerySet[ApiKey]:
+    """API keys a user manages in the app: only their own, even for staff."""
+    return ApiKey.objects.filter(user=user).order_by("revoked", "-created_at")
