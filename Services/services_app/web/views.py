@@ -416,7 +416,11 @@ def download(request):
     path = get_storage().resolve(location, must_exist=True)
     if not path.is_file():
         raise ServiceError(f"{location!r} is a folder; open it to download its files", code="not_a_file")
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
+    response = FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
+    # a downloaded file never renders as a page of this origin, whatever it holds
+    response["Content-Security-Policy"] = REPORT_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # --- upload ----------------------------------------------------------------------------------
@@ -473,6 +477,11 @@ def knowledge_base(request, name: str):
 
         results = search(storage, name, q=q, k=10, folder=folder or None)
     docs = list(store.documents(storage, name, folder=folder or None, status=None, extension=None)[:200])
+    source = str(manifest.get("source", "")).rstrip("/")
+    for row in [*(results or {}).get("results", []), *docs]:
+        # a link to the source document where the user may open it
+        loc = f"{source}/{row.get('path', '')}"
+        row["location"] = loc if not loc.startswith("gs://") and access.location_visible(request.user, loc) else None
     return render(
         request,
         "web/knowledge_base.html",

@@ -108,6 +108,9 @@ def test_unfinished_rows_poll_and_finished_rows_do_not(alice_client, user):
     assert "hx-trigger" not in row
     panel = alice_client.get(reverse("web:job_panel", args=[running.pk])).content.decode()
     assert 'hx-trigger="every 2s"' in panel
+    assert reverse("web:job_cancel", args=[running.pk]) in panel  # cancel lives in the live part
+    panel = alice_client.get(reverse("web:job_panel", args=[done.pk])).content.decode()
+    assert "hx-trigger" not in panel and reverse("web:job_cancel", args=[done.pk]) not in panel
 
 
 def test_job_page_escapes_parameters_errors_and_progress(alice_client, user):
@@ -210,6 +213,8 @@ def test_owner_browses_and_downloads_their_data(alice_client, alice_dataset, dat
     res = alice_client.get(_loc("web:download", location))
     assert res.status_code == HTTPStatus.OK
     assert b"".join(res.streaming_content) == (data_roots / location).read_bytes()
+    assert res["Content-Disposition"].startswith("attachment")
+    assert res["Content-Security-Policy"].startswith("sandbox;") and res["X-Content-Type-Options"] == "nosniff"
 
 
 def test_staff_browse_the_whole_data_root_but_not_the_platform_areas(staff_client, alice_dataset, data_roots):
