@@ -516,22 +516,11 @@ def pipelines(request):
 @require_POST
 @web_view
 def pipeline_run(request, name: str):
-    from ..capabilities.pipelines.definitions import source_digest
-    from ..capabilities.pipelines.jobs import needs_gpu, validate_run
-    from ..jobs.services import job_submit
+    """A run with the pipeline's own parameters (as `POST /api/pipelines/{name}/runs` with an empty body)."""
+    from ..capabilities.pipelines.request import PipelineRunRequest
+    from ..capabilities.pipelines.submit import pipeline_run_submit
 
-    params = {
-        "pipeline": name,
-        "params": {},
-        "stages": [],
-        "force": False,
-        "require_pass": False,
-        "time_limit_seconds": None,
-    }
-    pipeline, stages, _ = validate_run(params)
-    kind = "pipelines.run_gpu" if needs_gpu(pipeline, stages) else "pipelines.run"
-    inputs = [{"location": f"pipeline:{name}", "sha256": source_digest(pipeline)}]
-    job, _ = job_submit(owner=request.user, kind=kind, params=params, inputs=inputs)
+    job, _ = pipeline_run_submit(owner=request.user, name=name, request=PipelineRunRequest())
     return redirect("web:job", job_id=job.pk)
 
 
