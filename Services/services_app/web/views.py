@@ -9,11 +9,11 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login, update_session_auth_hash
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.tokens import default_token_generator
-from django.http import FileResponse
-from django.shortcuts import redirect, render
+from django.contrib.auth.views import redirect_to_login
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -32,11 +32,19 @@ REPORT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inli
 
 
 def web_view(view):
-    """Login required; a ServiceError becomes an error page with its status and plain message."""
+    """Login required; a ServiceError becomes an error page with its status and plain message.
 
-    @login_required
+    A live part (an htmx request) whose session has ended is told to go to the login page,
+    instead of swapping the login page into a table row."""
+
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            if request.headers.get("HX-Request"):
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+                return response
+            return redirect_to_login(request.get_full_path())
         try:
             return view(request, *args, **kwargs)
         except ServiceError as exc:

@@ -53,6 +53,13 @@ def test_every_page_needs_a_login(client, name, args):
     assert res["Location"].startswith(reverse("web:login") + "?next=")
 
 
+def test_a_live_part_after_the_session_ended_goes_to_the_login_page(client, user):
+    job = _job(user, status=Job.Status.RUNNING)
+    res = client.get(reverse("web:job_row", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert res.status_code == HTTPStatus.NO_CONTENT and res["HX-Redirect"] == reverse("web:login")
+    assert client.get(reverse("web:job_row", args=[job.pk])).status_code == HTTPStatus.FOUND
+
+
 @pytest.mark.parametrize(("name", "args"), PAGES)
 def test_every_page_renders_for_a_user(alice_client, name, args):
     res = alice_client.get(reverse(name, args=args))
