@@ -448,7 +448,9 @@ def upload_file(request):
     if upload is None:
         raise ServiceError("send one file in the `file` field", code="invalid_request")
     job, created = services.conversion_upload_submit(user=request.user, upload=upload)
-    return render(request, "web/_upload_row.html", {"job": job, "name": upload.name, "reused": not created})
+    # the path inside a dropped folder, shown to the user (the stored file keeps its base name)
+    name = request.POST.get("path", "")[:500] or upload.name
+    return render(request, "web/_upload_row.html", {"job": job, "name": name, "reused": not created})
 
 
 @web_view

@@ -239,3 +239,28 @@ def test_knowledge_base_search_by_keyboard(browser, live_server, people, data_ro
 
     other = log_in(browser, live_server.url, "bob")
     assert other.goto(f"{live_server.url}/knowledge-bases/handbook/").status == 404
+
+
+def test_upload_a_folder_gives_one_result_per_file(browser, live_server, people, worker_factory, tmp_path):
+    """A folder chosen with the folder picker: each file becomes its own job and row; a file that
+    cannot be converted says why, beside the ones that converted."""
+    worker_factory()
+    folder = tmp_path / "batch"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("id,name\n1,ann\n2,bob\n")
+    (folder / "sub" / "b.jsonl").write_text('{"id": 1}\n{"id": 2}\n{"id": 3}\n')
+    (folder / "broken.xlsx").write_bytes(b"this is not a workbook")
+
+    page = log_in(browser, live_server.url, "alice")
+    page.goto(live_server.url + "/upload/")
+    page.set_input_files("#folder", str(folder))
+    rows = page.locator("#result-rows tr")
+    page.wait_for_function("document.querySelectorAll('#result-rows tr').length === 3", timeout=60_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#result-rows tr')].every(r => !r.hasAttribute('hx-get'))", timeout=120_000
+    )
+    by_file = {r.get_attribute("data-file"): r.inner_text() for r in rows.all()}
+    assert set(by_file) == {"batch/a.csv", "batch/sub/b.jsonl", "batch/broken.xlsx"}
+    assert "2 rows" in by_file["batch/a.csv"] and "3 rows" in by_file["batch/sub/b.jsonl"]
+    assert "failed" in by_file["batch/broken.xlsx"]
+    assert Job.objects.filter(owner=people[0], kind="conversion.parquet").count() == 3

@@ -276,6 +276,15 @@ def test_upload_one_file_makes_a_job_whose_row_follows_it(alice_client, user):
     assert page.status_code == HTTPStatus.OK and page.context["total"] == 2
 
 
+def test_upload_row_shows_the_path_inside_a_folder_escaped(alice_client):
+    f = io.BytesIO(b"a\n1\n")
+    f.name = "x.csv"
+    res = alice_client.post(reverse("web:upload_file"), {"file": f, "path": f"{HOSTILE}/x.csv"})
+    html = res.content.decode()
+    assert "&lt;script&gt;" in html and "<script>alert" not in html and "<img src=x" not in html
+    assert Job.objects.get().params["files"][0].endswith("/x.csv")
+
+
 def test_upload_without_a_file_says_what_to_send(alice_client):
     res = alice_client.post(reverse("web:upload_file"), HTTP_HX_REQUEST="true")
     assert res.status_code == HTTPStatus.BAD_REQUEST

@@ -21,7 +21,8 @@
 
   async function send(file, name) {
     const body = new FormData();
-    body.append("file", file, name);
+    body.append("file", file, file.name);
+    body.append("path", name);
     let response;
     try {
       response = await fetch(form.action, {
