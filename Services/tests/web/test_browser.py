@@ -19,7 +19,7 @@ from ..conversion.makers import make_xlsx
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 PASSWORD = "a long test password 9"
 # Cells a hostile spreadsheet could carry: if any of them ran, the page title would change.
 HOSTILE = [
