@@ -68,6 +68,19 @@ def shot(page, name: str, *, width: int = 1280) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
+AXE = Path(__file__).parent / "axe" / "axe.min.js"  # axe-core 4.14.1 (npm), MPL-2.0
+
+
+def accessibility_violations(page) -> list[str]:
+    """WCAG 2 A and AA rules (labels, names, contrast, structure) that the page breaks, by axe-core."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}))"
+        ".violations.map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target).join(' | '))"
+    )
+    return found
+
+
 def log_in(browser, base: str, username: str):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -150,6 +163,31 @@ def test_upload_convert_preview_check_and_report(browser, live_server, people, w
         page.goto(base + path)
         assert page.locator("h1").count() == 1
         shot(page, name)
+    # every page of this walk, at desktop and phone width, against WCAG 2.1 A/AA
+    pages = [
+        "/",
+        "/upload/",
+        "/data/",
+        f"/data/parquet/?location={Job.objects.get(kind='conversion.parquet').outputs[0]}",
+        f"/jobs/{job.pk}/",
+        f"/checks/{job.pk}/",
+        f"/checks/history/?dataset={job.params['dataset']}",
+        "/knowledge-bases/",
+        "/pipelines/",
+        "/models/",
+        "/keys/",
+        "/account/password/",
+    ]
+    problems = {}
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in pages:
+            page.goto(base + path)
+            found = accessibility_violations(page)
+            if found:
+                problems[f"{path} @{width}px"] = found
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert problems == {}
 
     # the second user sees none of it
     other = log_in(browser, base, "bob")
@@ -236,6 +274,7 @@ def test_knowledge_base_search_by_keyboard(browser, live_server, people, data_ro
         top.click()
     assert Path(download.value.path()).read_text() == "Bake the bread with flour, water and yeast."
     shot(page, "knowledge-base-search")
+    assert accessibility_violations(page) == []
 
     other = log_in(browser, live_server.url, "bob")
     assert other.goto(f"{live_server.url}/knowledge-bases/handbook/").status == 404
@@ -264,3 +303,4 @@ def test_upload_a_folder_gives_one_result_per_file(browser, live_server, people,
     assert "2 rows" in by_file["batch/a.csv"] and "3 rows" in by_file["batch/sub/b.jsonl"]
     assert "failed" in by_file["batch/broken.xlsx"]
     assert Job.objects.filter(owner=people[0], kind="conversion.parquet").count() == 3
+    assert accessibility_violations(page) == []
