@@ -447,6 +447,22 @@ def test_pipelines_list_metrics_against_thresholds(alice_client):
     assert f'action="{reverse("web:pipeline_run", args=["text_classification"])}"' in res.content.decode()
 
 
+def test_pipeline_history_chart_from_runs(alice_client, user):
+    checks = [{"metric": "accuracy", "passed": True}, {"metric": "macro_f1", "passed": False}]
+    _job(user, kind="pipelines.run", params={"pipeline": "text_classification"}, result={"checks": checks})
+    _job(
+        user,
+        kind="pipelines.run",
+        params={"pipeline": "text_classification"},
+        result={"checks": [dict(c, passed=True) for c in checks], "passed": True},
+    )
+    _job(user, kind="pipelines.run", params={"pipeline": "regression"}, result={"checks": checks})
+    res = alice_client.get(reverse("web:pipelines"))
+    tc = next(p for p in res.context["pipelines"] if p["name"] == "text_classification")
+    assert [m["value"] for m in tc["chart"]["marks"]] == [0.5, 1.0]  # oldest first
+    assert len(tc["runs"]) == 2
+
+
 def test_pipeline_trigger_makes_a_job(alice_client, user):
     res = alice_client.post(reverse("web:pipeline_run", args=["text_classification"]))
     job = Job.objects.get()
