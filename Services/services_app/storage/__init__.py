@@ -19,7 +19,8 @@ Public face (import from ``services_app.storage``): `Storage` and `get_storage`;
 location helpers (`is_gcs`, `parse_gcs`, `safe_filename`, `sha256_file`,
 `md5_file`, `StoredFile`, `CHUNK`); the GCS wrapper (`GcsClient`, `GcsObject`,
 `GCS_TMP_PREFIX`, `GCS_LIST_FIELDS`); job inputs and output folders (`source_for_validation`,
-`check_output`, `location_of`, `output_folder`, `gcs_size`). Inside: `locations` (pure helpers),
+`check_output`, `location_of`, `gcs_size`); `Storage.output` is the one way results are
+written. Inside: `locations` (pure helpers),
 `local` (confinement, uploads, atomic writes), `gcs` (the client), `buckets`
 (gs:// with the allow list), `cache` (the gs:// mirror), `outputs` (where every
 capability writes), `folders` (job inputs checked at submit time, result folders with a manifest last).
@@ -38,7 +39,6 @@ from .folders import (
     check_output,
     gcs_size,
     location_of,
-    output_folder,
     source_for_validation,
 )
 from .gcs import GCS_LIST_FIELDS, GCS_TMP_PREFIX, GcsClient, GcsObject
@@ -52,7 +52,6 @@ __all__ = [
     "check_output",
     "gcs_size",
     "location_of",
-    "output_folder",
     "source_for_validation",
     "CHUNK",
     "GCS_LIST_FIELDS",

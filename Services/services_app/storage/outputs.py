@@ -97,27 +97,33 @@ class Outputs:
 
     @contextlib.contextmanager
     def output(self, location: str, *, folder: bool = False, overwrite: bool = True) -> Iterator[Path]:
-        """Write an output to a local or gs:// location through a local temporary path.
+        """The one way a capability writes a result: to a local temporary path, then into place.
 
-        ``with storage.output("gs://b/out/x.parquet") as tmp: write(tmp)``:
-        locally the temporary path is renamed into place; for gs:// it is
-        published (verified, with preconditions) and then removed. Nothing
-        appears at the location if the block fails."""
-        if not is_gcs(location):
-            target = self.resolve(location)
-            if target.exists() and not overwrite:
-                raise ServiceError(f"{location!r} already exists", code="conflict", status=409)
-            with self.atomic_dir(target) if folder else self.atomic_file(target) as tmp:
+        ``with storage.output("gs://b/out/x.parquet") as tmp: write(tmp)``. A file is renamed into
+        place (local) or published, verified and with preconditions (gs://). A folder
+        (``folder=True``) is swapped into place as a whole (local) or published object by
+        object with its ``manifest.json`` last, and objects only the previous manifest listed are
+        deleted (see `folders.output_folder`). Nothing appears at the location if the block fails;
+        reserved areas (``uploads/``, ``.cache/``) are refused. Without ``overwrite`` an existing
+        target is a 409."""
+        from .folders import check_output, output_folder
+
+        check_output(self, location)
+        if not overwrite and (self.gcs_exists(location) if is_gcs(location) else self.resolve(location).exists()):
+            raise ServiceError(f"{location!r} already exists", code="conflict", status=409)
+        if folder:
+            with output_folder(self, location) as tmp:
                 yield tmp
             return
-        self._gcs_split(location)
+        if not is_gcs(location):
+            with self.atomic_file(self.resolve_output(location)) as tmp:
+                yield tmp
+            return
         staging = self.data_root / ".cache" / "staging" / uuid.uuid4().hex
         staging.mkdir(parents=True)
         tmp = staging / (PurePosixPath(location.rstrip("/")).name or "output")
-        if folder:
-            tmp.mkdir()
         try:
             yield tmp
-            self.publish(tmp, location, overwrite=overwrite)
+            self.publish(tmp, location, overwrite=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ...jobs.context import JobContext
-from ...storage import Storage, check_output, location_of, output_folder, sha256_file, source_for_validation
+from ...storage import Storage, check_output, location_of, sha256_file, source_for_validation
 from .cooccurrence import CooccurrenceModel
 from .ngram import NgramModel
 from .request import LanguageModelRequest
@@ -75,7 +75,7 @@ def train(ctx: JobContext, params: dict) -> dict:
     ctx.progress(0.85, "evaluating on the validation split")
     evaluation = model.evaluate(source)
     location = p.output or default_output(p, ctx.job_id)
-    with output_folder(storage, location) as tmp:
+    with storage.output(location, folder=True) as tmp:
         names = model.save(tmp)
         files = [{"name": n, "bytes": (tmp / n).stat().st_size, "sha256": sha256_file(tmp / n)} for n in names]
         manifest = {

@@ -26,7 +26,7 @@ import xxhash
 
 from ...errors import ServiceError
 from ...jobs.context import JobContext
-from ...storage import Storage, check_output, location_of, output_folder, source_for_validation
+from ...storage import Storage, check_output, location_of, source_for_validation
 from .base import DropTracker, JobType, TransformRequest, get_job_type
 from .card import dataset_card
 from .reader import read_schema, read_table
@@ -241,7 +241,7 @@ def transform(ctx: JobContext, params: dict) -> dict:
     location = p.output or default_output(p, ctx.job_id)
     ctx.progress(0.7, f"writing {location}")
     files: list[dict] = []
-    with output_folder(storage, location) as tmp:
+    with storage.output(location, folder=True) as tmp:
         # Arrow's Parquet writer and DuckDB release the GIL: write the split files side by side.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             futures = []
