@@ -258,6 +258,7 @@ def test_knowledge_base_search_by_keyboard(browser, live_server, people, data_ro
 
     page = log_in(browser, live_server.url, "alice")
     page.get_by_role("link", name="Knowledge bases").click()
+    shot(page, "knowledge-bases")
     page.get_by_role("link", name="handbook").click()
     box = page.get_by_label("Search")
     box.focus()
