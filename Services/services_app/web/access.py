@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from ..errors import NotFound
 from ..jobs.selectors import job_list
 from ..models import ApiKey, Job
+from ..storage import get_storage
 
 # Folders of the data root that belong to the platform, never to a user.
 HIDDEN_TOP = (".cache",)
@@ -102,8 +103,15 @@ def require_location(user, location: str) -> str:
     """The normalised location, or NotFound when the user may not see it (the same
     answer as for a location that does not exist, so nothing leaks)."""
     loc = norm_location(location)
+    missing = NotFound(f"no dataset or folder {location!r} that you can see", code="location_not_found")
     if not location_visible(user, loc):
-        raise NotFound(f"no dataset or folder {location!r} that you can see", code="location_not_found")
+        raise missing
+    if loc and not loc.startswith("gs://") and not user.is_staff:
+        # a symlink inside a visible folder must not lead to data the user may not see
+        storage = get_storage()
+        real = storage.relative(storage.resolve(loc))
+        if real != loc and not location_visible(user, real):
+            raise missing
     return loc
 
 

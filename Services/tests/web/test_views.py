@@ -224,6 +224,22 @@ def test_owner_browses_and_downloads_their_data(alice_client, alice_dataset, dat
     assert res["Content-Security-Policy"].startswith("sandbox;") and res["X-Content-Type-Options"] == "nosniff"
 
 
+def test_a_symlink_in_your_folder_does_not_reach_other_data(alice_client, user, other_user, data_roots):
+    theirs = write_parquet(data_roots, "bob/secret.parquet", pa.table({"x": [1]}))
+    _job(other_user, outputs=[theirs])
+    (data_roots / "mine").mkdir()
+    (data_roots / "mine" / "link.parquet").symlink_to(data_roots / theirs)
+    (data_roots / "mine" / "dir").symlink_to(data_roots / "bob")
+    _job(user, outputs=["mine/link.parquet"], result={"output": "mine"})
+    for name, location in (
+        ("web:dataset", "mine/link.parquet"),
+        ("web:download", "mine/link.parquet"),
+        ("web:data", "mine/dir"),
+        ("web:dataset", "mine/dir/secret.parquet"),
+    ):
+        assert alice_client.get(_loc(name, location)).status_code == HTTPStatus.NOT_FOUND, (name, location)
+
+
 def test_staff_browse_the_whole_data_root_but_not_the_platform_areas(staff_client, alice_dataset, data_roots):
     (data_roots / ".cache").mkdir()
     top = staff_client.get(reverse("web:data"))
