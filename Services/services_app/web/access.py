@@ -72,31 +72,68 @@ def _job_locations(job: Job) -> set[str]:
 
 def data_roots(user) -> list[str]:
     """The locations a user may browse from: '' (the whole data root) for staff,
-    else the inputs and outputs of their visible jobs, outermost only."""
+    else the inputs and outputs of their visible jobs, outermost only.
+
+    Worked out once per request (kept on the request's user object)."""
+    cached = getattr(user, "_web_data_roots", None)
+    if cached is not None:
+        return cached
     if user.is_staff:
-        return [""]
-    locs: set[str] = set()
-    for job in visible_jobs(user).select_related(None).only("inputs", "outputs", "result"):
-        locs |= _job_locations(job)
-    return _outermost(locs)
+        roots = [""]
+    else:
+        locs: set[str] = set()
+        for job in visible_jobs(user).select_related(None).only("inputs", "outputs", "result"):
+            locs |= _job_locations(job)
+        roots = _outermost(locs)
+    user._web_data_roots = roots
+    return roots
+
+
+def _ancestors(loc: str) -> list[str]:
+    """'a/b/c' -> ['a', 'a/b']."""
+    parts = loc.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _outermost(locs: set[str]) -> list[str]:
-    kept: list[str] = []
-    for loc in sorted(locs, key=lambda s: (s.count("/"), s)):
-        if not any(loc == k or loc.startswith(k + "/") for k in kept):
-            kept.append(loc)
-    return sorted(kept)
+    """Locations that lie under no other location of the set (O(n x depth))."""
+    return sorted(loc for loc in locs if not any(a in locs for a in _ancestors(loc)))
+
+
+def _routes(user) -> set[str]:
+    """Every folder above a data root of the user ('' included): the way to their data."""
+    cached = getattr(user, "_web_routes", None)
+    if cached is None:
+        cached = {a for r in data_roots(user) for a in ["", *_ancestors(r)]} if data_roots(user) else set()
+        user._web_routes = cached
+    return cached
+
+
+def leads_to_data(user, location: str) -> bool:
+    """A folder the user may not list, but which holds some of their data further down."""
+    return norm_location(location) in _routes(user)
+
+
+def children_towards_data(user, location: str) -> list[str]:
+    """The entries of ``location`` that are, or lead to, the user's data (nothing else is listed)."""
+    loc = norm_location(location)
+    prefix = loc + "/" if loc else ""
+    found = set()
+    for root in data_roots(user):
+        if root.startswith(prefix) and root != loc and not root.startswith("gs://"):
+            found.add(prefix + root[len(prefix) :].split("/", 1)[0])
+    return sorted(found)
 
 
 def location_visible(user, location: str) -> bool:
     loc = norm_location(location)
     if loc.split("/", 1)[0] in HIDDEN_TOP:
         return False
-    for root in data_roots(user):
-        if root == "" or loc == root or loc.startswith(root + "/"):
-            return True
-    return False
+    roots = data_roots(user)
+    if "" in roots:
+        return True
+    root_set = set(roots)
+    return loc in root_set or any(a in root_set for a in _ancestors(loc))
 
 
 def require_location(user, location: str) -> str:

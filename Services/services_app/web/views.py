@@ -316,13 +316,19 @@ def check_run(request):
 
 @web_view
 def data_browse(request):
-    location = request.GET.get("location", "")
+    location = access.norm_location(request.GET.get("location", ""))
     user = request.user
-    if not location and not user.is_staff:
-        # the top: the folders and files this user's jobs read and wrote
-        roots = access.data_roots(user)
-        entries = [_root_entry(r) for r in roots if not r.startswith("gs://")]
-        return render(request, "web/data.html", {"location": "", "entries": entries, "crumbs": [], "truncated": False})
+    if not access.location_visible(user, location) and (location == "" or access.leads_to_data(user, location)):
+        # a folder above the user's data: only the way down to it is listed
+        names = access.children_towards_data(user, location)
+        entries = [_entry(loc) for loc in names[: datasets.LISTING_MAX]]
+        context = {
+            "location": location,
+            "entries": entries,
+            "crumbs": _crumbs(user, location),
+            "truncated": len(names) > datasets.LISTING_MAX,
+        }
+        return render(request, "web/data.html", context)
     location = access.require_location(user, location)
     storage = get_storage()
     path = storage.resolve(location or ".", must_exist=True)
@@ -336,11 +342,11 @@ def data_browse(request):
     )
 
 
-def _root_entry(location: str) -> datasets.Entry:
+def _entry(location: str) -> datasets.Entry:
     path = get_storage().resolve(location)
     is_dir = path.is_dir()
     return datasets.Entry(
-        name=location,
+        name=location.rsplit("/", 1)[-1],
         location=location,
         is_dir=is_dir,
         size=path.stat().st_size if path.is_file() else 0,
@@ -353,7 +359,8 @@ def _crumbs(user, location: str) -> list[dict]:
     crumbs = []
     for i in range(len(parts)):
         loc = "/".join(parts[: i + 1])
-        crumbs.append({"name": parts[i], "location": loc, "link": access.location_visible(user, loc)})
+        link = access.location_visible(user, loc) or access.leads_to_data(user, loc)
+        crumbs.append({"name": parts[i], "location": loc, "link": link})
     return crumbs
 
 

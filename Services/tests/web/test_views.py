@@ -211,12 +211,19 @@ def test_data_of_another_user_is_not_found(bob_client, alice_dataset):
 
 def test_owner_browses_and_downloads_their_data(alice_client, alice_dataset, data_roots):
     location, _ = alice_dataset
+    write_parquet(data_roots, "parquet/uploads/someone-else/x.parquet", pa.table({"x": [1]}))
+    write_parquet(data_roots, "parquet/other.parquet", pa.table({"x": [1]}))
     top = alice_client.get(reverse("web:data"))
-    assert [e.location for e in top.context["entries"]] == ["parquet/uploads/j1", "uploads/abc/sales.csv"]
+    assert [e.location for e in top.context["entries"]] == ["parquet", "uploads"]
+    # above what her jobs wrote, only the way down to it is listed
+    above = alice_client.get(_loc("web:data", "parquet"))
+    assert [e.location for e in above.context["entries"]] == ["parquet/uploads"]
+    above = alice_client.get(_loc("web:data", "parquet/uploads"))
+    assert [e.location for e in above.context["entries"]] == ["parquet/uploads/j1"]
     folder = alice_client.get(_loc("web:data", "parquet/uploads/j1"))
     assert [e.name for e in folder.context["entries"]] == ["sales.parquet"]
-    # above what the job wrote is not hers to list
-    assert alice_client.get(_loc("web:data", "parquet")).status_code == HTTPStatus.NOT_FOUND
+    assert alice_client.get(_loc("web:dataset", "parquet/other.parquet")).status_code == HTTPStatus.NOT_FOUND
+    assert alice_client.get(_loc("web:data", "parquet/uploads/someone-else")).status_code == HTTPStatus.NOT_FOUND
     res = alice_client.get(_loc("web:download", location))
     assert res.status_code == HTTPStatus.OK
     assert b"".join(res.streaming_content) == (data_roots / location).read_bytes()
