@@ -378,7 +378,7 @@ def test_report_file_is_sent_with_a_sandbox_csp(alice_client, user, data_roots):
     assert res.status_code == HTTPStatus.OK
     csp = res["Content-Security-Policy"]
     assert csp.split(";")[0].strip() == "sandbox"  # no allow-scripts, no allow-same-origin
-    assert "default-src 'none'" in csp and "script-src" not in csp
+    assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'self'" in csp
     assert res["X-Content-Type-Options"] == "nosniff"
     assert res["X-Frame-Options"] == "SAMEORIGIN"
     download = alice_client.get(reverse("web:check_report_html", args=[job.pk]) + "?download=1")
