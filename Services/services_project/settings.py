@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "services_app",
+    "services_app.web",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +80,15 @@ TEMPLATES = [
         },
     }
 ]
+
+# The web app: Django's session login (the API uses API keys instead).
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:jobs"
+LOGOUT_REDIRECT_URL = "web:login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Database -----------------------------------------------------------------
 DATABASES = {

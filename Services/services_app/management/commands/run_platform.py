@@ -143,7 +143,10 @@ class Command(BaseCommand):
         procs = [web, worker]
         for p in procs:
             p.start()
-        write(f"Services is running: http://{host}:{port}/api/docs  (Ctrl-C stops web and worker)")
+        write(
+            f"Services is running: web app http://{host}:{port}/ , API http://{host}:{port}/api/docs"
+            "  (Ctrl-C stops web and worker)"
+        )
         stopping = False
 
         def stop(*_):
