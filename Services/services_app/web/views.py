@@ -28,7 +28,9 @@ from ..storage import get_storage
 from . import access, charts, datasets, services
 
 PAGE_SIZE = 50
-REPORT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; frame-ancestors 'self'"
+REPORT_CSP = (
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; frame-ancestors 'self'"
+)
 
 
 def web_view(view):
