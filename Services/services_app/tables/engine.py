@@ -576,16 +576,12 @@ def plan_parquet(src: Path) -> Plan:
 
 
 def plan_excel(src: Path, kind: FileKind, opts: ReadOptions, work: _Work) -> list[Plan]:
-    from .excel import check_zip_safety, read_workbook
+    from .excel import check_zip_safety, read_sheets
 
     if kind.format in ("xlsx", "ods"):
         check_zip_safety(src, max_uncompressed=opts.max_uncompressed_bytes, max_ratio=opts.max_compression_ratio)
-    # a pure function of the path and plain options: it can run in a child process
-    tables, warnings = read_workbook(
-        str(src), {"sheets": opts.sheets, "header": opts.header, "formulas": opts.formulas}
-    )
-    for w in warnings:
-        work.warn(w)
+    # calamine in a child process (a crash or a hang there fails this file alone)
+    tables = read_sheets(src, sheets=opts.sheets, header=opts.header, warn=work.warn, formulas=opts.formulas)
     plans = []
     for name, table in tables:
         if table.num_columns == 0:

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from .detect import TableError
 
+WORKBOOK_TIMEOUT_SECONDS = 300.0  # a workbook read longer than this is stopped
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -58,7 +59,14 @@ def check_zip_safety(path: Path, *, max_uncompressed: int, max_ratio: int) -> No
                 )
 
 
-def sheet_names(path: Path) -> list[str]:
+def sheet_names(path: Path, *, timeout: float = WORKBOOK_TIMEOUT_SECONDS) -> list[str]:
+    """The workbook's sheet names, read in a child process like `read_sheets`."""
+    from ...isolation import run_isolated
+
+    return run_isolated(sheet_names_here, path, timeout=timeout)
+
+
+def sheet_names_here(path: Path) -> list[str]:
     with _open(path) as wb:
         return list(wb.sheet_names)
 
@@ -83,35 +91,70 @@ class _open:
             pass
 
 
+def read_sheets(
+    path: Path,
+    *,
+    sheets: list[str] | None,
+    header: bool | None,
+    warn,
+    formulas: str = "values",
+    timeout: float = WORKBOOK_TIMEOUT_SECONDS,
+) -> list[tuple[str, pa.Table]]:
+    """[(sheet name, table)] for the selected sheets (all by default).
+
+    calamine runs in a child process (`services_app.isolation`) with a memory cap and a timeout:
+    it aborts the whole process on some malformed workbooks (a sheet that declares a cell at
+    ``XFD1048576`` makes it panic, SIGABRT), which no ``try`` in this process could contain. Such a
+    file fails alone with code ``reader_crashed`` (the signal in the details) or ``timeout``."""
+    from ..isolation import ReaderCrashed, ReaderTimeout, run_isolated
+
+    options = {"sheets": sheets, "header": header, "formulas": formulas}
+    try:
+        tables, warnings = run_isolated(read_workbook, str(path), options, timeout=timeout)
+    except ReaderCrashed as exc:
+        raise TableError(
+            f"the workbook reader crashed on this file ({exc.signal_name or f'exit status {exc.exit_status}'}); "
+            "the workbook is malformed or too large for the reader's memory cap (READER_MEMORY_LIMIT_MB): "
+            "open and re-save it in a spreadsheet program, or export the sheets as CSV",
+            code="reader_crashed",
+            details=exc.details(),
+        ) from None
+    except ReaderTimeout:
+        raise TableError(
+            f"reading the workbook did not finish within {timeout:g} s and was stopped; the file may be malformed",
+            code="timeout",
+        ) from None
+    for w in warnings:
+        warn(w)
+    return tables
+
+
+def read_sheets_here(
+    path: Path, *, sheets: list[str] | None, header: bool | None, formulas: str = "values"
+) -> tuple[list, list[str]]:
+    """`read_sheets` in this process (the child's side): ([(sheet name, table)], warnings)."""
+    return read_workbook(path, {"sheets": sheets, "header": header, "formulas": formulas})
+
+
 def read_workbook(path: str | Path, options: dict | None = None) -> tuple[list[tuple[str, pa.Table]], list[str]]:
-    """([(sheet name, table)], warnings) for the selected sheets: a pure function of a path and plain
-    options (``sheets``, ``header``, ``formulas``), so it can run in a child process.
+    """([(sheet name, table)], warnings) for the selected sheets, read in this process: a pure function
+    of a path and plain options (``sheets``, ``header``, ``formulas``), which `read_sheets` runs in a
+    child process.
 
     Formula cells whose result was never calculated (a workbook written by a library that does not
     calculate: the cell has the formula and no cached value) are reported per sheet, never left as
     silent nulls; ``formulas="text"`` puts the formula text (``=A2+30``) in every formula cell instead
     of its cached value."""
     options = options or {}
+    path = Path(path)
+    sheets, header = options.get("sheets"), options.get("header")
+    formulas = options.get("formulas") or "values"
     warnings: list[str] = []
 
     def warn(msg: str) -> None:
         if msg not in warnings:
             warnings.append(msg)
 
-    tables = read_sheets(
-        Path(path),
-        sheets=options.get("sheets"),
-        header=options.get("header"),
-        warn=warn,
-        formulas=options.get("formulas") or "values",
-    )
-    return tables, warnings
-
-
-def read_sheets(
-    path: Path, *, sheets: list[str] | None, header: bool | None, warn, formulas: str = "values"
-) -> list[tuple[str, pa.Table]]:
-    """[(sheet name, table)] for the selected sheets (all by default)."""
     out = []
     parts = _sheet_parts(path)
     with _open(path) as wb:
@@ -133,7 +176,7 @@ def read_sheets(
             if cells:
                 rows, start = _apply_formulas(name, rows, start, cells, formulas, warn)
             out.append((name, rows_to_table(rows, header=header is not False, merged=merged, start=start, warn=warn)))
-    return out
+    return out, warnings
 
 
 # --- formulas --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
    (chunking, extractor version) re-reads everything.
 2. Read and extract the new and changed files: small text/csv/html/json files
    in this process, pdf/docx/workbooks and large files in a process pool
-   (pebble) that also takes small-file batches whenever it is idle. Pool
+   (pebble, started from a forkserver, memory capped) that also takes small-file batches whenever it is idle. Pool
    batches are large and return compact tuples to keep inter-process cost
    low; every batch has a timeout, and a batch that times out or kills its
    worker is retried file by file, so one hanging or crashing pdf costs only
@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import gc
+import gzip
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from collections import Counter, deque
@@ -40,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...errors import ServiceError
+from ...isolation import ReaderCrashed, allow_children, limit_memory, memory_limit_bytes, pool_context
 from ...jobs.context import JobContext
 from ...storage import is_gcs, parse_gcs, sha256_file
 from . import store
@@ -155,16 +158,14 @@ def _batches(entries: list[FileEntry], workers: int) -> list[list[FileEntry]]:
     return batches
 
 
-def _preload() -> None:
-    """Import the extractors' libraries once, before the pool forks, so workers start warm."""
-    import charset_normalizer  # noqa: F401
-    import docx  # noqa: F401
-    import duckdb  # noqa: F401 - the table reader's engine (imported only: no connection, no threads)
-    import pypdfium2  # noqa: F401
-    import python_calamine  # noqa: F401
-    import selectolax.lexbor  # noqa: F401
+def _pool(size: int):
+    """A pebble pool whose processes start from the platform's forkserver (never a fork of this
+    process, which may hold DuckDB or torch threads) with the readers' memory cap."""
+    from pebble import ProcessPool
 
-    from ... import tables  # noqa: F401
+    return ProcessPool(
+        max_workers=size, context=pool_context(), initializer=limit_memory, initargs=(memory_limit_bytes(),)
+    )
 
 
 # Small files of these formats are extracted in the build's own process (no inter-process cost):
@@ -212,12 +213,11 @@ def extract_all(
 
     from concurrent.futures.process import BrokenProcessPool
 
-    from pebble import ProcessExpired, ProcessPool
+    from pebble import ProcessExpired
 
-    _preload()
     pool_size = max(1, workers - 1) if local else workers
-    with _allow_children():
-        pools = [ProcessPool(max_workers=pool_size)]
+    with allow_children():
+        pools = [_pool(pool_size)]
         try:
             pending: dict[cf.Future, list[FileEntry]] = {}
             retried: set[bytes] = set()
@@ -225,7 +225,7 @@ def extract_all(
             def schedule(batch: list[FileEntry]) -> None:
                 if not pools[-1].active:  # a broken pool is replaced; its batches are retried below
                     pools[-1].stop()
-                    pools.append(ProcessPool(max_workers=pool_size))
+                    pools.append(_pool(pool_size))
                 fut = pools[-1].schedule(_work, args=(batch, *args), timeout=opts.file_timeout * len(batch))
                 pending[fut] = batch
 
@@ -252,8 +252,9 @@ def extract_all(
                                 "timeout",
                             )
                         else:
-                            exitcode = getattr(exc, "exitcode", None)
-                            reason, code = f"the extractor crashed on this file (exit code {exitcode})", "crashed"
+                            crash = ReaderCrashed(getattr(exc, "exitcode", None))
+                            how = crash.signal_name or f"exit status {crash.exit_status}"
+                            reason, code = f"the extractor crashed on this file ({how})", "reader_crashed"
                         results[e.rel] = _error_result(reason, code)
 
             for batch in _batches(remote, pool_size):
@@ -276,6 +277,89 @@ def extract_all(
     return results
 
 
+# --- fan-out: the reading step split into batch jobs --------------------------------------
+#
+# In a worker, a build with more than `batch_files()` files to read splits the reading step into
+# ``knowledgebase.extract_batch`` jobs that any worker takes (`JobContext.map_batches`). Each
+# batch extracts its files (with its own process pool) and writes the compact result tuples to
+# ``.cache/kb-batches/<job id>/<index>.json.gz`` under the data root, which the build reads back,
+# merges and deletes; everything after the reading step runs in the build's own job.
+
+BATCH_FILES = 2000
+BATCH_AREA = ".cache/kb-batches"
+
+
+def batch_files() -> int:
+    """Files per batch of a fanned-out build (``KNOWLEDGEBASE_BATCH_FILES``, default 2,000)."""
+    try:
+        return max(1, int(os.environ.get("KNOWLEDGEBASE_BATCH_FILES", BATCH_FILES)))
+    except ValueError:
+        return BATCH_FILES
+
+
+def extract_in_batches(
+    ctx: JobContext, entries: list[FileEntry], source: Path, opts: BuildOptions, *, lo: float, hi: float
+) -> dict[bytes, Result]:
+    """`extract_all` split into batch jobs; the same {rel: result tuple}."""
+    storage = ctx.storage
+    root = storage.relative(source)
+    n = batch_files()
+    common = {
+        "source": root,
+        "job": ctx.job_id,
+        "max_table_rows": opts.max_table_rows,
+        "chunking": opts.chunking.as_dict(),
+        "file_timeout": opts.file_timeout,
+        "workers": opts.workers,
+    }
+    batches = [
+        {**common, "index": k, "items": [[os.fsdecode(e.rel), e.size, e.mtime_ns, e.ext] for e in entries[i : i + n]]}
+        for k, i in enumerate(range(0, len(entries), n))
+    ]
+    outcomes = ctx.map_batches("knowledgebase.extract_batch", batches, extract_batch, lo=lo, hi=hi)
+    results: dict[bytes, Result] = {}
+    for batch, outcome in zip(batches, outcomes, strict=True):
+        if "result" in outcome:
+            path = storage.resolve(outcome["result"]["results"])
+            for rel, res in json.loads(gzip.decompress(path.read_bytes())):
+                results[os.fsencode(rel)] = tuple(res)
+            path.unlink(missing_ok=True)
+            continue
+        err = outcome["error"]
+        for rel, *_ in batch["items"]:
+            results[os.fsencode(rel)] = _error_result(f"its batch failed: {err.get('message')}", "batch_failed")
+    shutil.rmtree(storage.data_root / BATCH_AREA / ctx.job_id, ignore_errors=True)
+    return results
+
+
+def extract_batch(ctx: JobContext, params: dict) -> dict:
+    """The ``knowledgebase.extract_batch`` job: extract ``items`` ([relative path, size, mtime_ns,
+    extension]) of the folder ``source`` and write their result tuples to the data root's batch
+    area; returns ``{"results": location, "files": n}``."""
+    storage = ctx.storage
+    root = os.fsencode(str(storage.resolve(params["source"], must_exist=True)))
+    entries = [
+        FileEntry(root + b"/" + os.fsencode(rel), os.fsencode(rel), size, mtime_ns, ext)
+        for rel, size, mtime_ns, ext in params["items"]
+    ]
+    opts = BuildOptions(
+        name="batch",
+        source=params["source"],
+        chunking=ChunkingOptions(**params["chunking"]),
+        workers=params.get("workers"),
+        file_timeout=params["file_timeout"],
+        max_table_rows=params["max_table_rows"],
+    )
+    results = extract_all(ctx, entries, opts, lo=0.0, hi=1.0)
+    rows = [[os.fsdecode(e.rel), results[e.rel]] for e in entries]
+    target = storage.data_root / BATCH_AREA / str(params["job"]) / f"{params['index']}.json.gz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(gzip.compress(json.dumps(rows).encode("utf-8", "surrogatepass"), compresslevel=1))
+    os.replace(tmp, target)
+    return {"results": storage.relative(target), "files": len(entries)}
+
+
 class _gc_paused:
     """Pause the cyclic garbage collector while the listing allocates one small object per file.
 
@@ -290,24 +374,6 @@ class _gc_paused:
     def __exit__(self, *exc):
         if self.was_enabled:
             gc.enable()
-
-
-class _allow_children:
-    """Start the pool even from a daemonic process (a Celery prefork child): the pool's processes
-    are ours and are stopped before the job returns."""
-
-    def __enter__(self):
-        import multiprocessing
-
-        self.proc = multiprocessing.current_process()
-        self.daemon = self.proc._config.get("daemon")
-        if self.daemon:
-            self.proc._config["daemon"] = False
-        return self
-
-    def __exit__(self, *exc):
-        if self.daemon:
-            self.proc._config["daemon"] = self.daemon
 
 
 # --- main side ---------------------------------------------------------------------------
@@ -557,10 +623,101 @@ def _with_uri(table: pa.Table, base: str) -> pa.Table:
     return table.set_column(table.schema.get_field_index("uri"), table.schema.field("uri"), uri)
 
 
+@dataclass
+class Plan:
+    """What a build does with each listed file, decided from the previous build (pure data)."""
+
+    unchanged: list[FileEntry] = field(default_factory=list)  # same size and mtime: kept as is
+    touched: list[FileEntry] = field(default_factory=list)  # same content, new mtime: kept, times updated
+    to_read: list[FileEntry] = field(default_factory=list)  # new or changed: extracted
+    not_read: dict[bytes, dict] = field(default_factory=dict)  # unsupported or too large: a files row each
+    removed: list[bytes] = field(default_factory=list)  # in the previous build, gone now
+    counts: Counter = field(default_factory=Counter)  # added, changed, unchanged, removed
+
+
 def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
+    """Build or incrementally rebuild a knowledge base, in named steps:
+    source -> list -> plan changes -> (nothing changed: touch the manifest) -> read -> merge -> embed ->
+    write outputs with the manifest last."""
     started = time.perf_counter()
     storage = ctx.storage
     store.check_name(opts.name)
+    source, uri_base, exclude = resolve_source(ctx, opts)
+    with store.build_lock(storage, opts.name):
+        out = store.output_dir(storage, opts.name)
+        prev = _load_previous(out, opts.full)
+        config = opts.extraction_config()
+        same_config = prev.manifest is not None and prev.manifest.get("config") == config
+        with _gc_paused():  # many small objects, no cycles: see _gc_paused
+            entries, skipped = list_files(ctx, source, opts, exclude)
+            plan = plan_changes(entries, previous_rows(prev), opts, same_config=same_config)
+        emb_config = _embedding_config(opts)
+        if nothing_changed(plan, prev, same_config=same_config, uri_base=uri_base, emb_config=emb_config):
+            manifest = dict(prev.manifest)
+            manifest["checked_at"] = _now()
+            manifest["last_build"] = _summary(plan.counts, started, entries, 0)
+            with storage.atomic_file(out / "manifest.json") as tmp:
+                tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            ctx.progress(1.0, "nothing changed")
+            return _result(opts, storage, manifest, plan.counts, started, skipped, prev.files, out)
+
+        ctx.progress(
+            0.05, f"reading {len(plan.to_read)} new or changed files ({plan.counts['unchanged']} unchanged)", force=True
+        )
+        hi = 0.75 if opts.embed else 0.9
+        if ctx.run_batches is not None and len(plan.to_read) > batch_files():
+            results = extract_in_batches(ctx, plan.to_read, source, opts, lo=0.05, hi=hi)
+        else:
+            results = extract_all(ctx, plan.to_read, opts, lo=0.05, hi=hi)
+        new_chunks, new_files = _assemble(plan.to_read, results)
+        del results
+        ctx.progress(0.76 if opts.embed else 0.91, "writing outputs", force=True)
+        chunks, files = merge(new_chunks, new_files, plan, prev, uri_base=uri_base)
+
+        vectors = embedding_info = None
+        if emb_config is not None:
+            from .index import embed_chunks
+
+            vectors, embedding_info = embed_chunks(ctx, chunks, prev, emb_config, storage, lo=0.76, hi=0.95)
+
+        with storage.atomic_dir(out) as tmp:
+            graph = write_outputs(tmp, chunks, files, vectors, name=opts.name)
+            ctx.progress(0.96, "outputs written")
+            if vectors is not None:
+                from .index import sync_qdrant
+
+                embedding_info["qdrant"] = sync_qdrant(
+                    storage, opts.name, chunks, vectors, prev, dim=embedding_info["dim"], ctx=ctx
+                )
+            manifest = make_manifest(
+                opts,
+                uri_base=uri_base,
+                config=config,
+                chunks=chunks,
+                files=files,
+                skipped=len(skipped),
+                graph=graph,
+                embedding_info=embedding_info,
+                last_build=_summary(plan.counts, started, entries, len(plan.to_read)),
+                exports={
+                    name: {"bytes": (tmp / name).stat().st_size}
+                    for name in store.EXPORTS
+                    if name != "manifest.json" and (tmp / name).is_file()
+                }
+                | {"neo4j.zip": {"files": sorted(p.name for p in (tmp / "neo4j").iterdir())}},
+            )
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        ctx.progress(1.0, "done")
+        return _result(opts, storage, manifest, plan.counts, started, skipped, files, out)
+
+
+# --- the steps ---------------------------------------------------------------------------
+
+
+def resolve_source(ctx: JobContext, opts: BuildOptions) -> tuple[Path, str, list[str]]:
+    """The local folder to walk (a gs:// source mirrored first), the base of the records' URIs, and the
+    exclude patterns (the knowledge bases' own folder is never indexed)."""
+    storage = ctx.storage
     source, uri_base, extra_exclude = _local_source(ctx, opts)
     kb_root = (storage.data_root / store.KB_FOLDER).resolve()
     if source == kb_root or source.is_relative_to(kb_root):
@@ -568,204 +725,204 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
     exclude = list(opts.exclude) + extra_exclude
     if kb_root.is_relative_to(source):  # never index our own outputs
         exclude.append(kb_root.relative_to(source).as_posix() + "/")
+    return source, uri_base, exclude
 
-    with store.build_lock(storage, opts.name):
-        out = store.output_dir(storage, opts.name)
-        prev = _load_previous(out, opts.full)
-        config = opts.extraction_config()
-        same_config = prev.manifest is not None and prev.manifest.get("config") == config
-        ctx.progress(0.01, "listing files", force=True)
 
-        skipped: list[Skipped] = []
-        entries: list[FileEntry] = []
-        with _gc_paused():  # many small objects, no cycles: see _gc_paused
-            for e in walk(
-                source,
-                data_root=storage.data_root,
-                include=opts.include,
-                exclude=exclude,
-                include_hidden=opts.include_hidden,
-                max_depth=opts.max_depth,
-                skipped=skipped,
-            ):
-                entries.append(e)
-                if len(entries) % 2000 == 0:
-                    ctx.progress(0.02, f"listed {len(entries)} files")
+def list_files(
+    ctx: JobContext, source: Path, opts: BuildOptions, exclude: list[str]
+) -> tuple[list[FileEntry], list[Skipped]]:
+    """Every file the build considers, and what the walk skipped with its reason."""
+    ctx.progress(0.01, "listing files", force=True)
+    skipped: list[Skipped] = []
+    entries: list[FileEntry] = []
+    for e in walk(
+        source,
+        data_root=ctx.storage.data_root,
+        include=opts.include,
+        exclude=exclude,
+        include_hidden=opts.include_hidden,
+        max_depth=opts.max_depth,
+        skipped=skipped,
+    ):
+        entries.append(e)
+        if len(entries) % 2000 == 0:
+            ctx.progress(0.02, f"listed {len(entries)} files")
+    return entries, skipped
 
-            # path_key -> (size, mtime_ns, sha256) of the previous build
-            prev_rows: dict[bytes, tuple[int, int, str | None]] = {}
-            if prev.files is not None:
-                prev_rows = dict(
-                    zip(
-                        prev.files.column("path_key").to_pylist(),
-                        zip(*(prev.files.column(c).to_pylist() for c in ("size", "mtime_ns", "sha256")), strict=True),
-                        strict=True,
-                    )
-                )
 
-            unchanged: list[FileEntry] = []
-            touched: list[FileEntry] = []  # same content, new mtime
-            to_read: list[FileEntry] = []
-            not_read: dict[bytes, dict] = {}
-            counts = Counter()
-            for e in entries:
-                p = prev_rows.get(e.rel)
-                if e.ext not in SUPPORTED_EXTENSIONS:
-                    not_read[e.rel] = _file_row(
-                        e,
-                        status="error",
-                        code="unsupported",
-                        reason=f"unsupported file type {e.ext or '(no extension)'!r}",
-                    )
-                elif e.size > opts.max_file_size:
-                    not_read[e.rel] = _file_row(
-                        e,
-                        status="error",
-                        code="too_large",
-                        reason=f"larger than max_file_size ({opts.max_file_size} bytes)",
-                    )
-                elif p is not None and same_config and p[0] == e.size and p[1] == e.mtime_ns:
-                    unchanged.append(e)
-                    counts["unchanged"] += 1
-                    continue
-                elif p is not None and same_config and p[0] == e.size and p[2]:
-                    try:
-                        same = sha256_file(Path(os.fsdecode(e.path))) == p[2]
-                    except OSError:
-                        same = False
-                    if same:
-                        touched.append(e)
-                        counts["unchanged"] += 1
-                        continue
-                    to_read.append(e)
-                else:
-                    to_read.append(e)
-                if p is None:
-                    counts["added"] += 1
-                elif e.rel in not_read and p[0] == e.size and p[1] == e.mtime_ns and same_config:
-                    counts["unchanged"] += 1
-                else:
-                    counts["changed"] += 1
-            current = {e.rel for e in entries}
-            removed = [k for k in prev_rows if k not in current]
-            counts["removed"] = len(removed)
-
-        emb_config = _embedding_config(opts)
-        prev_emb = (prev.manifest or {}).get("embeddings")
-        embeddings_current = emb_config is None or (
-            prev_emb is not None
-            and prev_emb.get("provider") == emb_config["provider"]
-            and (emb_config["model"] in (None, prev_emb.get("model")))
+def previous_rows(prev: Previous) -> dict[bytes, tuple[int, int, str | None]]:
+    """path_key -> (size, mtime_ns, sha256) of the previous build's files."""
+    if prev.files is None:
+        return {}
+    return dict(
+        zip(
+            prev.files.column("path_key").to_pylist(),
+            zip(*(prev.files.column(c).to_pylist() for c in ("size", "mtime_ns", "sha256")), strict=True),
+            strict=True,
         )
-        nothing_changed = (
-            prev.manifest is not None
-            and same_config
-            and prev.manifest.get("uri_base") == uri_base
-            and not to_read
-            and not touched
-            and not removed
-            and counts["added"] == 0
-            and counts["changed"] == 0
-            and embeddings_current
-            and (emb_config is not None) == (prev_emb is not None)
+    )
+
+
+def plan_changes(
+    entries: list[FileEntry], prev_rows: dict[bytes, tuple[int, int, str | None]], opts: BuildOptions, *, same_config
+) -> Plan:
+    """Decide per file: keep (same size and mtime), keep with new times (same sha256), read, or list as not read.
+
+    Only files whose size and mtime differ are hashed; a different extraction config reads everything."""
+    plan = Plan()
+    counts = plan.counts
+    for e in entries:
+        p = prev_rows.get(e.rel)
+        if e.ext not in SUPPORTED_EXTENSIONS:
+            plan.not_read[e.rel] = _file_row(
+                e, status="error", code="unsupported", reason=f"unsupported file type {e.ext or '(no extension)'!r}"
+            )
+        elif e.size > opts.max_file_size:
+            plan.not_read[e.rel] = _file_row(
+                e, status="error", code="too_large", reason=f"larger than max_file_size ({opts.max_file_size} bytes)"
+            )
+        elif p is not None and same_config and p[0] == e.size and p[1] == e.mtime_ns:
+            plan.unchanged.append(e)
+            counts["unchanged"] += 1
+            continue
+        elif p is not None and same_config and p[0] == e.size and p[2]:
+            try:
+                same = sha256_file(Path(os.fsdecode(e.path))) == p[2]
+            except OSError:
+                same = False
+            if same:
+                plan.touched.append(e)
+                counts["unchanged"] += 1
+                continue
+            plan.to_read.append(e)
+        else:
+            plan.to_read.append(e)
+        if p is None:
+            counts["added"] += 1
+        elif e.rel in plan.not_read and p[0] == e.size and p[1] == e.mtime_ns and same_config:
+            counts["unchanged"] += 1
+        else:
+            counts["changed"] += 1
+    current = {e.rel for e in entries}
+    plan.removed = [k for k in prev_rows if k not in current]
+    counts["removed"] = len(plan.removed)
+    return plan
+
+
+def nothing_changed(plan: Plan, prev: Previous, *, same_config: bool, uri_base: str, emb_config: dict | None) -> bool:
+    """True when the previous outputs are still exactly right (then only the manifest's check time moves)."""
+    prev_emb = (prev.manifest or {}).get("embeddings")
+    embeddings_current = emb_config is None or (
+        prev_emb is not None
+        and prev_emb.get("provider") == emb_config["provider"]
+        and (emb_config["model"] in (None, prev_emb.get("model")))
+    )
+    return (
+        prev.manifest is not None
+        and same_config
+        and prev.manifest.get("uri_base") == uri_base
+        and not plan.to_read
+        and not plan.touched
+        and not plan.removed
+        and plan.counts["added"] == 0
+        and plan.counts["changed"] == 0
+        and embeddings_current
+        and (emb_config is not None) == (prev_emb is not None)
+    )
+
+
+def merge(
+    new_chunks: pa.Table, new_files: pa.Table, plan: Plan, prev: Previous, *, uri_base: str
+) -> tuple[pa.Table, pa.Table]:
+    """The new build's chunks and files tables: what was read now plus what was kept from the previous build,
+    sorted by path, with URIs."""
+    keep_docs = [document_id(e.rel) for e in plan.unchanged + plan.touched]
+    pieces = [new_chunks]
+    prev_files_kept = None
+    if keep_docs:
+        old = prev.chunks()
+        pieces.append(old.filter(pc.is_in(old["document_id"], value_set=pa.array(keep_docs))))
+        prev_files_kept = prev.files.filter(pc.is_in(prev.files["document_id"], value_set=pa.array(keep_docs)))
+    chunks = pa.concat_tables(pieces).combine_chunks()
+    if plan.touched:
+        chunks = _update_modified(chunks, {document_id(e.rel): modified_at(e.mtime_ns) for e in plan.touched})
+        prev_files_kept = _update_file_times(prev_files_kept, {e.rel: e.mtime_ns for e in plan.touched})
+    chunks = _with_uri(chunks.sort_by([("path", "ascending"), ("chunk_index", "ascending")]), uri_base)
+    files_tables = [new_files, pa.Table.from_pylist(list(plan.not_read.values()), schema=FILE_SCHEMA)]
+    if prev_files_kept is not None:
+        files_tables.append(prev_files_kept)
+    files = _with_uri(pa.concat_tables(files_tables).combine_chunks().sort_by([("path", "ascending")]), uri_base)
+    return chunks, files
+
+
+def write_outputs(folder: Path, chunks: pa.Table, files: pa.Table, vectors: np.ndarray | None, *, name: str) -> dict:
+    """knowledge.parquet, files.parquet, knowledge.jsonl, the Neo4j export and vectors.npy into ``folder``;
+    returns the graph's counts."""
+    # Arrow's Parquet and CSV writers release the GIL, so they run in threads while this
+    # thread writes the JSONL (which needs the GIL): on 2 cores the outputs take about half.
+    with cf.ThreadPoolExecutor(max_workers=2) as writers:
+        parquet = writers.submit(
+            lambda: (
+                write_parquet(chunks, folder / "knowledge.parquet"),
+                write_parquet(files, folder / "files.parquet"),
+            )
         )
-        if nothing_changed:
-            manifest = dict(prev.manifest)
-            manifest["checked_at"] = _now()
-            manifest["last_build"] = _summary(counts, started, entries, 0)
-            with storage.atomic_file(out / "manifest.json") as tmp:
-                tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-            ctx.progress(1.0, "nothing changed")
-            return _result(opts, storage, manifest, counts, started, skipped, prev.files, out)
+        neo4j = writers.submit(write_neo4j, chunks, files, folder / "neo4j", root_name=name)
+        write_jsonl(chunks, folder / "knowledge.jsonl")
+        parquet.result()
+        graph = neo4j.result()
+    if vectors is not None:
+        np.save(folder / "vectors.npy", vectors)
+    return graph
 
-        ctx.progress(0.05, f"reading {len(to_read)} new or changed files ({counts['unchanged']} unchanged)", force=True)
-        results = extract_all(ctx, to_read, opts, lo=0.05, hi=0.75 if opts.embed else 0.9)
 
-        new_chunks, new_files = _assemble(to_read, results)
-        del results
+def make_manifest(
+    opts: BuildOptions,
+    *,
+    uri_base: str,
+    config: dict,
+    chunks: pa.Table,
+    files: pa.Table,
+    skipped: int,
+    graph: dict,
+    embedding_info: dict | None,
+    last_build: dict,
+    exports: dict,
+) -> dict:
+    """The build's manifest (written last: a folder without one was never completed)."""
 
-        ctx.progress(0.76 if opts.embed else 0.91, "writing outputs", force=True)
-        keep_docs = [document_id(e.rel) for e in unchanged + touched]
-        pieces = [new_chunks]
-        prev_files_kept = None
-        if keep_docs:
-            old = prev.chunks()
-            pieces.append(old.filter(pc.is_in(old["document_id"], value_set=pa.array(keep_docs))))
-            prev_files_kept = prev.files.filter(pc.is_in(prev.files["document_id"], value_set=pa.array(keep_docs)))
-        chunks = pa.concat_tables(pieces).combine_chunks()
-        if touched:
-            chunks = _update_modified(chunks, {document_id(e.rel): modified_at(e.mtime_ns) for e in touched})
-            prev_files_kept = _update_file_times(prev_files_kept, {e.rel: e.mtime_ns for e in touched})
-        chunks = _with_uri(chunks.sort_by([("path", "ascending"), ("chunk_index", "ascending")]), uri_base)
-        files_tables = [new_files, pa.Table.from_pylist(list(not_read.values()), schema=FILE_SCHEMA)]
-        if prev_files_kept is not None:
-            files_tables.append(prev_files_kept)
-        files = _with_uri(pa.concat_tables(files_tables).combine_chunks().sort_by([("path", "ascending")]), uri_base)
+    def status_count(status: str) -> int:
+        return int(pc.sum(pc.equal(files["status"], status)).as_py() or 0)
 
-        vectors = None
-        embedding_info = None
-        if emb_config is not None:
-            from .index import embed_chunks, sync_qdrant
-
-            vectors, embedding_info = embed_chunks(ctx, chunks, prev, emb_config, storage, lo=0.76, hi=0.95)
-
-        with storage.atomic_dir(out) as tmp:
-            # Arrow's Parquet and CSV writers release the GIL, so they run in threads while this
-            # thread writes the JSONL (which needs the GIL): on 2 cores the outputs take about half.
-            with cf.ThreadPoolExecutor(max_workers=2) as writers:
-                parquet = writers.submit(
-                    lambda: (
-                        write_parquet(chunks, tmp / "knowledge.parquet"),
-                        write_parquet(files, tmp / "files.parquet"),
-                    )
-                )
-                neo4j = writers.submit(write_neo4j, chunks, files, tmp / "neo4j", root_name=opts.name)
-                write_jsonl(chunks, tmp / "knowledge.jsonl")
-                parquet.result()
-                graph = neo4j.result()
-            if vectors is not None:
-                np.save(tmp / "vectors.npy", vectors)
-            ctx.progress(0.96, "outputs written")
-            if vectors is not None:
-                embedding_info["qdrant"] = sync_qdrant(
-                    storage, opts.name, chunks, vectors, prev, dim=embedding_info["dim"], ctx=ctx
-                )
-            manifest = {
-                "name": opts.name,
-                "source": opts.source,
-                "uri_base": uri_base,
-                "build_id": uuid.uuid4().hex,
-                "built_at": _now(),
-                "checked_at": _now(),
-                "config": config,
-                "options": {
-                    "include": opts.include,
-                    "exclude": opts.exclude,
-                    "include_hidden": opts.include_hidden,
-                    "max_depth": opts.max_depth,
-                    "max_file_size": opts.max_file_size,
-                },
-                "counts": {
-                    "files": files.num_rows,
-                    "documents": int(pc.sum(pc.equal(files["status"], "ok")).as_py() or 0),
-                    "empty": int(pc.sum(pc.equal(files["status"], "empty")).as_py() or 0),
-                    "errors": int(pc.sum(pc.equal(files["status"], "error")).as_py() or 0),
-                    "chunks": chunks.num_rows,
-                    "characters": int(pc.sum(chunks["char_count"]).as_py() or 0),
-                    "skipped": len(skipped),
-                },
-                "graph": graph,
-                "embeddings": embedding_info,
-                "last_build": _summary(counts, started, entries, len(to_read)),
-                "exports": {},
-            }
-            for name in store.EXPORTS:
-                if name != "manifest.json" and (tmp / name).is_file():
-                    manifest["exports"][name] = {"bytes": (tmp / name).stat().st_size}
-            manifest["exports"]["neo4j.zip"] = {"files": sorted(p.name for p in (tmp / "neo4j").iterdir())}
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        ctx.progress(1.0, "done")
-        return _result(opts, storage, manifest, counts, started, skipped, files, out)
+    return {
+        "name": opts.name,
+        "source": opts.source,
+        "uri_base": uri_base,
+        "build_id": uuid.uuid4().hex,
+        "built_at": _now(),
+        "checked_at": _now(),
+        "config": config,
+        "options": {
+            "include": opts.include,
+            "exclude": opts.exclude,
+            "include_hidden": opts.include_hidden,
+            "max_depth": opts.max_depth,
+            "max_file_size": opts.max_file_size,
+        },
+        "counts": {
+            "files": files.num_rows,
+            "documents": status_count("ok"),
+            "empty": status_count("empty"),
+            "errors": status_count("error"),
+            "chunks": chunks.num_rows,
+            "characters": int(pc.sum(chunks["char_count"]).as_py() or 0),
+            "skipped": skipped,
+        },
+        "graph": graph,
+        "embeddings": embedding_info,
+        "last_build": last_build,
+        "exports": exports,
+    }
 
 
 def _update_modified(chunks: pa.Table, by_doc: dict[str, datetime]) -> pa.Table:
