@@ -206,7 +206,7 @@ class Storage:
     # --- reserved areas -------------------------------------------------------------
     # Folders of the data root that the platform writes itself: uploads by content hash (an output there
     # could replace another user's upload) and caches (an output there could poison the gs:// mirror).
-    RESERVED = ("uploads", ".cache")
+    RESERVED = ("uploads", ".cache", "training_runs")
 
     def check_writable(self, path: Path, *, areas: tuple[str, ...] = RESERVED) -> Path:
         """``path`` unless it lies in a reserved area of the data root (403 ``reserved_location``)."""
