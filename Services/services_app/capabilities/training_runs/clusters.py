@@ -1,8 +1,9 @@
 """Clusters of the final-epoch embeddings, with their top words.
 
 k-means (scikit-learn's ``MiniBatchKMeans``) on the L2-normalised embeddings, fitted on at most 20,000
-training samples and applied to every sample of every split in blocks. The number of clusters defaults to
-``clip(round(sqrt(training rows / 20)), 2, 30)``.
+samples drawn from every split in proportion to its size (so data unlike the training set, e.g. a new topic
+in an inference split, gets clusters of its own) and applied to every sample in blocks. The number of
+clusters defaults to ``clip(round(sqrt(rows / 20)), 2, 30)`` over all splits.
 
 Top words per cluster: class-based TF-IDF (Grootendorst 2022, "BERTopic", arXiv:2203.05794): the frequency
 of a word in the cluster times ``log(1 + A / f)``, with ``A`` the average number of words per cluster and
@@ -28,14 +29,20 @@ def _normalised(block: np.ndarray) -> np.ndarray:
     return block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
 
 
-def fit(training_embeddings: np.ndarray, n_clusters: int, seed: int):
+def fit(embeddings: list[np.ndarray], n_clusters: int, seed: int):
+    """k-means on a proportional sample of at most ``FIT_SAMPLE`` rows of the (memory-mapped) arrays."""
     from sklearn.cluster import MiniBatchKMeans
 
-    n = training_embeddings.shape[0]
+    total = sum(e.shape[0] for e in embeddings)
+    fraction = min(1.0, FIT_SAMPLE / total)
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(n, size=min(FIT_SAMPLE, n), replace=False))
-    sample = _normalised(training_embeddings[idx])
-    n_clusters = min(n_clusters, len(idx))
+    parts = []
+    for e in embeddings:
+        n = e.shape[0]
+        idx = np.sort(rng.choice(n, size=max(1, int(round(n * fraction))), replace=False))
+        parts.append(_normalised(e[idx]))
+    sample = np.concatenate(parts)
+    n_clusters = min(n_clusters, len(sample))
     model = MiniBatchKMeans(n_clusters=n_clusters, random_state=seed, batch_size=2048, n_init=3)
     model.fit(sample)
     return model

@@ -142,9 +142,9 @@ def coverage_signals(results: dict[str, SplitResult], opts: SignalOptions, progr
 
 
 def cluster_signals(results: dict[str, SplitResult], opts: SignalOptions) -> list[dict]:
-    training = results["training"].split
-    n_clusters = opts.clusters or clusters.default_count(training.rows)
-    model = clusters.fit(training.embeddings(), n_clusters, opts.seed)
+    rows = sum(r.split.rows for r in results.values())
+    n_clusters = opts.clusters or clusters.default_count(rows)
+    model = clusters.fit([r.split.embeddings() for r in results.values()], n_clusters, opts.seed)
     n_clusters = model.n_clusters
     texts: list[str] = []
     assigned = []
