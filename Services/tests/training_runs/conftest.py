@@ -1,7 +1,6 @@
 import tempfile
 
 import pytest
-
 import services_client as sc
 
 from .synth import frame, make_new_topic, make_task

@@ -45,7 +45,9 @@ def directions(seed: int = 7) -> np.ndarray:
     return (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32)
 
 
-def make_task(n_per_class: int = 250, flip: float = 0.1, *, seed: int = 0, id_start: int = 0, noise: float = 0.045) -> Task:
+def make_task(
+    n_per_class: int = 250, flip: float = 0.1, *, seed: int = 0, id_start: int = 0, noise: float = 0.045
+) -> Task:
     rng = np.random.default_rng(seed)
     dirs = directions()
     labels = list(TOPICS)
@@ -71,7 +73,16 @@ def make_new_topic(n: int = 200, *, seed: int = 1, id_start: int = 100_000, nois
     dirs = directions()
     x = (dirs[-1] + rng.normal(scale=noise, size=(n, DIM))).astype(np.float32)
     true = np.full(n, -1)
-    return Task(list(TOPICS), np.arange(id_start, id_start + n), _texts(rng, NEW_TOPIC, n), true, true, np.zeros(n, bool), x, ["web"] * n)
+    return Task(
+        list(TOPICS),
+        np.arange(id_start, id_start + n),
+        _texts(rng, NEW_TOPIC, n),
+        true,
+        true,
+        np.zeros(n, bool),
+        x,
+        ["web"] * n,
+    )
 
 
 def frame(task: Task, *, with_labels: bool = True):

@@ -8,7 +8,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-
 import services_client as sc
 from services_client.errors import RunValidationError
 
@@ -28,7 +27,11 @@ def _log_epoch(run, task, epoch, *, rows=None, split="training"):
     for start in range(0, len(ids), 32):
         n = len(ids[start : start + 32])
         run.log_model_outputs(
-            ids=ids[start : start + 32], embeddings=x[start : start + 32], logits=np.zeros((n, 4)), split=split, epoch=epoch
+            ids=ids[start : start + 32],
+            embeddings=x[start : start + 32],
+            logits=np.zeros((n, 4)),
+            split=split,
+            epoch=epoch,
         )
 
 
@@ -126,7 +129,11 @@ def test_bundle_rows_follow_the_dataset_order(tmp_path):
     manifest = run.prepare()
     emb = np.load(run.dir / "bundle" / "training.e0.embeddings.npy")
     assert manifest["splits"]["training"] == {
-        "rows": 100, "epochs": [0], "dim": 384, "labelled": True, "metadata": ["source"]
+        "rows": 100,
+        "epochs": [0],
+        "dim": 384,
+        "labelled": True,
+        "metadata": ["source"],
     }
     np.testing.assert_array_equal(emb, task.x)
     assert json.loads((run.dir / "bundle" / "manifest.json").read_text())["labels"] == task.labels
@@ -167,8 +174,13 @@ class SlowDiskRun(sc.Run):
 def test_a_loop_faster_than_the_disk_waits_instead_of_growing(tmp_path):
     max_queue, batches, batch_bytes = 4, 120, 64 * 384 * 4
     run = SlowDiskRun(
-        url="http://127.0.0.1:9", api_key="x", project="p", run_name="r", labels=list("abcd"),
-        dir=tmp_path / "run", max_queue=max_queue,
+        url="http://127.0.0.1:9",
+        api_key="x",
+        project="p",
+        run_name="r",
+        labels=list("abcd"),
+        dir=tmp_path / "run",
+        max_queue=max_queue,
     )
     emb = np.random.default_rng(0).normal(size=(64, 384)).astype(np.float32)
     logits = np.zeros((64, 4), dtype=np.float32)

@@ -24,8 +24,9 @@ def _process(tmp_path, run, name="run", **options):
     storage = Storage(tmp_path / "data")
     shutil.copytree(run.dir / "bundle", storage.data_root / name / "upload")
     out = f"{name}/results"
-    result = process(JobContext(storage=storage), {"run_id": name, "bundle": f"{name}/upload", "output": out,
-                                                    "options": options})
+    result = process(
+        JobContext(storage=storage), {"run_id": name, "bundle": f"{name}/upload", "output": out, "options": options}
+    )
     return result, storage.data_root / out
 
 
@@ -84,17 +85,23 @@ def test_summary_has_slices_and_clusters_with_top_words(processed, tasks):
 
 def test_samples_filter_sort_and_pages(processed, tasks):
     _, folder = processed
-    page = results.samples(folder, "training", filter="likely_mislabelled,label:sports", sort="dep", descending=True,
-                           page=1, page_size=5)
+    page = results.samples(
+        folder, "training", filter="likely_mislabelled,label:sports", sort="dep", descending=True, page=1, page_size=5
+    )
     assert page["total"] > 0 and len(page["items"]) == min(5, page["total"])
     assert all(row["label"] == "sports" and row["likely_mislabelled"] for row in page["items"])
     deps = [row["dep"] for row in page["items"]]
     assert deps == sorted(deps, reverse=True)
-    second = results.samples(folder, "training", filter="likely_mislabelled", sort="dep", descending=True, page=2,
-                             page_size=5)
+    second = results.samples(
+        folder, "training", filter="likely_mislabelled", sort="dep", descending=True, page=2, page_size=5
+    )
     assert {r["id"] for r in second["items"]}.isdisjoint(
-        {r["id"] for r in results.samples(folder, "training", filter="likely_mislabelled", sort="dep",
-                                          descending=True, page=1, page_size=5)["items"]}
+        {
+            r["id"]
+            for r in results.samples(
+                folder, "training", filter="likely_mislabelled", sort="dep", descending=True, page=1, page_size=5
+            )["items"]
+        }
     )
     with pytest.raises(ServiceError, match="filter 'colour:red' is not known"):
         results.samples(folder, "training", filter="colour:red", sort="dep", descending=True, page=1, page_size=5)
@@ -144,12 +151,14 @@ def test_multilabel_run(tmp_path):
     given = y.copy()
     given[flipped, 0] = ~given[flipped, 0]
     run = offline_run(tmp_path, task_type="text_multi_label", labels=labels)
-    run.log_dataset([{"id": i, "text": f"t{i}", "label": [labels[j] for j in np.flatnonzero(given[i])]}
-                     for i in range(n)])
+    run.log_dataset(
+        [{"id": i, "text": f"t{i}", "label": [labels[j] for j in np.flatnonzero(given[i])]} for i in range(n)]
+    )
     x = (y * 2.0 - 1.0) + rng.normal(scale=0.1, size=(n, 3))
     for epoch in range(3):
-        run.log_model_outputs(ids=np.arange(n), embeddings=np.hstack([x, rng.normal(size=(n, 5))]),
-                              logits=x * 4, epoch=epoch)
+        run.log_model_outputs(
+            ids=np.arange(n), embeddings=np.hstack([x, rng.normal(size=(n, 5))]), logits=x * 4, epoch=epoch
+        )
     result, folder = _process(tmp_path, run)
     table = pq.read_table(folder / "training.parquet").to_pandas()
     flagged = table["likely_mislabelled"].to_numpy()

@@ -53,7 +53,9 @@ def init(
     global _current
     if labels is None:
         raise ValueError("labels: give the label names, in the order of the model's outputs")
-    _current = Run(url=url, api_key=api_key, project=project, run_name=run_name, task_type=task_type, labels=labels, **kw)
+    _current = Run(
+        url=url, api_key=api_key, project=project, run_name=run_name, task_type=task_type, labels=labels, **kw
+    )
     return _current
 
 
@@ -70,8 +72,9 @@ def log_dataset(data, split: str = "training", **kw) -> int:
 
 def log_model_outputs(*, ids, embeddings, logits=None, probs=None, split: str = "training", epoch: int = 0, **kw):
     """See `Run.log_model_outputs`."""
-    return _run().log_model_outputs(ids=ids, embeddings=embeddings, logits=logits, probs=probs, split=split,
-                                    epoch=epoch, **kw)
+    return _run().log_model_outputs(
+        ids=ids, embeddings=embeddings, logits=logits, probs=probs, split=split, epoch=epoch, **kw
+    )
 
 
 def finish(**kw) -> RunJob:

@@ -79,7 +79,9 @@ def build_bundle(run) -> dict:
         ids = inputs.column("id").to_numpy()
         dup = _duplicates(ids)
         if len(dup):
-            raise RunValidationError(f"split {key}: {len(dup)} ids appear more than once in the dataset, e.g. {_examples(dup)}")
+            raise RunValidationError(
+                f"split {key}: {len(dup)} ids appear more than once in the dataset, e.g. {_examples(dup)}"
+            )
         epochs = sorted(int(p.stem.split("=")[1]) for p in (outputs_dir / key).glob("epoch=*.arrows"))
         gaps = sorted(set(range(epochs[0], epochs[-1] + 1)) - set(epochs))
         if gaps:

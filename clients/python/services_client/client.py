@@ -63,14 +63,25 @@ class Client:
         return self.wait(job, timeout=timeout) if wait else job
 
     # --- capabilities -------------------------------------------------------------------------------------
-    def convert(self, source: str | None = None, *, file: str | os.PathLike | list | None = None,
-                output: str | None = None, options: dict | None = None, force: bool = False, wait: bool = True):
+    def convert(
+        self,
+        source: str | None = None,
+        *,
+        file: str | os.PathLike | list | None = None,
+        output: str | None = None,
+        options: dict | None = None,
+        force: bool = False,
+        wait: bool = True,
+    ):
         """Files to Parquet: ``source`` (a location under the data root or gs://), or local ``file``(s) uploaded."""
         if (source is None) == (file is None):
             raise ValueError("give source (a server location) or file (local files to upload)")
         if source is not None:
-            return self.submit("/api/conversions", {"source": source, "output": output, "options": options or {},
-                                                    "force": force}, wait=wait)
+            return self.submit(
+                "/api/conversions",
+                {"source": source, "output": output, "options": options or {}, "force": force},
+                wait=wait,
+            )
         paths = file if isinstance(file, list) else [file]
         handles = [open(p, "rb") for p in paths]
         try:
@@ -79,8 +90,12 @@ class Client:
                 data["output"] = output
             if options:
                 data["options"] = json.dumps(options)
-            job = self.http.json("POST", "/api/conversions/upload", data=data,
-                                 files=[("files", (Path(p).name, h)) for p, h in zip(paths, handles, strict=True)])
+            job = self.http.json(
+                "POST",
+                "/api/conversions/upload",
+                data=data,
+                files=[("files", (Path(p).name, h)) for p, h in zip(paths, handles, strict=True)],
+            )
         finally:
             for h in handles:
                 h.close()

@@ -195,7 +195,10 @@ class Run:
                 raise RunValidationError(f"split {key}: every row needs a label")
             if self.multi_label:
                 columns["label"] = pa.array(
-                    [[self._label_value(v, key) for v in (row if isinstance(row, list | tuple) else [row])] for row in values],
+                    [
+                        [self._label_value(v, key) for v in (row if isinstance(row, list | tuple) else [row])]
+                        for row in values
+                    ],
                     pa.list_(pa.int32()),
                 )
             else:
@@ -203,7 +206,9 @@ class Run:
         for name in names:
             if name not in ("id", "text", "label"):
                 columns[name] = table.column(name)
-        return pa.table(columns).combine_chunks().to_batches()[0] if table.num_rows else pa.table(columns).to_batches()[0]
+        return (
+            pa.table(columns).combine_chunks().to_batches()[0] if table.num_rows else pa.table(columns).to_batches()[0]
+        )
 
     # --- model outputs -------------------------------------------------------------------------------------
     def log_model_outputs(
@@ -246,7 +251,14 @@ class Run:
             )
         if not np.issubdtype(ids_a.dtype, np.integer):
             raise RunValidationError(f"ids must be integers (got {ids_a.dtype})")
-        item = (key, int(epoch), ids_a.astype(np.int64), emb.astype(np.float32), scores.astype(np.float32), logits is not None)
+        item = (
+            key,
+            int(epoch),
+            ids_a.astype(np.int64),
+            emb.astype(np.float32),
+            scores.astype(np.float32),
+            logits is not None,
+        )
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -391,15 +403,24 @@ class RunJob:
     def samples_page(self, **query) -> dict:
         return self.http.json("GET", f"/api/runs/{self.run_id}/samples", params=_query(query))
 
-    def samples(self, split: str = "training", *, filter: str | None = None, sort: str = "dep",
-                descending: bool = True, limit: int | None = None, as_pandas: bool = True):
+    def samples(
+        self,
+        split: str = "training",
+        *,
+        filter: str | None = None,
+        sort: str = "dep",
+        descending: bool = True,
+        limit: int | None = None,
+        as_pandas: bool = True,
+    ):
         """Every sample that passes ``filter`` (all pages), as a pandas DataFrame (or a pyarrow Table)."""
         rows: list[dict] = []
         page = 1
         while True:
             size = 1000 if limit is None else min(1000, max(1, limit - len(rows)))
-            body = self.samples_page(split=split, filter=filter, sort=sort, descending=descending, page=page,
-                                     page_size=size)
+            body = self.samples_page(
+                split=split, filter=filter, sort=sort, descending=descending, page=page, page_size=size
+            )
             rows.extend(body["items"])
             if not body["items"] or len(rows) >= body["total"] or (limit is not None and len(rows) >= limit):
                 break
@@ -407,11 +428,20 @@ class RunJob:
         table = pa.Table.from_pylist(rows)
         return table.to_pandas() if as_pandas else table
 
-    def export(self, path: str | os.PathLike, *, split: str = "training", format: str = "csv",
-               filter: str | None = "likely_mislabelled") -> Path:
+    def export(
+        self,
+        path: str | os.PathLike,
+        *,
+        split: str = "training",
+        format: str = "csv",
+        filter: str | None = "likely_mislabelled",
+    ) -> Path:
         """Write the samples to relabel to ``path`` (CSV or Label Studio import JSON)."""
-        response = self.http.request("GET", f"/api/runs/{self.run_id}/export",
-                                     params=_query({"split": split, "format": format, "filter": filter or ""}))
+        response = self.http.request(
+            "GET",
+            f"/api/runs/{self.run_id}/export",
+            params=_query({"split": split, "format": format, "filter": filter or ""}),
+        )
         Path(path).write_bytes(response.content)
         return Path(path)
 

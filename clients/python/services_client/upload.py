@@ -25,9 +25,15 @@ def _received(http, run_id: str) -> dict[str, int]:
     return {f["name"]: f["received"] for f in status["files"]}
 
 
-def upload_file(http, run_id: str, path: Path, *, part_bytes: int, bar=None, stats: dict | None = None) -> None:
+def upload_file(
+    http, run_id: str, path: Path, *, part_bytes: int, received: int | None = None, bar=None, stats: dict | None = None
+) -> None:
+    """Send ``path`` from ``received`` (asked of the server when not given) to its end, in parts."""
     name, size = path.name, path.stat().st_size
-    received = _received(http, run_id)[name]
+    if received is None:
+        received = _received(http, run_id)[name]
+    if bar is not None:
+        bar.update(received)
     failures = 0
     with open(path, "rb") as f:
         while received < size:
@@ -38,7 +44,10 @@ def upload_file(http, run_id: str, path: Path, *, part_bytes: int, bar=None, sta
                     f"/api/runs/{run_id}/files/{name}",
                     params={"offset": received},
                     content=data,
-                    headers={"X-Part-SHA256": hashlib.sha256(data).hexdigest(), "Content-Type": "application/octet-stream"},
+                    headers={
+                        "X-Part-SHA256": hashlib.sha256(data).hexdigest(),
+                        "Content-Type": "application/octet-stream",
+                    },
                 )
                 if response.status_code == 409:
                     body = response.json().get("error", {})
@@ -91,9 +100,18 @@ def upload_bundle(run, folder: Path, *, progress: bool = True) -> tuple[dict, di
     total = sum(p.stat().st_size for p in files)
     bar = progress_bar(total, "upload", progress, bytes=True)
     run.upload_stats = {}
+    have = {f["name"]: f["received"] for f in created["files"]}
     try:
         for path in files:
-            upload_file(run.http, created["run_id"], path, part_bytes=part, bar=bar, stats=run.upload_stats)
+            upload_file(
+                run.http,
+                created["run_id"],
+                path,
+                part_bytes=part,
+                received=have[path.name],
+                bar=bar,
+                stats=run.upload_stats,
+            )
     finally:
         if bar is not None:
             bar.close()

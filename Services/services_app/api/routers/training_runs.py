@@ -119,9 +119,7 @@ def summary(request, run_id: UUID):
     return results.read_summary(run_results(storage=get_storage(), run=run))
 
 
-@router.get(
-    "/runs/{run_id}/samples", response={200: SamplesOut, **ERRORS}, url_name="run_samples", summary="Samples"
-)
+@router.get("/runs/{run_id}/samples", response={200: SamplesOut, **ERRORS}, url_name="run_samples", summary="Samples")
 def samples(request, run_id: UUID, query: Query[SamplesQuery]):
     """Per-sample signals of one split, filtered, sorted and paged; e.g. `filter=likely_mislabelled,label:sports`
     with `sort=dep` gives the likely mislabelled samples of class sports, worst first."""
@@ -138,9 +136,7 @@ def samples(request, run_id: UUID, query: Query[SamplesQuery]):
     )
 
 
-@router.get(
-    "/runs/{run_id}/export", response={200: None, **ERRORS}, url_name="run_export", summary="Export to relabel"
-)
+@router.get("/runs/{run_id}/export", response={200: None, **ERRORS}, url_name="run_export", summary="Export to relabel")
 def export(request, run_id: UUID, query: Query[ExportQuery]):
     """The selected samples (likely mislabelled by default), worst first, as CSV or as Label Studio import JSON
     with the suggested label as a pre-annotation."""

@@ -36,9 +36,7 @@ class RunOut(Schema):
     task_type: str
     labels: list[str]
     owner: str = Field(alias="owner.username")
-    status: str = Field(
-        description="uploading, then the job's status: queued, running, succeeded, failed or cancelled"
-    )
+    status: str = Field(description="uploading, then the job's status: queued, running, succeeded, failed or cancelled")
     job: RunJobOut | None
     splits: dict[str, Any] | None = Field(None, description="Per-split summary once processed")
     created_at: datetime

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 FIT_SAMPLE = 20_000
+WORD_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z]+\b"  # words of two letters or more, no digits
 BLOCK = 16384
 
 
@@ -60,7 +61,7 @@ def top_words(texts: list[str], clusters: np.ndarray, n_clusters: int, top: int)
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
 
-    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b", max_features=50_000)
+    vectorizer = CountVectorizer(stop_words="english", token_pattern=WORD_PATTERN, max_features=50_000)
     try:
         counts = vectorizer.fit_transform(texts)
     except ValueError:  # empty vocabulary

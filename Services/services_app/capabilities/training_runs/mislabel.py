@@ -63,9 +63,7 @@ def find(labels: np.ndarray, mean_probs: np.ndarray, aum: np.ndarray, *, multi: 
             note = f"confident learning could not run ({type(exc).__name__}: {exc}); training dynamics alone"
             cl = np.ones(n, dtype=bool)
             quality = (
-                np.where(labels, mean_probs, 1 - mean_probs).min(axis=1)
-                if multi
-                else mean_probs[np.arange(n), labels]
+                np.where(labels, mean_probs, 1 - mean_probs).min(axis=1) if multi else mean_probs[np.arange(n), labels]
             )
     flagged = np.asarray(cl, dtype=bool) & (aum < aum_below)
     if multi:

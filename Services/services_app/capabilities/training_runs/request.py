@@ -23,9 +23,7 @@ class SignalOptions(BaseModel):
 
     easy_below: float = Field(0.25, gt=0, lt=1, description="Data error potential below this: easy")
     hard_from: float = Field(0.5, gt=0, lt=1, description="Data error potential from this up: hard")
-    boundary_margin: float = Field(
-        0.1, gt=0, lt=1, description="Top-two probability gap below this: on the boundary"
-    )
+    boundary_margin: float = Field(0.1, gt=0, lt=1, description="Top-two probability gap below this: on the boundary")
     aum_below: float = Field(
         0.0, ge=-1, le=1, description="Likely mislabelled needs an area under the margin below this"
     )
