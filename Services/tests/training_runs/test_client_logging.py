@@ -164,7 +164,7 @@ def test_ner_is_not_supported_yet(tmp_path):
 
 
 class SlowDiskRun(sc.Run):
-    """A run whose disk is slower than its training loop: each batch takes 5 ms to write."""
+    """A run whose disk is slower than its training loop: each chunk takes 5 ms to write."""
 
     def _write(self, *item):
         time.sleep(0.005)
@@ -172,7 +172,8 @@ class SlowDiskRun(sc.Run):
 
 
 def test_a_loop_faster_than_the_disk_waits_instead_of_growing(tmp_path):
-    max_queue, batches, batch_bytes = 4, 120, 64 * 384 * 4
+    max_queue, batches, chunk_rows = 4, 400, 256
+    chunk_bytes = chunk_rows * (384 + 4 + 2) * 4
     run = SlowDiskRun(
         url="http://127.0.0.1:9",
         api_key="x",
@@ -181,6 +182,7 @@ def test_a_loop_faster_than_the_disk_waits_instead_of_growing(tmp_path):
         labels=list("abcd"),
         dir=tmp_path / "run",
         max_queue=max_queue,
+        chunk_rows=chunk_rows,  # four batches per chunk
     )
     emb = np.random.default_rng(0).normal(size=(64, 384)).astype(np.float32)
     logits = np.zeros((64, 4), dtype=np.float32)
@@ -194,6 +196,6 @@ def test_a_loop_faster_than_the_disk_waits_instead_of_growing(tmp_path):
     assert run.stats["blocked_puts"] > 0  # the loop had to wait for the disk
     assert run.stats["max_queued"] <= max_queue
     assert run.stats["rows"] == batches * 64  # nothing was dropped
-    # copies waiting in the queue (+ the one being written and the caller's) bound the memory,
-    # far below the 120 batches (11.8 MB) an unbounded queue would hold
-    assert peak < (max_queue + 6) * batch_bytes, peak
+    # chunks waiting in the queue, the one being written and the one being filled bound the memory,
+    # far below the 100 chunks (39 MB) an unbounded queue would hold
+    assert peak < (max_queue + 3) * chunk_bytes, peak

@@ -2,10 +2,12 @@
 
 Everything is written to local Arrow files first (``dir``, a temporary folder by default):
 ``inputs/<split>.arrows`` (id, text, label, metadata) and ``outputs/<split>/epoch=<e>.arrows`` (id, embedding,
-probabilities). `log_model_outputs` only checks shapes and copies the arrays; a background thread converts
-logits to probabilities, checks values and appends to the files. The queue between them is bounded
-(``max_queue`` batches): when the disk is slower than training, `log_model_outputs` waits instead of letting
-memory grow.
+probabilities). `log_model_outputs` only checks shapes and copies the arrays into a chunk of ``chunk_rows``
+rows (2,048); a full chunk goes to a background thread that converts logits to probabilities, checks values
+and appends to the files. The queue between them is bounded (``max_queue`` chunks, 4): when the disk is
+slower than training, `log_model_outputs` waits instead of letting memory grow. Memory for outputs is at most
+``(max_queue + 2) x chunk_rows x (dim + labels) x 4`` bytes per split and epoch being logged (about 19 MB at
+384 dimensions).
 
 `finish()` joins outputs to inputs by id per split and epoch, validates, writes the upload bundle (rows of
 every file in the dataset's order), prints a summary and uploads it in resumable parts.
@@ -39,16 +41,17 @@ BLOCK = 8192
 FORMAT = 1
 
 
-def _numpy(x, what: str) -> np.ndarray:
-    """Arrays, lists and torch/tf tensors (detached and moved to the CPU) as numpy, copied."""
+def _numpy(x, what: str, dtype=None) -> np.ndarray:
+    """Arrays, lists and torch/tf tensors (detached and moved to the CPU) as numpy (a view where possible:
+    the data are copied once, into the run's chunk buffer, so the caller may reuse its buffers at once)."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):
         x = x.numpy()
     try:
-        return np.array(x, copy=True)
+        return np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise RunValidationError(f"{what} cannot be read as an array: {exc}") from None
+        raise RunValidationError(f"{what} cannot be read as an array of {dtype or 'numbers'}: {exc}") from None
 
 
 def split_key(split: str, inference_name: str | None) -> str:
@@ -74,6 +77,24 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+class _Chunk:
+    """Rows of one split and epoch gathered in the caller's thread until ``chunk_rows`` are reached, so the
+    writer thread wakes once per chunk rather than once per batch."""
+
+    def __init__(self, rows: int, dim: int, width: int, are_logits: bool):
+        self.ids = np.empty(rows, dtype=np.int64)
+        self.emb = np.empty((rows, dim), dtype=np.float32)
+        self.scores = np.empty((rows, width), dtype=np.float32)
+        self.are_logits, self.n = are_logits, 0
+
+    def add(self, ids: np.ndarray, emb: np.ndarray, scores: np.ndarray) -> None:
+        end = self.n + len(ids)
+        self.ids[self.n : end] = ids
+        self.emb[self.n : end] = emb
+        self.scores[self.n : end] = scores
+        self.n = end
+
+
 class Run:
     """One training run being logged. Use the module functions (`init`, `log_dataset`, ...) or this class."""
 
@@ -87,7 +108,8 @@ class Run:
         labels: list[str],
         task_type: str = "text_classification",
         dir: str | os.PathLike | None = None,
-        max_queue: int = 32,
+        max_queue: int = 4,
+        chunk_rows: int = 2048,
         part_bytes: int = 8 * 1024 * 1024,
         options: dict | None = None,
         http: Http | None = None,
@@ -112,9 +134,14 @@ class Run:
         self._outputs: dict[tuple[str, int], tuple[ipc.RecordBatchStreamWriter, Any]] = {}
         self._dim: int | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, max_queue))
+        self.chunk_rows = max(1, chunk_rows)
+        self._buffers: dict[tuple[str, int], _Chunk] = {}
         self._error: BaseException | None = None
         self._finished = False
         self.stats = {"batches": 0, "rows": 0, "blocked_puts": 0, "max_queued": 0}
+        # pyarrow's first numpy conversion imports its pandas shim (about a second): pay it here, not in the
+        # writer thread in the middle of the first epoch
+        pa.array(np.zeros(1, dtype=np.float32))
         self._writer = threading.Thread(target=self._write_loop, name="services-run-writer", daemon=True)
         self._writer.start()
 
@@ -233,8 +260,10 @@ class Run:
         if not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise RunValidationError(f"epoch must be a non-negative integer (got {epoch!r})")
         ids_a = _numpy(ids, "ids").reshape(-1)
-        emb = _numpy(embeddings, "embeddings")
-        scores = _numpy(logits if logits is not None else probs, "logits" if logits is not None else "probs")
+        emb = _numpy(embeddings, "embeddings", np.float32)
+        scores = _numpy(
+            logits if logits is not None else probs, "logits" if logits is not None else "probs", np.float32
+        )
         n = len(ids_a)
         if emb.ndim != 2 or emb.shape[0] != n:
             raise RunValidationError(f"embeddings have shape {list(emb.shape)}; expected [{n}, dim] for {n} ids")
@@ -251,14 +280,26 @@ class Run:
             )
         if not np.issubdtype(ids_a.dtype, np.integer):
             raise RunValidationError(f"ids must be integers (got {ids_a.dtype})")
-        item = (
-            key,
-            int(epoch),
-            ids_a.astype(np.int64),
-            emb.astype(np.float32),
-            scores.astype(np.float32),
-            logits is not None,
-        )
+        are_logits = logits is not None
+        chunk = self._buffers.get((key, int(epoch)))
+        if chunk is not None and (chunk.are_logits != are_logits or chunk.n + n > len(chunk.ids)):
+            self._hand_over(key, int(epoch))
+            chunk = None
+        if chunk is None:
+            chunk = self._buffers[(key, int(epoch))] = _Chunk(
+                max(self.chunk_rows, n), emb.shape[1], scores.shape[1], are_logits
+            )
+        chunk.add(ids_a, emb, scores)
+        if chunk.n == len(chunk.ids):
+            self._hand_over(key, int(epoch))
+        self._raise_writer_error()
+
+    def _hand_over(self, key: str, epoch: int) -> None:
+        """Queue a full (or final) chunk for the writer; wait while the queue is full (back-pressure)."""
+        chunk = self._buffers.pop((key, epoch))
+        if chunk.n == 0:
+            return
+        item = (key, epoch, chunk.ids[: chunk.n], chunk.emb[: chunk.n], chunk.scores[: chunk.n], chunk.are_logits)
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -271,7 +312,6 @@ class Run:
                 except queue.Full:
                     continue
         self.stats["max_queued"] = max(self.stats["max_queued"], self._queue.qsize())
-        self._raise_writer_error()
 
     def _write_loop(self) -> None:
         while True:
@@ -309,7 +349,7 @@ class Run:
         if (key, epoch) not in self._outputs:
             folder = self.dir / "outputs" / key
             folder.mkdir(parents=True, exist_ok=True)
-            sink = open(folder / f"epoch={epoch}.arrows", "wb")
+            sink = pa.OSFile(str(folder / f"epoch={epoch}.arrows"), "wb")
             self._outputs[(key, epoch)] = (ipc.new_stream(sink, batch.schema), sink)
         self._outputs[(key, epoch)][0].write_batch(batch)
         self.stats["batches"] += 1
@@ -327,10 +367,14 @@ class Run:
     # --- finish ----------------------------------------------------------------------------------------------
     def flush(self) -> None:
         """Wait until every logged batch is on disk."""
+        for key, epoch in list(self._buffers):
+            self._hand_over(key, epoch)
         self._queue.join()
         self._raise_writer_error()
 
     def _close_writers(self) -> None:
+        for key, epoch in list(self._buffers):
+            self._hand_over(key, epoch)
         self._queue.put(None)
         self._writer.join()
         for writer, _, sink in self._inputs.values():
