@@ -177,5 +177,5 @@ def test_a_bundle_that_does_not_match_its_manifest_is_refused(tmp_path, tasks):
     shutil.copytree(bundle, storage.data_root / "b")
     with pytest.raises(ServiceError, match=r"validation.e1.probs.npy has shape \[200, 3\], expected \[200, 4\]"):
         process(JobContext(storage=storage), {"run_id": "x", "bundle": "b", "output": "out"})
-    with pytest.raises(ServiceError, match="invalid parameters"):
+    with pytest.raises(ServiceError, match="unknown field 'colour'; known fields: bundle"):
         process(JobContext(storage=storage), {"run_id": "x", "bundle": "b", "output": "out", "colour": 1})

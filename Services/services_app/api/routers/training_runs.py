@@ -35,7 +35,7 @@ from ..schemas.training_runs import (
     UploadOut,
 )
 
-router = Router(tags=["training-runs"])
+router = Router(tags=["Training runs"])
 
 
 def _upload(run) -> dict:

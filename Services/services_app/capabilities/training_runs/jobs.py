@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import ValidationError
 
 from ...errors import ServiceError
 from ...jobs.context import JobContext
@@ -48,10 +47,7 @@ class SplitResult:
 
 
 def parse_request(params: dict) -> ProcessRequest:
-    try:
-        return ProcessRequest.model_validate(params)
-    except ValidationError as exc:
-        raise ServiceError(f"invalid parameters: {exc.errors()[0]['msg']}", code="invalid_params") from None
+    return ProcessRequest.from_params(params)
 
 
 def open_run(ctx: JobContext, req: ProcessRequest) -> Bundle:
@@ -241,8 +237,7 @@ def split_summary(bundle: Bundle, r: SplitResult, opts: SignalOptions) -> dict[s
 
 
 def write_results(ctx: JobContext, req: ProcessRequest, bundle: Bundle, results, summary: dict) -> str:
-    target = ctx.storage.resolve(req.output)
-    with ctx.storage.atomic_dir(target) as tmp:
+    with ctx.storage.output(req.output, folder=True) as tmp:
         files = []
         for key, r in results.items():
             table = result_table(bundle, r)
@@ -257,7 +252,7 @@ def write_results(ctx: JobContext, req: ProcessRequest, bundle: Bundle, results,
             "files": files,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return ctx.storage.relative(target)
+    return req.output
 
 
 def process(ctx: JobContext, params: dict) -> dict:

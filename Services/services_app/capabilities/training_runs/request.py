@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from ...params import RequestModel
 
 TASK_TYPES = ("text_classification", "text_multi_label")
 SPLIT_RE = re.compile(r"^(training|validation|test|inference(_[a-z0-9][a-z0-9_]{0,39})?)$")
@@ -16,10 +18,8 @@ FILE_RE = re.compile(
 MAX_FILE_BYTES = 64 * 1024**3
 
 
-class SignalOptions(BaseModel):
+class SignalOptions(RequestModel):
     """Thresholds of the signals; the defaults are documented in docs/training_runs.md."""
-
-    model_config = ConfigDict(extra="forbid")
 
     easy_below: float = Field(0.25, gt=0, lt=1, description="Data error potential below this: easy")
     hard_from: float = Field(0.5, gt=0, lt=1, description="Data error potential from this up: hard")
@@ -49,9 +49,7 @@ class SignalOptions(BaseModel):
         return self
 
 
-class RunFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RunFile(RequestModel):
     name: str = Field(description="manifest.json, <split>.inputs.arrow or <split>.e<epoch>.(probs|embeddings).npy")
     size: int = Field(ge=0, le=MAX_FILE_BYTES, description="Bytes")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -68,11 +66,10 @@ class RunFile(BaseModel):
         return value
 
 
-class RunCreate(BaseModel):
+class RunCreate(RequestModel):
     """``POST /api/runs``: create a run, then upload its files in parts."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -109,10 +106,8 @@ class RunCreate(BaseModel):
         return self
 
 
-class ProcessRequest(BaseModel):
+class ProcessRequest(RequestModel):
     """The parameters of the ``training_runs.process`` job."""
-
-    model_config = ConfigDict(extra="forbid")
 
     run_id: str
     bundle: str = Field(description="Folder of the uploaded files under the data root")

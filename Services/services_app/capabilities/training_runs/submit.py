@@ -205,7 +205,7 @@ def run_complete(*, storage: Storage, run: TrainingRun, force: bool = False) -> 
             output=storage.relative(results_folder(storage, run)),
             run_name=f"{run.project}/{run.name}",
             options=SignalOptions.model_validate(run.options),
-        ).model_dump()
+        ).job_params()
         job, created = job_submit(owner=run.owner, kind=KIND, params=params, force=True)
         run.job = job
         run.status = TrainingRun.Status.SUBMITTED
