@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -235,6 +234,3 @@ def run_results(*, storage: Storage, run: TrainingRun) -> Path:
         raise ServiceError(f"the results of run {run.id} are missing", code="run_results_missing", status=409)
     return folder
 
-
-def run_delete_upload(*, storage: Storage, run: TrainingRun) -> None:
-    shutil.rmtree(upload_folder(storage, run), ignore_errors=True)
