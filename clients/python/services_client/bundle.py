@@ -51,9 +51,19 @@ def _positions(dataset_ids: np.ndarray, epoch_ids: np.ndarray) -> np.ndarray:
 
 
 def _gather(column: pa.ChunkedArray, positions: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = column[positions[i]]`` for a fixed-size-list column, a block at a time, from zero-copy numpy
+    views of its (memory-mapped) chunks: nothing but the block being written is copied."""
+    width = out.shape[1]
+    views = [chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, width) for chunk in column.chunks]
+    bounds = np.cumsum([0] + [len(v) for v in views])
     for start in range(0, len(positions), BLOCK):
-        taken = column.take(pa.array(positions[start : start + BLOCK])).combine_chunks()
-        out[start : start + BLOCK] = taken.flatten().to_numpy().reshape(-1, out.shape[1])
+        pos = positions[start : start + BLOCK]
+        which = np.searchsorted(bounds, pos, side="right") - 1
+        block = np.empty((len(pos), width), dtype=np.float32)
+        for c in np.unique(which):
+            mask = which == c
+            block[mask] = views[c][pos[mask] - bounds[c]]
+        out[start : start + len(pos)] = block
 
 
 def build_bundle(run) -> dict:
@@ -89,10 +99,8 @@ def build_bundle(run) -> dict:
                 f"split {key}: epochs {_examples(epochs)} were logged; epoch(s) {_examples(gaps)} are missing"
             )
         kept, dropped = [], []
-        tables = {}
         for epoch in epochs:
-            table = _read_stream(outputs_dir / key / f"epoch={epoch}.arrows")
-            eids = table.column("id").to_numpy()
+            eids = _read_stream(outputs_dir / key / f"epoch={epoch}.arrows").column("id").to_numpy()
             unknown = np.setdiff1d(eids, ids)
             if len(unknown):
                 raise RunValidationError(
@@ -115,13 +123,13 @@ def build_bundle(run) -> dict:
                     "(a DataLoader with drop_last=True leaves samples out)"
                 )
             kept.append(epoch)
-            tables[epoch] = table
-        dim = tables[kept[0]].schema.field("embedding").type.list_size
+        dim = _read_stream(outputs_dir / key / f"epoch={kept[0]}.arrows").schema.field("embedding").type.list_size
         with ipc.new_file(str(bundle / f"{key}.inputs.arrow"), inputs.schema) as writer:
             for batch in inputs.to_batches(max_chunksize=65536):
                 writer.write_batch(batch)
         for epoch in kept:
-            table = tables[epoch]
+            # one epoch at a time: its memory map is released before the next is opened
+            table = _read_stream(outputs_dir / key / f"epoch={epoch}.arrows")
             positions = _positions(ids, table.column("id").to_numpy())
             for column, width, name in (("probs", len(run.labels), "probs"), ("embedding", dim, "embeddings")):
                 out = np.lib.format.open_memmap(
@@ -130,7 +138,7 @@ def build_bundle(run) -> dict:
                 _gather(table.column(column), positions, out)
                 out.flush()
                 del out
-            del tables[epoch]
+            del table
         metadata = [c for c in inputs.column_names if c not in ("id", "text", "label")]
         splits[key] = {
             "rows": int(len(ids)),
