@@ -40,6 +40,9 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     worker = models.CharField(max_length=255, blank=True, default="")
+    # A batch of a fanned-out job (a folder conversion split across workers) points at the
+    # job it belongs to; the parent's result and manifest cover all of its batches.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="batches")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -41,7 +41,15 @@ KINDS: dict[str, JobKind] = {
         JobKind("demo.crash", f"{_C}.demo:crash", time_limit=60, description="Kills its own worker process."),
         JobKind("conversion.parquet", f"{_C}.conversion.jobs:convert", description="Files or folders to Parquet."),
         JobKind(
+            "conversion.batch", f"{_C}.conversion.jobs:convert_batch", description="One batch of a folder conversion."
+        ),
+        JobKind(
             "knowledgebase.build", f"{_C}.knowledgebase.jobs:build", description="Folder tree to a knowledge base."
+        ),
+        JobKind(
+            "knowledgebase.extract_batch",
+            f"{_C}.knowledgebase.build:extract_batch",
+            description="One batch of a knowledge-base build's reading step.",
         ),
         JobKind("checks.incoming", f"{_C}.checks.jobs:run_checks", queue="gpu", description="Incoming data checks."),
         JobKind("transforms.dataset", f"{_C}.transforms.jobs:transform", description="Raw file to a training dataset."),
