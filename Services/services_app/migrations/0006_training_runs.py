@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("services_app", "0001_initial"),
+        ("services_app", "0003_scale"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
