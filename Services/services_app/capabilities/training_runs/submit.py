@@ -233,4 +233,3 @@ def run_results(*, storage: Storage, run: TrainingRun) -> Path:
     if not (folder / "manifest.json").is_file():
         raise ServiceError(f"the results of run {run.id} are missing", code="run_results_missing", status=409)
     return folder
-
