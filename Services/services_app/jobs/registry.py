@@ -58,6 +58,11 @@ KINDS: dict[str, JobKind] = {
         JobKind("models.upload", f"{_C}.model_sync.jobs:upload", description="Model from disk to the bucket."),
         JobKind("models.sync", f"{_C}.model_sync.jobs:sync", description="Models between bucket and disk."),
         JobKind("datasets.download", f"{_C}.downloads.jobs:download", description="External data to the data root."),
+        JobKind(
+            "training_runs.process",
+            f"{_C}.training_runs.jobs:process",
+            description="Per-sample signals of a logged training run.",
+        ),
         JobKind("pipelines.run", f"{_C}.pipelines.jobs:run_pipeline", description="Run a DVC pipeline."),
         JobKind(
             "pipelines.run_gpu", f"{_C}.pipelines.jobs:run_pipeline", queue="gpu", description="Run a DVC pipeline."
