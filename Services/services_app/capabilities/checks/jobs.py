@@ -136,6 +136,21 @@ def _load(ctx: JobContext, p: dict, role: str, needed: list[str]) -> tuple[pd.Da
     return df, path
 
 
+def label_text(labels: pd.Series) -> pd.Series:
+    """Labels as strings, missing ones left missing (``astype(str)`` alone turns None into "None")."""
+    return labels.astype(str).where(labels.notna(), None)
+
+
+def missing_labels(frame: pd.DataFrame, label: str, *, limit: int = 20) -> dict[str, Any]:
+    """{count, rows: the first row numbers (0-based, as read)} of rows whose label is missing."""
+    missing = frame[label].isna().to_numpy().nonzero()[0]
+    return {"count": int(len(missing)), "rows": [int(i) for i in missing[:limit]]}
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 def _numeric_like(series: pd.Series) -> bool:
     if series.dtype != object:
         return False
@@ -207,7 +222,7 @@ def _tabular_features(frames: list[pd.DataFrame], p: dict, notes: list[str], typ
                 numeric_like.append(col)
                 features.append(col)
                 continue
-            unique = pd.concat([s.astype(str) for s in series]).nunique()
+            unique = pd.concat([s.dropna().astype(str) for s in series]).nunique()
             if unique > CATEGORICAL_MAX_UNIQUE:
                 notes.append(f"Column {col!r} has {unique} distinct strings: left out as free text / identifier.")
                 continue
@@ -238,7 +253,7 @@ def run_checks(ctx: JobContext, params: dict, *, defaults_file: str | Path | Non
     p = normalise_params(request)
     conditions = request.settings(defaults_file)
     ctx.progress(0.01, "reading the data", force=True)
-    new_raw, ref_raw, source_rows, rows, notes = _read_inputs(ctx, p)
+    new_raw, ref_raw, source_rows, rows, notes, unlabelled = _read_inputs(ctx, p)
     timings["read"] = round(time.monotonic() - started, 2)
     ctx.progress(0.05, "preparing the datasets", force=True)
     mark = time.monotonic()
@@ -345,6 +360,7 @@ def run_checks(ctx: JobContext, params: dict, *, defaults_file: str | Path | Non
         "suites": p["suites"],
         "max_rows": p.get("max_rows"),
         "rows": rows,
+        "missing_labels": unlabelled,
         "sampling": notes,
         "embeddings": embeddings_info,
         "conditions": {cid: conditions[cid] for cid in [s.id for s in specs] + sorted(own)},
@@ -404,6 +420,17 @@ def _read_inputs(ctx: JobContext, p: dict):
         check_same_columns(list(new_raw.columns), list(ref_raw.columns), p["ignore_columns"])
     notes: list[str] = []
     rows = {"dataset": len(new_raw), "reference": len(ref_raw) if ref_raw is not None else None}
+    unlabelled = {
+        role: missing_labels(frame, p["label"])
+        for role, frame in (("dataset", new_raw), ("reference", ref_raw))
+        if frame is not None
+    }
+    for role, found in unlabelled.items():
+        if found["count"]:
+            notes.append(
+                f"The {role} has {found['count']:,} row(s) without a {p['label']!r} label (first rows: "
+                f"{found['rows'][:10]}): they are left out of the label checks, not counted as a class."
+            )
     source_rows = np.arange(len(new_raw))
     if p.get("max_rows"):
         for role, frame in (("dataset", new_raw), ("reference", ref_raw)):
@@ -417,7 +444,7 @@ def _read_inputs(ctx: JobContext, p: dict):
         if ref_raw is not None:
             ref_raw = stratified_sample(ref_raw, label=p["label"], max_rows=p["max_rows"], seed=p["seed"])
     rows.update(dataset_checked=len(new_raw), reference_checked=len(ref_raw) if ref_raw is not None else None)
-    return new_raw, ref_raw, source_rows, rows, notes
+    return new_raw, ref_raw, source_rows, rows, notes, unlabelled
 
 
 def _run_deepchecks(ctx, specs, p, conditions, new_ds, ref_ds, integrity_ds, emb_pair, entries, timings) -> list:
@@ -586,14 +613,14 @@ def _tabular_datasets(
         for col in units:
             df[col] = drift_stats.parse_units(df[col]) if df[col].dtype == object else df[col]
         for col in numeric_like:
-            df[col] = pd.to_numeric(df[col].astype(str).str.strip(), errors="coerce")
+            df[col] = pd.to_numeric(df[col].where(df[col].notna(), None).map(_strip), errors="coerce")
         for col in cats:
             df[col] = df[col].astype(str).where(df[col].notna(), None)
         if regression:
             df[label] = pd.to_numeric(df[label], errors="coerce")
         else:
             # Labels as strings on both sides: an int label in one file and a str label in the other is one label.
-            df[label] = df[label].astype(str).where(df[label].notna(), None)
+            df[label] = label_text(df[label])
         return df
 
     if numeric_like:
@@ -616,8 +643,11 @@ def _tabular_datasets(
             "cat_features": [c for c in cats if c in kept],
             "label_type": "regression" if regression else "multiclass",
         }
-        new_ds = Dataset(new_df[[*kept, label]], dataset_name="dataset", **kw)
-        ref_ds = Dataset(ref_df[[*kept, label]], dataset_name="reference", **kw)
+        # A missing label stays missing (never the class "None"): those rows are left out of the label-based
+        # drift checks and reported on their own (`missing_labels`).
+        new_known, ref_known = new_df[new_df[label].notna()], ref_df[ref_df[label].notna()]
+        new_ds = Dataset(new_known[[*kept, label]], dataset_name="dataset", **kw)
+        ref_ds = Dataset(ref_known[[*kept, label]], dataset_name="reference", **kw)
     return TabularPrep(
         integrity=integrity,
         new_ds=new_ds,
@@ -647,11 +677,11 @@ def _tabular_row_data(data: RowData, tab: TabularPrep, p: dict, *, regression: b
         X_ref, X_new = tabular_matrices([ref, tab.new_df], numeric=tab.numeric, categorical=tab.cats)
         with limited_threads():
             data.X_ref, data.X_new = reduce([X_ref, X_new], seed=p["seed"])
-        data.y_ref = None if regression else ref[label].astype(str).to_numpy()
+        data.y_ref = None if regression else ref[label].to_numpy(dtype=object)
     else:
         (X_new,) = tabular_matrices([tab.new_df], numeric=tab.numeric, categorical=tab.cats)
         (data.X_new,) = reduce([X_new], seed=p["seed"])
-    data.y_new = None if regression else tab.new_df[label].astype(str).to_numpy()
+    data.y_new = None if regression else tab.new_df[label].to_numpy(dtype=object)
 
 
 def _texts(df: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -689,7 +719,7 @@ def _text_datasets(
         role: frames[role][p["label"]].astype(str).where(frames[role][p["label"]].notna(), None) for role in texts
     }
     data.texts_new, data.texts_ref = texts["dataset"], texts.get("reference")
-    data.y_new = labels["dataset"].astype(str).to_numpy()
+    data.y_new = labels["dataset"].to_numpy(dtype=object)  # None stays None: a missing label, not a class
     ref_rows = None
     if ref_raw is not None:
         ref_rows = stratified_indices(ref_raw[p["label"]], size=reference_cap, seed=p["seed"])
@@ -699,7 +729,7 @@ def _text_datasets(
                 f"reference texts (stratified by {p['label']!r}, seed {p['seed']}; label_issues.max_reference_rows)."
             )
         data.texts_ref_rows = texts["reference"].iloc[ref_rows].reset_index(drop=True)
-        data.y_ref = labels["reference"].iloc[ref_rows].astype(str).to_numpy()
+        data.y_ref = labels["reference"].iloc[ref_rows].to_numpy(dtype=object)
     info = None
     emb_pair = None
     if use_embeddings:

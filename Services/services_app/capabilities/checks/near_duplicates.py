@@ -226,7 +226,8 @@ def summarise(sets: DuplicateSets, labels: np.ndarray | None) -> dict:
     ids = np.unique(new_ids[in_set])
     frame = pd.DataFrame({"set": set_id, "new": np.arange(len(set_id)) >= n_ref})
     if labels is not None:
-        frame["label"] = pd.Series(labels).astype(str).to_numpy()
+        labels = pd.Series(labels, dtype=object)
+        frame["label"] = labels.astype(str).where(labels.notna(), None).to_numpy()  # a missing label is no class
     frame = frame[frame["set"].isin(ids)]
     conflicting_sets: list[int] = []
     if labels is not None and len(frame):

@@ -133,23 +133,33 @@ def run_label_issues(data: RowData, cfg: dict, *, tabular: bool) -> dict:
     stage = "integrity"
     k = int(cfg["k"])
     has_ref = data.X_ref is not None
+    known_new = pd.notna(data.y_new)
+    known_ref = pd.notna(data.y_ref) if has_ref else None
+    everything = known_new.all() and (known_ref is None or known_ref.all())
+    # Rows without a label are left out (and keep no score); the shared neighbour search only fits all rows.
     result = label_issues.find_label_issues(
-        data.X_ref,
-        data.y_ref,
-        data.X_new,
-        data.y_new,
+        data.X_ref[known_ref] if has_ref else None,
+        data.y_ref[known_ref].astype(str) if has_ref else None,
+        data.X_new[known_new],
+        data.y_new[known_new].astype(str),
         tabular=tabular,
         k=k,
         folds=int(cfg["folds"]),
         max_label_quality=cfg["max_label_quality"],
         max_neighbour_agreement=cfg["max_neighbour_agreement"],
         seed=data.seed,
-        neighbours=data.neighbour_graph(k),
+        neighbours=data.neighbour_graph(k) if everything else None,
     )
-    data.rows["label_quality"] = result.quality
-    data.rows["suggested_label"] = np.where(result.flagged, result.suggested, None)
-    data.rows["suggested_label_probability"] = np.where(result.flagged, result.suggested_probability, np.nan)
-    data.issues["label_issue"] = result.flagged
+    n = len(known_new)
+    quality, suggested = np.full(n, np.nan), np.full(n, None, dtype=object)
+    probability, flagged = np.full(n, np.nan), np.zeros(n, dtype=bool)
+    quality[known_new], flagged[known_new] = result.quality, result.flagged
+    suggested[known_new] = np.where(result.flagged, result.suggested, None)
+    probability[known_new] = np.where(result.flagged, result.suggested_probability, np.nan)
+    data.rows["label_quality"] = quality
+    data.rows["suggested_label"] = suggested
+    data.rows["suggested_label_probability"] = probability
+    data.issues["label_issue"] = flagged
     if result.skipped:
         return entry(
             "label_issues",
@@ -162,9 +172,9 @@ def run_label_issues(data: RowData, cfg: dict, *, tabular: bool) -> dict:
         )
     rates = label_issues.compare_rates(
         result.flagged,
-        data.y_new,
+        data.y_new[known_new],
         result.reference_flagged if has_ref else None,
-        data.y_ref if has_ref else None,
+        data.y_ref[known_ref] if has_ref else None,
         max_excess=cfg["max_excess"],
         p_value=cfg["p_value"],
     )
