@@ -1,7 +1,6 @@
+import pytest
+
 from tests.gcs_fixtures import gcs, gcs_emulator  # noqa: F401
-
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
