@@ -1,11 +1,26 @@
-"""Walk a source folder tree: which files belong to the knowledge base.
+"""The one confined folder walk: every reader of a folder tree (conversion,
+knowledge base, checks, transforms) lists its files through `walk`.
+
+Confinement: a user names a folder inside their workspace's root; nothing the
+walk yields may lie outside that root, whatever the folder holds. Skipped,
+each with a per-file reason in ``skipped``:
+
+- a symlink (file or folder) whose target lies outside the root
+  (``outside_root``);
+- a regular file with more than one hard link (``hard_link``): another name of
+  the same bytes may lie outside the root, and a walk cannot tell where;
+- a folder on another file system than the source folder (``mount``): a
+  mount inside the root can expose anything;
+- folders of the root that belong elsewhere (``skip_dirs``: other
+  workspaces' folders inside a root that holds them, an output folder) are not
+  entered at all;
+- symlink loops, unreadable entries, devices, sockets and pipes.
 
 Paths are handled as bytes from the file system, so names that are not valid
 UTF-8 are read like any other file; they are shown with replacement
 characters and identified by their exact bytes. The walk is iterative (a very
-deep tree cannot overflow the stack), follows symlinked folders only when
-they stay inside the data root and were not visited before (a symlink loop is
-reported, not followed), and never follows a link out of the data root.
+deep tree cannot overflow the stack) and follows symlinked folders only when
+they stay inside the root and were not visited before.
 """
 
 from __future__ import annotations
@@ -82,13 +97,22 @@ def walk(
     include_hidden: bool = False,
     max_depth: int = 256,
     skipped: list[Skipped] | None = None,
+    skip_dirs: tuple[os.PathLike | str, ...] = (),
+    allow_hard_links: bool = False,
 ) -> Iterator[FileEntry]:
     """Yield every regular file under ``source`` (sorted per folder) that passes the filters.
 
-    Files and folders that cannot be read are appended to ``skipped`` with the reason."""
+    ``data_root`` is the confinement root. Files and folders that are not read are appended to
+    ``skipped`` with the reason (see the module docstring); folders in ``skip_dirs`` (real paths)
+    are passed over without a word."""
     skipped = skipped if skipped is not None else []
     root = os.fsencode(os.path.realpath(source))
     data_root_b = os.fsencode(os.path.realpath(data_root))
+    hidden = {os.fsencode(os.path.realpath(d)) for d in skip_dirs}
+    try:
+        root_dev = os.stat(root).st_dev
+    except OSError:
+        root_dev = None
     include = include or []
     exclude = exclude or []
     visited: set[bytes] = {root}
@@ -139,6 +163,13 @@ def walk(
                 )
                 continue
             if is_dir(st.st_mode):
+                if hidden and real in hidden:
+                    continue
+                if root_dev is not None and st.st_dev != root_dev:
+                    skipped.append(
+                        Skipped(display(rel_b), "another file system is mounted here; not followed", "mount")
+                    )
+                    continue
                 if exclude and (_matches(rel, name, exclude) or _matches(rel + "/", name + "/", exclude)):
                     continue
                 if real in visited or (is_link and (root == real or root.startswith(real + b"/"))):
@@ -152,6 +183,16 @@ def walk(
                 visited.add(real)
                 subfolders.append((entry.path, rel_b, depth + 1))
             elif is_reg(st.st_mode):
+                if st.st_nlink > 1 and not allow_hard_links:
+                    skipped.append(
+                        Skipped(
+                            display(rel_b),
+                            f"the file has {st.st_nlink} hard links; another of its names may lie outside the data "
+                            "root, so it is not read (copy it instead of linking it)",
+                            "hard_link",
+                        )
+                    )
+                    continue
                 if include and not _matches(rel, name, include):
                     continue
                 if exclude and _matches(rel, name, exclude):
