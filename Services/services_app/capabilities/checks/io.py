@@ -12,6 +12,7 @@ request with these functions before it queues a job.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,16 @@ def _conversion_reads(path: Path) -> bool:
     return detect_format(path) is not None
 
 
+def parquet_files(folder: Path) -> list[str]:
+    """The Parquet files of a folder, listed by the confined walk: links out of the folder are not read."""
+    from ...walk import walk
+
+    return [os.fsdecode(e.path) for e in walk(folder, data_root=folder) if e.ext == ".parquet"]
+
+
 def table_format(path: Path) -> str:
     if path.is_dir():
-        if any(path.rglob("*.parquet")):
+        if parquet_files(path):
             return "parquet"
         raise ServiceError(
             f"{path.name!r} is a folder without Parquet files: give a csv, parquet, jsonl, json or xlsx file",
@@ -133,7 +141,8 @@ def read_table(path: Path, *, columns: list[str] | None = None) -> pd.DataFrame:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path, columns=columns).to_pandas().pipe(_plain)
+            source = parquet_files(path) if path.is_dir() else path
+            return pq.read_table(source, columns=columns).to_pandas().pipe(_plain)
         if fmt == "jsonl":
             df = pd.read_json(path, lines=True, dtype=False)
         elif fmt == "json":
@@ -184,7 +193,7 @@ def table_columns(path: Path) -> TableInfo:
         if fmt == "parquet":
             import pyarrow.dataset as ds
 
-            dataset = ds.dataset(path, format="parquet")
+            dataset = ds.dataset(parquet_files(path) if path.is_dir() else path, format="parquet")
             return TableInfo(columns=list(dataset.schema.names), rows=dataset.count_rows())
         if fmt in ("csv", "tsv"):
             if path.stat().st_size == 0:

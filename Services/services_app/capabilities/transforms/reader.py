@@ -8,6 +8,7 @@ first block only), so the API can validate a request before it queues a job.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,8 +45,10 @@ def _csv_options(fmt: str) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv
 def _resolve_source(path: Path) -> Path:
     """A folder holding a single data file (e.g. a conversion output) reads as that file."""
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-        files = [p for p in files if not p.name.startswith(".") and p.name != "manifest.json"]
+        from ...walk import walk  # the confined walk: links out of the folder are not read
+
+        files = [Path(os.fsdecode(e.path)) for e in walk(path, data_root=path) if e.ext in SUFFIXES]
+        files = sorted(p for p in files if p.name != "manifest.json")
         if len(files) != 1:
             raise ServiceError(
                 f"{path.name!r} is a folder with {len(files)} data files: point at one file",
