@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
@@ -87,6 +88,30 @@ def on_bad_multipart(request, exc):
 @api.exception_handler(RequestDataTooBig)
 def on_too_big(request, exc):
     return _error(request, 413, "too_large", str(exc) or "the request body is too large")
+
+
+@api.exception_handler(TooManyFilesSent)
+def on_too_many_files(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+    return _error(
+        request,
+        400,
+        "too_many_files",
+        f"the request holds more than {limit} files; send at most {limit} per request (SERVICES_MAX_UPLOAD_FILES)",
+        {"max_files": limit},
+    )
+
+
+@api.exception_handler(TooManyFieldsSent)
+def on_too_many_fields(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    return _error(request, 400, "too_many_fields", f"the request holds more than {limit} form fields")
+
+
+@api.exception_handler(SuspiciousOperation)
+def on_suspicious(request, exc):
+    log.warning("suspicious request on %s: %s", request.path, exc)
+    return _error(request, 400, "bad_request", "the request cannot be processed as sent")
 
 
 @api.exception_handler(HttpError)
