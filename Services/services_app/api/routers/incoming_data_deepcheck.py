@@ -11,6 +11,7 @@ from ...errors import NotFound, ServiceError
 from ...jobs.services import job_get_for_user
 from ...storage import get_storage
 from ..jobs import submit
+from ..reports import sandboxed_html
 from ..schemas.checks import ChecksIn, ConditionsOut
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
@@ -100,7 +101,7 @@ def report(request, job_id: UUID):
             f"job {job_id} has no report yet (status: {job.status})", code="report_not_ready", status=409
         )
     path = get_storage().resolve(location, must_exist=True)
-    return FileResponse(open(path, "rb"), content_type="text/html; charset=utf-8")
+    return sandboxed_html(FileResponse(open(path, "rb"), content_type="text/html; charset=utf-8"))
 
 
 @router.get(
