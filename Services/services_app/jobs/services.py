@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import threading
-import traceback
 from datetime import timedelta
 from typing import Any
 
@@ -226,12 +225,15 @@ def job_execute(*, job_id: str) -> Job | None:
         if isinstance(exc, SoftTimeLimitExceeded):
             _fail(job, "time_limit", f"the job ran longer than its limit of {kind.time_limit} s")
         else:
+            # The traceback and the exception's text (which can hold server paths or SQL) go to the log;
+            # the job says what kind of failure it was and where to look.
             log.exception("job %s (%s) crashed", job.pk, job.kind)
             _fail(
                 job,
                 "internal_error",
-                f"{type(exc).__name__}: {exc}",
-                {"traceback": traceback.format_exc(limit=8)},
+                f"the job stopped on an unexpected error ({type(exc).__name__}); it has been logged "
+                f"with the job id {job.pk}",
+                {"exception": type(exc).__name__},
             )
     else:
         job.refresh_from_db()

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from ...errors import JobCancelled, ServiceError
 from ...jobs.context import JobContext
 from ...walk import Skipped, walk
-from .core import CONVERTER_VERSION, convert_file
+from .core import CONVERTER_VERSION, _clean, convert_file
 from .detect import detect_format
 from .options import ConvertOptions
 
@@ -252,7 +252,7 @@ def _convert_items(ctx, items, out: Path, single: bool, opts, source_location, l
         except ServiceError as exc:
             entry = _failed(location, path, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-            entry = _failed(location, path, "internal_error", f"{type(exc).__name__}: {exc}")
+            entry = _failed(location, path, "internal_error", f"{type(exc).__name__}: {_clean(str(exc))}")
         entry["relative_path"] = rel
         entries.append(entry)
         for w in entry.get("warnings", []):
