@@ -66,7 +66,15 @@ def data_roots(settings, tmp_path):
 
 @pytest.fixture
 def user(db, django_user_model):
-    return django_user_model.objects.create_user(username="alice")
+    """Alice, a member of the workspace "default" whose folder is the data root itself (as every user was
+    migrated), so tests place her files under ``settings.DATA_ROOT``."""
+    from services_app.models import Workspace
+    from services_app.workspaces import workspace_add_member
+
+    alice = django_user_model.objects.create_user(username="alice")
+    default, _ = Workspace.objects.get_or_create(slug="default", defaults={"folder": "", "buckets": ["*"]})
+    workspace_add_member(workspace=default, user=alice, default=True)
+    return alice
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from ninja.pagination import paginate
 
 from ...capabilities.knowledgebase import store
 from ...capabilities.knowledgebase.jobs import options_from_params
-from ...storage import get_storage
+from ...workspaces import request_storage
 from ..jobs import submit
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
@@ -35,7 +35,7 @@ def build_kb(request, payload: KnowledgeBaseIn):
     params["chunking"] = {k: v for k, v in params["chunking"].items() if v is not None}
     params = {k: v for k, v in params.items() if v is not None}
     options_from_params(params)  # the same validation the job does, answered now
-    storage = get_storage()
+    storage = request_storage(request)
     # fingerprint checks the location now: outside the data root 403, a bucket not allowed 403, missing 404
     inputs = [storage.fingerprint(payload.source)]
     return submit(
@@ -50,7 +50,7 @@ def build_kb(request, payload: KnowledgeBaseIn):
 @router.get("/knowledgebases", response=list[KnowledgeBaseOut], url_name="kb_list", summary="List knowledge bases")
 @paginate
 def list_kbs(request):
-    return store.kb_list(get_storage())
+    return store.kb_list(request_storage(request))
 
 
 @router.get(
@@ -61,7 +61,7 @@ def list_kbs(request):
 )
 def get_kb(request, name: str):
     """The manifest of the last completed build: counts, options, exports, embeddings."""
-    return store.read_manifest(get_storage(), store.check_name(name))
+    return store.read_manifest(request_storage(request), store.check_name(name))
 
 
 @router.get(
@@ -74,7 +74,11 @@ def get_kb(request, name: str):
 def list_documents(request, name: str, filters: Query[DocumentFilters]):
     """One row per file, with its status: ok, empty (no text), or error with the reason."""
     return store.documents(
-        get_storage(), store.check_name(name), folder=filters.folder, status=filters.status, extension=filters.extension
+        request_storage(request),
+        store.check_name(name),
+        folder=filters.folder,
+        status=filters.status,
+        extension=filters.extension,
     )
 
 
@@ -89,7 +93,7 @@ def search_kb(request, name: str, query: Query[SearchQuery]):
     Needs a build with `embed: true`."""
     from ...capabilities.knowledgebase.index import search
 
-    return search(get_storage(), store.check_name(name), q=query.q, k=query.k, folder=query.folder)
+    return search(request_storage(request), store.check_name(name), q=query.q, k=query.k, folder=query.folder)
 
 
 @router.get(
@@ -101,7 +105,7 @@ def search_kb(request, name: str, query: Query[SearchQuery]):
 def download_export(request, name: str, export: str):
     """`knowledge.jsonl`, `knowledge.parquet`, `files.parquet`, `manifest.json` or `neo4j.zip`
     (CSV files for `neo4j-admin database import` and a Cypher script)."""
-    path = store.export_path(get_storage(), store.check_name(name), export)
+    path = store.export_path(request_storage(request), store.check_name(name), export)
     response = FileResponse(open(path, "rb"), as_attachment=True, filename=f"{name}-{export}")  # noqa: SIM115
     response["Content-Type"] = store.EXPORTS[export]
     return response

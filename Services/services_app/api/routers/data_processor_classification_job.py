@@ -7,7 +7,7 @@ from ...capabilities.transforms.base import all_job_types
 from ...capabilities.transforms.inspect import inspect_dataset
 from ...capabilities.transforms.jobs import validate_request
 from ...errors import ServiceError
-from ...storage import get_storage
+from ...workspaces import request_storage
 from ..jobs import submit
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
@@ -26,7 +26,7 @@ def inspect(request, file: File[UploadedFile] = None, location: Form[str] = None
     """Upload a file (multipart `file`) or name one under the data root (`location`). Answers its columns, types,
     row count, sample rows, and which columns look like text and like labels. An upload is stored and its
     `location` can be used as `source` in `POST /api/transforms`."""
-    storage = get_storage()
+    storage = request_storage(request)
     if file is not None:
         location = storage.store_upload(file, file.name).location
     if not location:
@@ -57,7 +57,7 @@ def create_transform(request, payload: TransformIn):
     job. The job writes `train`/`validation`/`test` Parquet and JSONL, `label_map.json`, `stats.json`, a dataset
     card `README.md` and `manifest.json` under `jobs/<job_type>/target/<name or job id>/`."""
     params = payload.dict(exclude={"force"}, exclude_none=True)
-    storage = get_storage()
+    storage = request_storage(request)
     validate_request(storage, params)
     return submit(
         request,

@@ -9,7 +9,7 @@ from ...capabilities.checks.conditions import load_defaults
 from ...capabilities.checks.validation import validate_inputs
 from ...errors import NotFound, ServiceError
 from ...jobs.services import job_get_for_user
-from ...storage import get_storage
+from ...workspaces import job_storage, request_storage
 from ..jobs import submit
 from ..reports import sandboxed_html
 from ..schemas.checks import ChecksIn, ConditionsOut
@@ -22,7 +22,7 @@ KIND = "checks.incoming"
 
 
 def _submit_checks(request, params: dict, *, force: bool):
-    storage = get_storage()
+    storage = request_storage(request)
     params = {k: v for k, v in params.items() if v not in (None, [], {})}
     validated = validate_inputs(storage, params)  # 4xx before anything is queued
     inputs = [storage.fingerprint(validated[r]) for r in ("dataset", "reference") if validated.get(r)]
@@ -64,7 +64,7 @@ def run_checks_upload(
 ):
     """Same as `POST /api/checks` with the files uploaded: `text` and `suites` comma-separated,
     `conditions` a JSON object."""
-    storage = get_storage()
+    storage = request_storage(request)
     try:
         parsed_conditions = json.loads(conditions) if conditions else {}
     except json.JSONDecodeError as exc:
@@ -100,7 +100,7 @@ def report(request, job_id: UUID):
         raise ServiceError(
             f"job {job_id} has no report yet (status: {job.status})", code="report_not_ready", status=409
         )
-    path = get_storage().resolve(location, must_exist=True)
+    path = job_storage(job).resolve(location, must_exist=True)
     return sandboxed_html(FileResponse(open(path, "rb"), content_type="text/html; charset=utf-8"))
 
 

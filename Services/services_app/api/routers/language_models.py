@@ -8,7 +8,7 @@ from ...capabilities.language_models.artifacts import load_model
 from ...capabilities.language_models.jobs import validate_request
 from ...errors import ServiceError
 from ...jobs.services import job_get_for_user
-from ...storage import get_storage
+from ...workspaces import job_storage, request_storage
 from ..jobs import submit
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
@@ -26,7 +26,7 @@ def _model(request, job_id: UUID, kind: str):
             f"the model of job {job_id} is not ready: the job is {job.status}", code="model_not_ready", status=409
         )
     # A model saved to gs:// is mirrored into the local cache (re-downloaded only when its objects change).
-    model = load_model(get_storage().local_copy(job.result["model"]))
+    model = load_model(job_storage(job).local_copy(job.result["model"]))
     if model.kind != kind:
         other = "/similar" if model.kind == "cooccurrence" else "/next and /perplexity"
         raise ServiceError(
@@ -45,7 +45,7 @@ def train_model(request, payload: LanguageModelIn):
     """Trains on the train split and reports perplexity (n-gram) on the validation split. The model is saved under
     `jobs/language_modeling/models/<name or job id>/`; query it with the job id."""
     params = payload.dict(exclude={"force"}, exclude_none=True)
-    storage = get_storage()
+    storage = request_storage(request)
     validate_request(storage, params)
     return submit(
         request,

@@ -13,6 +13,7 @@ class JobOut(Schema):
     status: JobStatus
     queue: str
     owner: str = Field(alias="owner.username")
+    workspace: str | None = Field(None, alias="workspace.slug", description="The workspace the job belongs to")
     progress: float = Field(description="Fraction done, 0..1")
     progress_message: str
     params: dict[str, Any]

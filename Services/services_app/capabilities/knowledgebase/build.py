@@ -584,6 +584,7 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
                 include_hidden=opts.include_hidden,
                 max_depth=opts.max_depth,
                 skipped=skipped,
+                skip_dirs=tuple(getattr(storage, "hidden_dirs", ())),
             ):
                 entries.append(e)
                 if len(entries) % 2000 == 0:
