@@ -44,11 +44,11 @@ migrate: install-prod
 	$(MANAGE) migrate --no-input -v 0
 
 api-key: migrate  ## print the local API key (created on first use)
-	@$(MANAGE) create_api_key --user local --staff --name local --key-file ../var/local-api-key
+	@$(MANAGE) create_api_key --user local --staff --name local --workspace default --key-file ../var/local-api-key
 
 run: migrate  ## set up and start the web server and a worker on the embedded defaults
 	@echo "API key for the Swagger UI (Authorize -> X-API-Key):"
-	@$(MANAGE) create_api_key --user local --staff --name local --key-file ../var/local-api-key
+	@$(MANAGE) create_api_key --user local --staff --name local --workspace default --key-file ../var/local-api-key
 	$(MANAGE) run_platform --host $(HOST) --port $(PORT)
 
 run-docker:  ## web, worker, Redis and PostgreSQL in containers
