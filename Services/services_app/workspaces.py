@@ -102,12 +102,14 @@ def workspace_root(workspace: Workspace) -> Path:
 
 
 def workspace_buckets(workspace: Workspace) -> tuple[str, ...]:
-    """The workspace's buckets that the deployment allows ("*": every allowed bucket)."""
+    """The workspace's buckets that the deployment allows ("*": every allowed bucket), and the models bucket."""
     allowed = tuple(settings.GCS_ALLOWED_BUCKETS)
     wanted = list(workspace.buckets or [])
     if ALL_BUCKETS in wanted:
         return allowed
-    return tuple(b for b in wanted if b in allowed)
+    # the models bucket serves the whole deployment (model sync), like the models root
+    wanted.append(settings.GCS_MODELS_BUCKET)
+    return tuple(dict.fromkeys(b for b in wanted if b in allowed))
 
 
 def workspace_storage(workspace: Workspace) -> Storage:

@@ -1,4 +1,4 @@
-"""Helpers routers use to answer with a job."""
+"""How routers answer with a job, and the workspace and time limit a job-creating request carries."""
 
 from http import HTTPStatus
 
@@ -18,16 +18,20 @@ def requested_time_limit(request) -> int | None:
         raise ServiceError("time_limit must be a whole number of seconds", code="invalid_time_limit") from None
 
 
-def submit(request, *, kind: str, params: dict, inputs: list[dict] | None = None, force: bool = False):
-    """Create (or reuse) a job for the caller in the request's workspace: 202 when created, 200 when an
-    identical succeeded job was reused."""
-    job, created = job_submit(
-        owner=request.auth,
-        workspace=request_workspace(request),
-        kind=kind,
-        params=params,
-        inputs=inputs,
-        force=force,
-        time_limit=requested_time_limit(request),
-    )
+def job_scope(request) -> dict:
+    """Keyword arguments every submit function passes on to `job_submit`: the request's workspace and the
+    time limit it asked for."""
+    return {"workspace": request_workspace(request), "time_limit": requested_time_limit(request)}
+
+
+def accepted(job, created: bool):
+    """202 with the job when it was created; 200 when an identical succeeded job was reused."""
     return (HTTPStatus.ACCEPTED if created else HTTPStatus.OK), job
+
+
+def submit(request, *, kind: str, params: dict, inputs: list[dict] | None = None, force: bool = False):
+    """Create (or reuse) a job for the caller in the request's workspace (for capabilities without a submit
+    function of their own)."""
+    return accepted(
+        *job_submit(owner=request.auth, kind=kind, params=params, inputs=inputs, force=force, **job_scope(request))
+    )

@@ -149,7 +149,7 @@ def test_oekobaudat_base_url_on_loopback_is_refused(settings, internal, tmp_path
 
 
 def test_openai_base_url_on_loopback_is_refused(settings, internal, tmp_path):
-    from services_app.capabilities.embeddings import get_embedder
+    from services_app.embeddings import get_embedder
 
     settings.SERVICES_OUTBOUND_ALLOW_HOSTS = []
     with pytest.raises(ServiceError) as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ServiceError
+from ..errors import ServiceError
 from .base import Embedder
 
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
@@ -47,7 +47,7 @@ class OpenAIEmbedder(Embedder):
         self.base_url = base_url or None
         self.dimensions = dimensions
         self._openai = openai
-        from ...outbound import check_url, guarded_client
+        from ..outbound import check_url, guarded_client
 
         if self.base_url:
             check_url(self.base_url)  # a clear error now rather than after the retries
