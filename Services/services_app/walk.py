@@ -11,9 +11,9 @@ each with a per-file reason in ``skipped``:
   the same bytes may lie outside the root, and a walk cannot tell where;
 - a folder on another file system than the source folder (``mount``): a
   mount inside the root can expose anything;
-- folders of the root that belong elsewhere (``skip_dirs``: other
-  workspaces' folders inside a root that holds them, an output folder) are not
-  entered at all;
+- folders of the root that belong elsewhere (``skip_dirs``, e.g. an output
+  folder, and any folder holding a `FENCE` file, e.g. the folder of all
+  workspaces inside the data root) are not entered at all;
 - symlink loops, unreadable entries, devices, sockets and pipes.
 
 Paths are handled as bytes from the file system, so names that are not valid
@@ -86,6 +86,11 @@ def _matches(rel: str, name: str, patterns: list[str]) -> bool:
 
 
 _by_name = operator.attrgetter("name")
+
+# A folder holding this file is never entered by a walk that starts above it: the folder of all
+# workspaces carries it, so a walk of the data root (the migrated default workspace) never lists
+# other workspaces' files, whichever reader calls it.
+FENCE = b".services-fence"
 
 
 def walk(
@@ -163,7 +168,7 @@ def walk(
                 )
                 continue
             if is_dir(st.st_mode):
-                if hidden and real in hidden:
+                if (hidden and real in hidden) or os.path.exists(os.path.join(entry.path, FENCE)):
                     continue
                 if root_dev is not None and st.st_dev != root_dev:
                     skipped.append(

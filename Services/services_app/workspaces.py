@@ -153,7 +153,19 @@ def workspace_create(*, slug: str, name: str = "", buckets: list[str] | None = N
     except IntegrityError:
         raise ServiceError(f"a workspace {slug!r} already exists", code="workspace_exists", status=409) from None
     workspace_root(workspace).mkdir(parents=True, exist_ok=True)
+    fence_workspaces_folder()
     return workspace
+
+
+def fence_workspaces_folder() -> None:
+    """Mark ``<data root>/workspaces/`` so that no folder walk from the data root enters it."""
+    from .walk import FENCE
+
+    folder = Path(settings.DATA_ROOT) / WORKSPACES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    fence = folder / FENCE.decode()
+    if not fence.exists():
+        fence.write_text("Each workspace's folder is reached only through its workspace.\n")
 
 
 def workspace_add_member(*, workspace: Workspace, user, role: str = Membership.Role.MEMBER, default: bool = False):

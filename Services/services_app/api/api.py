@@ -61,7 +61,11 @@ api = ServicesAPI(
     description=(
         "ML data operations: Parquet conversion, knowledge bases, incoming data checks, training datasets, "
         "language models, and model sync. Long operations answer 202 with a job; poll `GET /api/jobs/{id}`. "
-        "Click **Authorize** and paste your API key (`make run` prints one)."
+        "Click **Authorize** and paste your API key (`make run` prints one).\n\n"
+        "**Workspaces**: every request acts in a workspace; name it with the `X-Workspace` header or the "
+        "`workspace` query parameter, else your default workspace is used. Locations are paths inside the "
+        "workspace's folder or `gs://` objects in its buckets; you reach only your workspaces' jobs and data. "
+        "Any job-creating request may ask for a shorter time limit with `?time_limit=<seconds>`."
     ),
     auth=ApiKeyAuth(),
     urls_namespace="api",

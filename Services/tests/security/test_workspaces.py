@@ -152,3 +152,19 @@ def test_migration_puts_existing_users_and_jobs_in_the_default_workspace(transac
     assert default.folder == "" and default.buckets == ["*"]
     assert Membership.objects.get(user__username="dora").workspace == default
     assert Job.objects.get(owner__username="dora").workspace == default
+
+
+def test_no_folder_reader_of_the_data_root_enters_other_workspaces(user, other_user, settings):
+    """The migrated default workspace's folder is the data root: a walk from it (checks, transforms,
+    conversion, knowledge base all use the one walk) never lists another workspace's files."""
+    from services_app.walk import walk
+    from services_app.workspaces import default_workspace
+
+    default_workspace(other_user)  # creates workspaces/bob and fences workspaces/
+    (settings.DATA_ROOT / "workspaces/bob/theirs.parquet").write_bytes(b"PAR1")
+    (settings.DATA_ROOT / "mine.parquet").write_bytes(b"PAR1")
+    files = [e.rel_text for e in walk(settings.DATA_ROOT, data_root=settings.DATA_ROOT)]
+    assert files == ["mine.parquet"]
+    from services_app.capabilities.checks.io import parquet_files
+
+    assert [p.rsplit("/", 1)[-1] for p in parquet_files(settings.DATA_ROOT)] == ["mine.parquet"]
