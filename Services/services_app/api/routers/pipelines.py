@@ -1,6 +1,5 @@
 """HTTP door of the MLOps pipelines capability (`services_app.capabilities.pipelines`)."""
 
-from django.conf import settings
 from ninja import Router
 from ninja.pagination import paginate
 
@@ -17,6 +16,7 @@ from ...capabilities.pipelines.request import PipelineRunRequest
 from ...capabilities.pipelines.runner import check_metrics
 from ...capabilities.pipelines.submit import pipeline_run_submit
 from ...errors import ServiceError
+from ...workspaces import request_storage
 from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
@@ -25,8 +25,8 @@ from ..schemas.pipelines import PipelineOut
 router = Router(tags=["MLOps pipelines"])
 
 
-def _describe(pipeline: Pipeline, tests) -> dict:
-    latest = latest_run(settings.DATA_ROOT, pipeline.name)
+def _describe(pipeline: Pipeline, tests, data_root) -> dict:
+    latest = latest_run(data_root, pipeline.name)  # the latest run in the request's workspace
     if latest:
         metrics, source = latest.get("metrics") or {}, "run"
     else:
@@ -60,14 +60,15 @@ def list_all(request):
     """Every pipeline under `Services/DVC/` with its stages, params and latest metrics (from the latest run
     through the API, else the metrics committed in the repository), checked against model_tests.yaml."""
     tests = _tests()
-    return [_describe(p, tests) for p in list_pipelines()]
+    data_root = request_storage(request).data_root
+    return [_describe(p, tests, data_root) for p in list_pipelines()]
 
 
 @router.get(
     "/pipelines/{name}", response={200: PipelineOut, **ERRORS}, url_name="pipeline_get", summary="Read one pipeline"
 )
 def get_one(request, name: str):
-    return _describe(load_pipeline(name), _tests())
+    return _describe(load_pipeline(name), _tests(), request_storage(request).data_root)
 
 
 @router.post(
