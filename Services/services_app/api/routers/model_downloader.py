@@ -7,7 +7,7 @@ from ninja.pagination import paginate
 from ...capabilities.model_sync import core
 from ...capabilities.model_sync.request import ModelDownloadRequest, ModelSyncRequest, ModelUploadRequest
 from ...capabilities.model_sync.submit import model_download_submit, model_sync_submit, model_upload_submit
-from ...storage import get_storage
+from ...workspaces import request_storage
 from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
@@ -22,7 +22,7 @@ def list_models(request, filters: Query[ModelFilters]):
     """Every model version in the models bucket (`GCS_MODELS_BUCKET`) and under the local models
     root, with sizes, checksums and whether the local copy is in sync (decided from the bucket's
     md5 sums, without downloading)."""
-    storage = get_storage()
+    storage = request_storage(request)
     bucket = settings.GCS_MODELS_BUCKET
     storage.check_bucket(bucket)
     rows = core.list_models(storage, bucket)
@@ -47,7 +47,7 @@ def download_model(request, payload: ModelDownloadRequest):
         *model_download_submit(
             owner=request.auth,
             request=payload,
-            storage=get_storage(),
+            storage=request_storage(request),
             bucket=settings.GCS_MODELS_BUCKET,
             **job_scope(request),
         )
@@ -68,7 +68,7 @@ def upload_model(request, payload: ModelUploadRequest):
         *model_upload_submit(
             owner=request.auth,
             request=payload,
-            storage=get_storage(),
+            storage=request_storage(request),
             bucket=settings.GCS_MODELS_BUCKET,
             **job_scope(request),
         )
@@ -89,7 +89,7 @@ def sync_models(request, payload: ModelSyncRequest):
         *model_sync_submit(
             owner=request.auth,
             request=payload,
-            storage=get_storage(),
+            storage=request_storage(request),
             bucket=settings.GCS_MODELS_BUCKET,
             **job_scope(request),
         )
