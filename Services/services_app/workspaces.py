@@ -25,7 +25,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .errors import NotFound, ServiceError
 from .models import SLUG_PATTERN, Job, Membership, Workspace
@@ -58,10 +58,14 @@ def workspace_get_for_user(*, user, slug: str) -> Workspace:
 
 
 def jobs_visible_to(user) -> QuerySet[Job]:
-    """Jobs in the user's workspaces (staff: all)."""
+    """Jobs in the user's workspaces (staff: all). A job row without a workspace (made outside
+    `job_submit`) belongs to its owner's default workspace and is shown to its owner only."""
     if user.is_staff:
         return Job.objects.all()
-    return Job.objects.filter(workspace__memberships__user=user).distinct()
+    return Job.objects.filter(
+        Q(pk__in=Job.objects.filter(workspace__memberships__user=user).values("pk"))
+        | Q(workspace__isnull=True, owner=user)
+    )
 
 
 # --- the workspace of a request ------------------------------------------------------------------------
@@ -89,11 +93,27 @@ def request_storage(request) -> Storage:
 
 def job_storage(job: Job) -> Storage:
     """The storage a job runs in (its workspace's)."""
-    if job.workspace_id is None:  # pragma: no cover - every job has one since the workspaces migration
-        from .storage import get_storage
-
-        return get_storage()
+    if job.workspace_id is None:  # a row made outside job_submit: its owner's default workspace
+        return workspace_storage(default_workspace(job.owner))
     return workspace_storage(job.workspace)
+
+
+def root_location(workspace: Workspace | None, location: str) -> str:
+    """A location of ``workspace`` as a location of the whole data root (what the web app browses):
+    ``parquet/a.parquet`` in workspace ``bob`` is ``workspaces/bob/parquet/a.parquet``."""
+    if not isinstance(location, str) or workspace is None or not workspace.folder:
+        return location
+    if location.startswith("gs://") or location.startswith("/") or location.startswith("pipeline:"):
+        return location
+    return f"{workspace.folder.rstrip('/')}/{location.lstrip('./')}" if location not in ("", ".") else workspace.folder
+
+
+def workspace_location(workspace: Workspace, location: str) -> str:
+    """The inverse of `root_location`: a data-root location as a location of ``workspace``."""
+    if not isinstance(location, str) or not workspace.folder or location.startswith("gs://"):
+        return location
+    prefix = workspace.folder.rstrip("/") + "/"
+    return location[len(prefix) :] if location.startswith(prefix) else location
 
 
 # --- storage -----------------------------------------------------------------------------------------

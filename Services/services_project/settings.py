@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "ninja",
     "axes",
     "services_app",
+    "services_app.web",
 ]
 
 MIDDLEWARE = [
@@ -91,8 +92,9 @@ SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=_SECURE)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000 if _SECURE else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_SECURE)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=_SECURE)
-CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_SECURE)
+_SECURE_COOKIES = env.bool("DJANGO_SECURE_COOKIES", default=_SECURE)  # both cookies at once
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=_SECURE_COOKIES)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_SECURE_COOKIES)
 SESSION_COOKIE_HTTPONLY = True
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
@@ -121,6 +123,14 @@ TEMPLATES = [
         },
     }
 ]
+
+# The web app: Django's session login (the API uses API keys instead).
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:jobs"
+LOGOUT_REDIRECT_URL = "web:login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE: see "Production hardening" above (DJANGO_SECURE_COOKIES).
 
 # --- Database -----------------------------------------------------------------
 DATABASES = {

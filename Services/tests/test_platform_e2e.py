@@ -130,6 +130,18 @@ def test_demo_job_runs_end_to_end_on_embedded_defaults(platform):
     assert platform.call("GET", "/api/jobs", auth=False)[0] == 401
 
 
+def test_web_app_login_page_and_its_static_files_are_served(platform):
+    """`make run` serves the web app at `/` (a login first) and its htmx from the app itself."""
+    with urllib.request.urlopen(platform.base + "/", timeout=10) as res:
+        assert res.url.startswith(platform.base + "/login/?next=")
+        page = res.read().decode()
+    assert 'name="username"' in page and "/static/web/htmx-2.0.11.min.js" in page
+    with urllib.request.urlopen(platform.base + "/static/web/htmx-2.0.11.min.js", timeout=10) as res:
+        assert res.status == 200 and res.read().startswith(b"var htmx=function()")
+    link = platform.manage("login_link", "--user", "local", "--base-url", platform.base).strip()
+    assert link.startswith(platform.base + "/login/")
+
+
 def test_swagger_ui_lists_every_router_in_a_real_browser(platform):
     if not os.path.exists(CHROMIUM):
         if IN_CI:

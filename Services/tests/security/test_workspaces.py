@@ -168,3 +168,34 @@ def test_no_folder_reader_of_the_data_root_enters_other_workspaces(user, other_u
     from services_app.capabilities.checks.io import parquet_files
 
     assert [p.rsplit("/", 1)[-1] for p in parquet_files(settings.DATA_ROOT)] == ["mine.parquet"]
+
+
+def test_web_app_shows_each_user_the_file_of_their_own_workspace(bob, other_user, settings):
+    """The web app browses the whole data root: a job's locations are mapped into its workspace's folder,
+    so Bob's output `parquet/same.csv` downloads his file, not the default workspace's file of that name."""
+    from django.test import Client as WebClient
+
+    (settings.DATA_ROOT / "parquet").mkdir()
+    (settings.DATA_ROOT / "parquet/same.csv").write_text("owner\nalice\n")  # the default workspace's
+    bob.get(reverse("api:job_list"))  # his workspace, created on first use
+    bob_root = settings.DATA_ROOT / "workspaces/bob"
+    (bob_root / "raw").mkdir(parents=True)
+    (bob_root / "raw/same.csv").write_text("owner\nbob\n")
+    job = bob.run(
+        bob.post(reverse("api:conversion_create"), {"source": "raw/same.csv", "output": "parquet/same.parquet"})
+    )
+    assert job.outputs == ["parquet/same.parquet"] and job.workspace.slug == "bob"
+    web = WebClient()
+    web.force_login(other_user)
+    page = web.get(reverse("web:job", args=[job.pk])).content.decode()
+    assert "workspaces/bob/parquet/same.parquet" in page
+    r = web.get(reverse("web:download") + "?location=workspaces/bob/parquet/same.parquet")
+    assert r.status_code == HTTPStatus.OK
+    import io as _io
+
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(_io.BytesIO(b"".join(r.streaming_content))).column("owner").to_pylist() == ["bob"]
+    # and the default workspace's files stay out of his reach in the web app too
+    r = web.get(reverse("web:download") + "?location=parquet/same.csv")
+    assert r.status_code == HTTPStatus.NOT_FOUND

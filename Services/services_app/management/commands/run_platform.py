@@ -68,7 +68,10 @@ class Command(BaseCommand):
                 cwd=cwd,
             ),
         ]
-        self.stdout.write(f"Services is running: http://{host}:{port}/api/docs  (Ctrl-C stops web and worker)")
+        self.stdout.write(
+            f"Services is running: web app http://{host}:{port}/ , API http://{host}:{port}/api/docs"
+            "  (Ctrl-C stops web and worker)"
+        )
         stopping = False
 
         def stop(*_):
