@@ -54,8 +54,15 @@ def browser():
 
 @pytest.fixture
 def people(django_user_model):
+    """Alice in the workspace whose folder is the data root (where these tests put her files); Bob in a
+    workspace of his own, made on first use."""
+    from services_app.models import Workspace
+    from services_app.workspaces import workspace_add_member
+
     alice = django_user_model.objects.create_user(username="alice", password=PASSWORD)
     bob = django_user_model.objects.create_user(username="bob", password=PASSWORD)
+    default, _ = Workspace.objects.get_or_create(slug="default", defaults={"folder": "", "buckets": ["*"]})
+    workspace_add_member(workspace=default, user=alice, default=True)
     return alice, bob
 
 
