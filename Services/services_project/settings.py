@@ -225,7 +225,10 @@ if REDIS_URL:
     }
 else:
     # Embedded broker: kombu's filesystem transport, which works between
-    # processes on one machine with no server.
+    # processes on one machine with no server. kombu polls an idle queue once a
+    # second by default, and with prefetch 1 a worker went back to that poll after
+    # every job: 2 jobs/s. Polling every 50 ms drains about 27 jobs/s on 2 cores
+    # (benches/bench_broker.py) and costs an idle worker well under 1% of a core.
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -236,6 +239,7 @@ else:
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": env.float("CELERY_EMBEDDED_POLLING_INTERVAL", default=0.05),
     }
 CELERY_TASK_IGNORE_RESULT = True  # the Job row, not a result backend, is the truth
 CELERY_TASK_SERIALIZER = "json"

@@ -13,6 +13,7 @@ def job_list(*, user, kind: str | None = None, status: str | None = None, worksp
     qs = jobs_visible_to(user)
     if workspace is not None:
         qs = qs.filter(workspace=workspace)
+    qs = qs.filter(parent__isnull=True)  # batches show through their parent's progress and result
     if kind:
         qs = qs.filter(kind=kind)
     if status:

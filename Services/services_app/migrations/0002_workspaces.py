@@ -26,64 +26,108 @@ def into_default_workspace(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('services_app', '0001_initial'),
+        # after the scale and training-runs migrations, so the app has one leaf
+        ("services_app", "0006_training_runs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='time_limit',
+            model_name="job",
+            name="time_limit",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('member', 'Member')], default='member', max_length=16)),
-                ('is_default', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("member", "Member")], default="member", max_length=16
+                    ),
+                ),
+                ("is_default", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Workspace',
+            name="Workspace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.CharField(max_length=63, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9-]{0,62}$', 'lower-case letters, digits and dashes, at most 63')])),
-                ('name', models.CharField(blank=True, default='', max_length=200)),
-                ('folder', models.CharField(blank=True, default='', help_text='relative to the data root; empty for the data root', max_length=255)),
-                ('buckets', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('members', models.ManyToManyField(related_name='workspaces', through='services_app.Membership', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "slug",
+                    models.CharField(
+                        max_length=63,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9-]{0,62}$", "lower-case letters, digits and dashes, at most 63"
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "folder",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="relative to the data root; empty for the data root",
+                        max_length=255,
+                    ),
+                ),
+                ("buckets", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        related_name="workspaces", through="services_app.Membership", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.AddField(
-            model_name='membership',
-            name='workspace',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='services_app.workspace'),
+            model_name="membership",
+            name="workspace",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="services_app.workspace"
+            ),
         ),
         migrations.AddField(
-            model_name='job',
-            name='workspace',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='services_app.workspace'),
+            model_name="job",
+            name="workspace",
+            field=models.ForeignKey(
+                null=True, on_delete=django.db.models.deletion.PROTECT, related_name="jobs", to="services_app.workspace"
+            ),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['workspace', 'status'], name='services_ap_workspa_eee6ac_idx'),
+            model_name="job",
+            index=models.Index(fields=["workspace", "status"], name="services_ap_workspa_eee6ac_idx"),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('workspace', 'user'), name='one_membership_per_user_and_workspace'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("workspace", "user"), name="one_membership_per_user_and_workspace"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('user',), name='one_default_workspace_per_user'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_default", True)), fields=("user",), name="one_default_workspace_per_user"
+            ),
         ),
         migrations.RunPython(into_default_workspace, migrations.RunPython.noop),
     ]
