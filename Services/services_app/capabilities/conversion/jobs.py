@@ -33,10 +33,11 @@ from pathlib import Path, PurePosixPath
 
 from ...errors import JobCancelled, ServiceError
 from ...jobs.context import JobContext
+from ...tables import detect_format
+from ...tables.engine import _clean
 from ...walk import Skipped, walk
 from . import hashes
-from .core import CONVERTER_VERSION, _clean, convert_file
-from .detect import detect_format
+from .core import CONVERTER_VERSION, convert_file
 from .options import ConvertOptions
 
 REPORT_NAME = "_conversion_report.json"
