@@ -143,6 +143,9 @@ JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=5.0)
 JOB_STALE_AFTER_SECONDS = env.float("JOB_STALE_AFTER_SECONDS", default=60.0)
 JOB_SWEEP_INTERVAL_SECONDS = env.float("JOB_SWEEP_INTERVAL_SECONDS", default=30.0)
 JOB_DEFAULT_TIME_LIMIT_SECONDS = env.int("JOB_DEFAULT_TIME_LIMIT_SECONDS", default=6 * 3600)
+# Registers the job kinds that exist only to test the job machinery (one that
+# kills its own worker). Off in production; the test suite turns it on.
+JOB_TEST_KINDS_ENABLED = env.bool("JOB_TEST_KINDS_ENABLED", default=False)
 
 # --- Celery -------------------------------------------------------------------
 if REDIS_URL:

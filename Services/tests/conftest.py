@@ -182,6 +182,7 @@ def worker_env(settings, **extra) -> dict:
         JOB_HEARTBEAT_SECONDS="1",
         JOB_STALE_AFTER_SECONDS="5",
         JOB_SWEEP_INTERVAL_SECONDS="2",
+        JOB_TEST_KINDS_ENABLED="1",
         PYTHONUNBUFFERED="1",
     )
     env.update({k: str(v) for k, v in extra.items()})

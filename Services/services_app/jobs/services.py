@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from ..errors import JobCancelled, NotFound, ServiceError
@@ -189,7 +189,9 @@ class _Heartbeat(threading.Thread):
                 if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
                     self.cancelled.set()
         finally:
-            close_old_connections()
+            # This thread's own database connection: closed now, not left to the
+            # garbage collector (with CONN_MAX_AGE it would otherwise stay open).
+            connections.close_all()
 
 
 def job_execute(*, job_id: str) -> Job | None:
@@ -246,7 +248,10 @@ def job_execute(*, job_id: str) -> Job | None:
         job.finished_at = timezone.now()
         job.save()
     finally:
+        # Stop the heartbeat and wait for it: it touches the database, and a
+        # thread left running would write after the job (or a test) ended.
         beat.stop_event.set()
+        beat.join()
     return job
 
 
