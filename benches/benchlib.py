@@ -66,22 +66,27 @@ def remove_stale() -> list[str]:
     return removed
 
 
-def track(proc: subprocess.Popen) -> subprocess.Popen:
-    """Remember a child process so that a stopped bench stops it too."""
+def track(proc):
+    """Remember a child process (``subprocess.Popen`` or ``multiprocessing.Process``) so that a stopped
+    bench stops it too."""
     _CHILDREN.append(proc)
     return proc
 
 
+def _alive(proc) -> bool:
+    return proc.is_alive() if hasattr(proc, "is_alive") else proc.poll() is None
+
+
 def stop_children() -> None:
     for proc in _CHILDREN:
-        if proc.poll() is None:
+        if _alive(proc):
             proc.terminate()
+    deadline = time.monotonic() + 10
     for proc in _CHILDREN:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        while _alive(proc) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(proc):
             proc.kill()
-            proc.wait()
     _CHILDREN.clear()
 
 
