@@ -450,7 +450,7 @@ def run_all(tmp: Path) -> None:
     shutil.rmtree(data_root / "knowledgebases", ignore_errors=True)
     make_search_index(data_root, N_CHUNKS)
     s = run_child(search_bench, str(data_root), N_CHUNKS)
-    n_qdrant = min(N_CHUNKS, 10_000)
+    n_qdrant = 200 if QUICK else min(N_CHUNKS, 10_000)
     q = run_child(qdrant_local_bench, str(data_root), n_qdrant)
     print(f"\nsearch over {N_CHUNKS} chunks (384-d), local mode, k=10, 200 queries (1 in 4 with a folder filter):")
     print(
