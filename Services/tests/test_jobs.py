@@ -206,3 +206,14 @@ def test_pid_check_uses_real_processes():
 
     assert _pid_alive(os.getpid())
     assert not _pid_alive(_dead_pid())
+
+
+def test_gpu_kinds_go_to_the_gpu_queue_only_when_it_is_served(user, settings):
+    from services_app.jobs.services import worker_heartbeat
+
+    settings.CELERY_GPU_QUEUE_ENABLED = False
+    assert job_submit(owner=user, kind="checks.incoming", params={"n": 1})[0].queue == "default"
+    worker_heartbeat(hostname="gpu-box", queues=["gpu"], started_at=timezone.now())
+    assert job_submit(owner=user, kind="checks.incoming", params={"n": 2})[0].queue == "gpu"
+    settings.CELERY_GPU_QUEUE_ENABLED = True
+    assert job_submit(owner=user, kind="demo.sleep", params={"n": 3})[0].queue == "default"  # not a gpu kind
