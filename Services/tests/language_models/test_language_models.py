@@ -105,20 +105,22 @@ def test_trains_on_a_transformed_dataset(storage):
     assert result["validation_tokens"] == out["rows"]["validation"] * 5  # 4 words + </s>
 
 
-def test_bad_params(storage):
-    for bad in (
-        {"kind": "transformer"},
-        {"smoothing": "witten-bell"},
-        {"n": 0},
-        {"text_column": "body"},
-        {"source": "missing.parquet"},
-        {"colour": "red"},
-    ):
-        with pytest.raises(ServiceError):
-            _train(storage, **bad)
+@pytest.mark.parametrize(
+    "bad, status, code, says",
+    [
+        ({"kind": "transformer"}, 400, "invalid_params", "kind must be one of cooccurrence, ngram"),
+        ({"smoothing": "witten-bell"}, 400, "invalid_params", "smoothing must be one of kneser-ney, add-k"),
+        ({"n": 0}, 400, "invalid_params", "n must be between 1 and 6"),
+        ({"text_column": "body"}, 400, "unknown_column", "its columns are: text, source"),
+        ({"source": "missing.parquet"}, 404, "not_found", "'missing.parquet' does not exist"),
+        ({"colour": "red"}, 400, "invalid_params", "unknown parameter(s) colour"),
+    ],
+)
+def test_bad_params(storage, bad, status, code, says):
     with pytest.raises(ServiceError) as err:
-        _train(storage, text_column="body")
-    assert err.value.code == "unknown_column" and "text, source" in err.value.message
+        _train(storage, **bad)
+    assert (err.value.status, err.value.code) == (status, code)
+    assert says in err.value.message
 
 
 @pytest.mark.django_db
