@@ -104,3 +104,15 @@ def test_a_missing_browser_fails_under_ci_instead_of_skipping(tmp_path):
         results[ci] = (proc.returncode, proc.stdout)
     assert results[""][0] == 0 and "1 skipped" in results[""][1], results[""]
     assert results["true"][0] == 1 and "CI needs a real browser" in results["true"][1], results["true"]
+
+
+def test_ci_workflow_installs_debians_chromium():
+    """The browser tests need /usr/bin/chromium, which Debian's `chromium` package provides: the test job
+    runs in a Debian container and installs it (not Ubuntu's chromium-browser snap stub)."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yaml").read_text())
+    job = workflow["jobs"]["test"]
+    assert "bookworm" in job["container"] or "trixie" in job["container"]
+    steps = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "apt-get install" in steps and " chromium " in steps and "chromium-browser" not in steps
+    assert "test -x /usr/bin/chromium" in steps
+    assert job["env"]["CI"] == "true"
