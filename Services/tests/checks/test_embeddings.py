@@ -60,7 +60,11 @@ def test_cpu_threads_setting(monkeypatch):
     monkeypatch.setenv("EMBEDDINGS_THREADS", "1")
     assert cpu_threads() == 1
     monkeypatch.delenv("EMBEDDINGS_THREADS")
-    assert 1 <= cpu_threads() <= (os.cpu_count() or 1)
+    # unset: the usable CPUs minus the load other processes put on them, at least one
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    for load, threads in ((0.5, 4), (1.0, 4), (2.0, 3), (3.4, 2), (9.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert cpu_threads() == threads, load
     monkeypatch.setenv("EMBEDDINGS_THREADS", "many")
     with pytest.raises(ServiceError, match="EMBEDDINGS_THREADS"):
         cpu_threads()
