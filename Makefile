@@ -28,17 +28,19 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade "pip>=24" wheel
 
 $(VENV)/.prod: $(BIN)/python requirements/base.txt requirements/constraints.txt
-	$(PIP) install -r requirements/base.txt $(CONSTRAINTS)
+	@echo "installing the runtime packages into $(VENV) (a few minutes the first time)"
+	$(PIP) install -q -r requirements/base.txt $(CONSTRAINTS)
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.prod requirements/dev.txt
-	$(PIP) install -r requirements/dev.txt $(CONSTRAINTS)
+	@echo "installing the test and lint packages into $(VENV)"
+	$(PIP) install -q -r requirements/dev.txt $(CONSTRAINTS)
 	@touch $@
 
 install-prod: $(VENV)/.prod  ## install what the web server and workers need
 install-dev: $(VENV)/.dev  ## install that plus tests, linters and DVC
 install-gcp: $(VENV)/.dev  ## install the Google Cloud parts (storage client, DVC's gs remote)
-	$(PIP) install -r requirements/gcp.txt $(CONSTRAINTS)
+	$(PIP) install -q -r requirements/gcp.txt $(CONSTRAINTS)
 
 migrate: install-prod
 	$(MANAGE) migrate --no-input -v 0

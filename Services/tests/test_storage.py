@@ -150,3 +150,27 @@ def test_writers_cannot_replace_an_upload(storage):
     # the platform's own staging under .cache/ stays writable
     with storage.atomic_file(storage.data_root / ".cache" / "staging" / "x") as tmp:
         tmp.write_bytes(b"ok")
+
+
+def test_output_is_the_one_way_results_are_written(tmp_path):
+    storage = Storage(data_root=tmp_path / "data")
+    with storage.output("out/report.json") as tmp:
+        tmp.write_text("{}")
+    assert (storage.data_root / "out/report.json").read_text() == "{}"
+    with storage.output("out/folder", folder=True) as tmp:
+        (tmp / "a.txt").write_text("a")
+        (tmp / "manifest.json").write_text("{}")
+    assert sorted(p.name for p in (storage.data_root / "out/folder").iterdir()) == ["a.txt", "manifest.json"]
+    # a failing block leaves nothing behind, and the previous content stays
+    with pytest.raises(RuntimeError), storage.output("out/folder", folder=True) as tmp:
+        (tmp / "b.txt").write_text("b")
+        raise RuntimeError("writer failed")
+    assert sorted(p.name for p in (storage.data_root / "out/folder").iterdir()) == ["a.txt", "manifest.json"]
+    assert [p.name for p in (storage.data_root / "out").iterdir() if p.name.startswith(".")] == []
+    with pytest.raises(ServiceError) as exc, storage.output("out/report.json", overwrite=False):
+        pass
+    assert exc.value.status == 409
+    for reserved in ("uploads/x.parquet", ".cache/gcs/b/x"):
+        with pytest.raises(ServiceError) as exc, storage.output(reserved):
+            pass
+        assert exc.value.code == "reserved_location"

@@ -43,7 +43,8 @@ def test_worker_runs_a_job_and_reports_progress_and_health(worker_factory, user,
     # the worker publishes its heartbeat and queues, which /api/health reports
     wait_for(lambda: WorkerHeartbeat.objects.exists(), timeout=30, message="worker heartbeat")
     health = client.get("/api/health").json()
-    assert health["ok"] and health["database"]["detail"] == "postgresql"
+    assert health["ok"] and health["status"] == "ok" and health["problems"] == []
+    assert health["database"]["detail"] == "postgresql"
     assert {"default", "gpu"} <= set(health["queues_served"])
 
 

@@ -31,7 +31,30 @@ from .routers import (
 
 log = logging.getLogger(__name__)
 
-api = NinjaAPI(
+
+class ServicesAPI(NinjaAPI):
+    """The NinjaAPI, with every operation documenting the statuses it can answer.
+
+    401 on every operation that needs a key; 422 on every operation that takes parameters or a body (ninja
+    validates them); both in the one error shape. Written once here so no router can forget them."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+        if "ErrorOut" not in schema.get("components", {}).get("schemas", {}):
+            return schema
+        for operations in schema["paths"].values():
+            for op in operations.values():
+                responses = op.setdefault("responses", {})
+                codes = {int(c) for c in responses}
+                if op.get("security") and 401 not in codes:
+                    responses[401] = {"description": "No API key, or an unknown or revoked one", **ref}
+                if (op.get("parameters") or op.get("requestBody")) and 422 not in codes:
+                    responses[422] = {"description": "A parameter or the body is not valid", **ref}
+        return schema
+
+
+api = ServicesAPI(
     title="Services",
     version="1.0",
     description=(

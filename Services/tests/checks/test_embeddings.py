@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from services_app.capabilities.embeddings import get_embedder
+from services_app.embeddings import get_embedder
 from services_app.errors import ServiceError
 
 TEXTS = [
@@ -55,7 +55,7 @@ def test_local_embedder_normalised_and_cached(tmp_path):
 
 
 def test_cpu_threads_setting(monkeypatch):
-    from services_app.capabilities.embeddings.local import cpu_threads
+    from services_app.embeddings.local import cpu_threads
 
     monkeypatch.setenv("EMBEDDINGS_THREADS", "1")
     assert cpu_threads() == 1

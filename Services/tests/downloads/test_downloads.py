@@ -220,7 +220,7 @@ def test_bad_downloads_leave_nothing_at_target(ctx, server, extra, code):
 def test_unknown_connector_and_bad_url(ctx):
     with pytest.raises(ServiceError) as exc:
         download(ctx, {"connector": "ftp", "params": {}})
-    assert exc.value.code == "unknown_connector" and "oekobaudat" in exc.value.message
+    assert exc.value.code == "invalid_params" and exc.value.status == 422 and "oekobaudat" in exc.value.message
     with pytest.raises(ServiceError) as exc:
         download(ctx, {"connector": "url", "params": {"url": "file:///etc/passwd"}})
     assert exc.value.code == "invalid_url"
@@ -302,7 +302,13 @@ def test_api_download_job(api, server, settings):
     assert (settings.DATA_ROOT / "raw/url/127.0.0.1/data.csv").read_bytes() == CSV
     assert "parquet/url/127.0.0.1/data.parquet" in job.outputs
     r = api.post(reverse("api:dataset_download"), {"connector": "nope", "params": {}})
-    assert r.status_code == HTTPStatus.BAD_REQUEST and r.json()["error"]["code"] == "unknown_connector"
+    assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert "'url'" in r.json()["error"]["message"] and "'oekobaudat'" in r.json()["error"]["message"]
+    # a misspelt connector parameter is refused with the known ones, not dropped
+    r = api.post(reverse("api:dataset_download"), {"connector": "url", "params": {"url": f"{server}/x", "sha": "0"}})
+    assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    message = r.json()["error"]["message"]
+    assert "unknown field 'sha'" in message and "sha256" in message and "max_bytes" in message
     r = api.post(
         reverse("api:dataset_download"), {"connector": "url", "params": {"url": f"{server}/storm.csv", **FAST}}
     )

@@ -79,7 +79,7 @@ def test_bad_requests(api, data_roots, tmp_path):
         _url("kb_build"),
         {"name": "kb", "source": "master", "chunking": {"mode": "characters", "size": 100, "overlap": 200}},
     )
-    assert r.status_code == 400 and "overlap" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "overlap" in r.json()["error"]["message"]
     assert api.get(_url("kb_get", name="missing")).status_code == 404
     assert api.get(_url("kb_documents", name="missing")).status_code == 404
     assert api.get(_url("kb_search", name="missing"), data={"q": "x"}).status_code == 404
@@ -111,7 +111,7 @@ def test_search_with_embeddings_and_qdrant(api, data_roots, settings):
     # the Qdrant store holds the same vectors: its nearest neighbour agrees
     from qdrant_client import QdrantClient
 
-    from services_app.capabilities.embeddings import get_embedder
+    from services_app.embeddings import get_embedder
 
     q = get_embedder(provider="local").embed(["how is bread made"])[0]
     client = QdrantClient(path=str(data_roots / "knowledgebases/kb/qdrant"))

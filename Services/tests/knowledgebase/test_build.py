@@ -195,7 +195,7 @@ def test_same_pipeline_without_a_pool(ctx, storage, tree):
 def test_invalid_params(ctx, tree):
     with pytest.raises(ServiceError, match="name"):
         build(ctx, {"name": "../x", "source": "master"})
-    with pytest.raises(ServiceError, match="unknown parameters"):
+    with pytest.raises(ServiceError, match="unknown field .colour.; known fields: chunking, embed"):
         build(ctx, {"name": "kb", "source": "master", "colour": 1})
     with pytest.raises(ServiceError, match="is a file"):
         build(ctx, {"name": "kb", "source": "master/root.txt"})

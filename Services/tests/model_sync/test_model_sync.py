@@ -85,7 +85,7 @@ def test_missing_model_and_bad_names(gcs):
     assert exc.value.status == 404
     with pytest.raises(ServiceError) as exc:
         jobs.download(ctx_for(gcs), {"name": "../etc", "version": "v1", "bucket": gcs.name})
-    assert exc.value.code == "invalid_model_name"
+    assert exc.value.code == "invalid_params" and exc.value.details[0]["field"] == "name"
     with pytest.raises(ServiceError) as exc:
         jobs.download(ctx_for(gcs), {"name": "clf", "version": "v1", "bucket": "not-allowed"})
     assert exc.value.code == "bucket_not_allowed"
@@ -230,7 +230,7 @@ def test_api_sync_job_dry_run_then_real(gcs, api):
     r = api.post(reverse("api:model_sync"), {"direction": "sideways"})
     assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     r = api.post(reverse("api:model_sync"), {"direction": "models-gcp", "version": "1"})
-    assert r.status_code == HTTPStatus.BAD_REQUEST
+    assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY and "together with" in r.json()["error"]["message"]
 
 
 def test_scan_walks_once_skips_dot_entries_and_trusts_the_hash_cache(tmp_path):

@@ -296,7 +296,7 @@ def test_params_errors(storage):
     base = {"job_type": "classification", "source": "x.csv", "text_columns": "text", "label_columns": "y"}
     for bad, code in [
         ({"splits": {"train": 0.5, "validation": 0.1, "test": 0.1}}, "invalid_splits"),
-        ({"splits": {"train": 0.5, "dev": 0.5}}, "invalid_splits"),
+        ({"splits": {"train": 0.5, "dev": 0.5}}, "invalid_params"),  # an unknown split name
         ({"job_type": "nope"}, "unknown_job_type"),
         ({"label_columns": ["y", "text"]}, "invalid_params"),
         ({"wat": 1}, "invalid_params"),

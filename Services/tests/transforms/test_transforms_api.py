@@ -186,3 +186,17 @@ def test_inspect_location_and_missing(client, api_key, data_roots):
     assert r.status_code == HTTPStatus.NOT_FOUND
     r = client.post(reverse("api:dataset_inspect"), {}, headers=headers)
     assert r.status_code == HTTPStatus.BAD_REQUEST
+
+
+def test_inspect_takes_a_json_body_like_every_other_endpoint(api, data_roots):
+    _reviews(data_roots)
+    r = api.post(reverse("api:dataset_inspect"), {"location": SOURCE, "sample_rows": 3})
+    assert r.status_code == HTTPStatus.OK, r.content
+    assert r.json()["rows"] == 120 and len(r.json()["sample"]) == 3
+    r = api.post(reverse("api:dataset_inspect"), {"location": SOURCE, "rows": 3})
+    assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert "unknown field 'rows'" in r.json()["error"]["message"]
+    r = api.post(reverse("api:dataset_inspect"), {"sample_rows": 3})
+    assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY and r.json()["error"]["details"][0]["field"].endswith(
+        "location"
+    )

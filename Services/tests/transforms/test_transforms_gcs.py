@@ -117,10 +117,10 @@ def test_bucket_not_allowed_is_403(api, data_roots, where):
 
 
 def test_large_gcs_source_is_checked_when_the_job_starts(api, gcs, monkeypatch):
-    from services_app.capabilities.transforms import locations
     from services_app.models import Job
+    from services_app.storage import folders
 
-    monkeypatch.setattr(locations, "SUBMIT_COPY_LIMIT", 100)  # the source counts as large: no copy at submit
+    monkeypatch.setattr(folders, "SUBMIT_COPY_LIMIT", 100)  # the source counts as large: no copy at submit
     gcs.put("raw/reviews.csv", _csv())
     r = _submit(api, {"job_type": "language_modeling", "source": gcs.url("raw/reviews.csv"), "text_columns": ["nope"]})
     assert r.status_code == HTTPStatus.ACCEPTED, r.content

@@ -1,23 +1,25 @@
+"""HTTP door of the knowledge base capability (`services_app.capabilities.knowledgebase`)."""
+
 from django.http import FileResponse
 from ninja import Query, Router
 from ninja.pagination import paginate
 
 from ...capabilities.knowledgebase import store
-from ...capabilities.knowledgebase.jobs import options_from_params
+from ...capabilities.knowledgebase.request import KnowledgeBaseRequest
+from ...capabilities.knowledgebase.submit import knowledgebase_submit
 from ...storage import get_storage
-from ..jobs import submit
+from ..jobs import accepted
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.knowledgebase import (
     DocumentFilters,
     DocumentOut,
-    KnowledgeBaseIn,
     KnowledgeBaseOut,
     SearchOut,
     SearchQuery,
 )
 
-router = Router(tags=["build-knowledgebase"])
+router = Router(tags=["Knowledge base"])
 
 
 @router.post(
@@ -26,25 +28,12 @@ router = Router(tags=["build-knowledgebase"])
     url_name="kb_build",
     summary="Build or rebuild a knowledge base",
 )
-def build_kb(request, payload: KnowledgeBaseIn):
+def build_kb(request, payload: KnowledgeBaseRequest):
     """Walks `source` (a folder under the data root, or a `gs://bucket/prefix` in an allowed bucket, which is
     mirrored first: only objects whose generation changed are downloaded) and writes one record per document chunk to
     `knowledge.jsonl` and `knowledge.parquet`, a Neo4j export and, with `embed`, a semantic index.
     Building an existing name again is incremental: only new and changed files are read."""
-    params = payload.dict(exclude={"force"})
-    params["chunking"] = {k: v for k, v in params["chunking"].items() if v is not None}
-    params = {k: v for k, v in params.items() if v is not None}
-    options_from_params(params)  # the same validation the job does, answered now
-    storage = get_storage()
-    # fingerprint checks the location now: outside the data root 403, a bucket not allowed 403, missing 404
-    inputs = [storage.fingerprint(payload.source)]
-    return submit(
-        request,
-        kind="knowledgebase.build",
-        params=params,
-        inputs=inputs,
-        force=payload.force,
-    )
+    return accepted(*knowledgebase_submit(owner=request.auth, request=payload, storage=get_storage()))
 
 
 @router.get("/knowledgebases", response=list[KnowledgeBaseOut], url_name="kb_list", summary="List knowledge bases")

@@ -1,12 +1,15 @@
+"""HTTP door of the data download capability (`services_app.capabilities.downloads`)."""
+
 from ninja import Router
 
-from ...capabilities.downloads.connectors import CONNECTORS, get_connector
+from ...capabilities.downloads.connectors import CONNECTORS
+from ...capabilities.downloads.request import KIND, DatasetDownloadRequest
 from ..jobs import submit
 from ..schemas.common import ERRORS
-from ..schemas.downloads import ConnectorOut, DatasetDownloadIn
+from ..schemas.downloads import ConnectorOut
 from ..schemas.jobs import JobOut
 
-router = Router(tags=["data-download"])
+router = Router(tags=["Data download"])
 
 
 @router.get("/datasets/connectors", response=list[ConnectorOut], url_name="dataset_connectors", summary="Connectors")
@@ -24,16 +27,9 @@ def list_connectors(request):
     url_name="dataset_download",
     summary="Download external data",
 )
-def download_dataset(request, payload: DatasetDownloadIn):
+def download_dataset(request, payload: DatasetDownloadRequest):
     """A job that fetches into `raw/<connector>/...` under the data root, records sha256 sums,
     and with `convert` turns the result into Parquet under `parquet/<connector>/...`.
     HTTP 5xx and 429 answers are retried with backoff (honouring Retry-After); a size cap,
     content type and checksum are checked when given; nothing partial is ever left behind."""
-    get_connector(payload.connector)  # an unknown connector is a 400 now, not a failed job later
-    params = {
-        "connector": payload.connector,
-        "params": payload.params,
-        "convert": payload.convert,
-        "convert_options": payload.convert_options,
-    }
-    return submit(request, kind="datasets.download", params=params, force=payload.force)
+    return submit(request, kind=KIND, params=payload.job_params(), force=payload.force)

@@ -1,9 +1,13 @@
+"""Health of the platform (database, broker, workers and the queues they serve); needs no API key."""
+
+from typing import Literal
+
 from django.db import connection
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
 from ...jobs.services import live_workers
 
-router = Router(tags=["health"])
+router = Router(tags=["Health"])
 
 
 class ComponentOut(Schema):
@@ -18,7 +22,12 @@ class WorkerOut(Schema):
 
 
 class HealthOut(Schema):
-    ok: bool
+    ok: bool = Field(description="True only when status is `ok`")
+    status: Literal["ok", "degraded", "down"] = Field(
+        description="`down`: the database or the broker is unreachable; `degraded`: both answer but no live "
+        "worker serves the `default` queue, so jobs wait; `ok`: jobs can run"
+    )
+    problems: list[str] = Field(description="What is wrong, in plain words (empty when ok)")
     database: ComponentOut
     broker: ComponentOut
     workers: list[WorkerOut]
@@ -47,7 +56,8 @@ def _broker() -> ComponentOut:
 
 @router.get("/health", auth=None, response=HealthOut, url_name="health", summary="Health of the platform")
 def health(request):
-    """Database, broker, and the workers seen recently with the queues they serve. Needs no API key."""
+    """Database, broker, and the workers seen recently with the queues they serve. Needs no API key.
+    Always 200: read `status` (`ok`, `degraded`, `down`) and `problems`."""
     db = _database()
     broker = _broker()
     workers = [
@@ -55,4 +65,17 @@ def health(request):
         for w in (live_workers() if db.ok else [])
     ]
     queues = sorted({q for w in workers for q in w.queues})
-    return HealthOut(ok=db.ok and broker.ok, database=db, broker=broker, workers=workers, queues_served=queues)
+    problems = [f"the {name} is unreachable" for name, part in (("database", db), ("broker", broker)) if not part.ok]
+    status = "down" if problems else "ok"
+    if not problems and "default" not in queues:
+        status = "degraded"
+        problems.append("no live worker serves the default queue: jobs are queued but do not run")
+    return HealthOut(
+        ok=status == "ok",
+        status=status,
+        problems=problems,
+        database=db,
+        broker=broker,
+        workers=workers,
+        queues_served=queues,
+    )

@@ -1,3 +1,5 @@
+"""HTTP door of the incoming data checks capability (`services_app.capabilities.checks`)."""
+
 import json
 from uuid import UUID
 
@@ -15,7 +17,7 @@ from ..schemas.checks import ChecksIn, ConditionsOut
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 
-router = Router(tags=["incoming-data-deepcheck"])
+router = Router(tags=["Incoming data checks"])
 
 KIND = "checks.incoming"
 

@@ -1,21 +1,30 @@
+"""HTTP door of the jobs every capability runs (`services_app.jobs`): list, read, cancel; and the demo job."""
+
 from uuid import UUID
 
 from ninja import Query, Router
 from ninja.pagination import paginate
 
+from ...capabilities.demo import DemoRequest
 from ...jobs.selectors import job_list
 from ...jobs.services import job_cancel, job_get_for_user
 from ..jobs import submit
-from ..schemas.common import ERRORS
-from ..schemas.jobs import DemoJobIn, JobFilters, JobOut
+from ..schemas.common import ERRORS, ErrorOut
+from ..schemas.jobs import JobFilters, JobOut, JobSummaryOut
 
-router = Router(tags=["jobs"])
+router = Router(tags=["Jobs"])
 
 
-@router.get("/jobs", response=list[JobOut], url_name="job_list", summary="List your jobs")
+@router.get(
+    "/jobs",
+    response={200: list[JobSummaryOut], 401: ErrorOut, 422: ErrorOut},
+    url_name="job_list",
+    summary="List your jobs",
+)
 @paginate
 def list_jobs(request, filters: Query[JobFilters]):
-    """Newest first. Staff see every user's jobs."""
+    """Newest first, without inputs, outputs and results (`GET /api/jobs/{id}` has them). Staff see every
+    user's jobs."""
     return job_list(user=request.auth, kind=filters.kind, status=filters.status).select_related("owner")
 
 
@@ -32,8 +41,7 @@ def cancel_job(request, job_id: UUID):
 
 
 @router.post("/demo-jobs", response={200: JobOut, 202: JobOut, **ERRORS}, url_name="job_demo", summary="Run a demo job")
-def demo_job(request, payload: DemoJobIn):
+def demo_job(request, payload: DemoRequest):
     """Sleeps for `seconds`, reporting progress `steps` times; with `fail` it ends failed.
     Use it to see the job lifecycle end to end."""
-    params = payload.dict(exclude={"force", "fail"})
-    return submit(request, kind="demo.fail" if payload.fail else "demo.sleep", params=params, force=payload.force)
+    return submit(request, kind=payload.kind, params=payload.job_params(), force=payload.force)

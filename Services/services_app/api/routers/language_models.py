@@ -1,20 +1,22 @@
-"""Language models: train (a job), then query the trained model by the training job's id."""
+"""HTTP door of the language models capability (`services_app.capabilities.language_models`): train (a job), then
+query the trained model by the training job's id."""
 
 from uuid import UUID
 
 from ninja import Query, Router
 
 from ...capabilities.language_models.artifacts import load_model
-from ...capabilities.language_models.jobs import validate_request
+from ...capabilities.language_models.request import LanguageModelRequest
+from ...capabilities.language_models.submit import language_model_submit
 from ...errors import ServiceError
 from ...jobs.services import job_get_for_user
 from ...storage import get_storage
-from ..jobs import submit
+from ..jobs import accepted
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
-from ..schemas.language_models import LanguageModelIn, NextOut, PerplexityIn, PerplexityOut, SimilarOut
+from ..schemas.language_models import NextOut, PerplexityIn, PerplexityOut, SimilarOut
 
-router = Router(tags=["language-models"])
+router = Router(tags=["Language models"])
 
 
 def _model(request, job_id: UUID, kind: str):
@@ -41,19 +43,10 @@ def _model(request, job_id: UUID, kind: str):
     url_name="language_model_train",
     summary="Train a language model",
 )
-def train_model(request, payload: LanguageModelIn):
+def train_model(request, payload: LanguageModelRequest):
     """Trains on the train split and reports perplexity (n-gram) on the validation split. The model is saved under
     `jobs/language_modeling/models/<name or job id>/`; query it with the job id."""
-    params = payload.dict(exclude={"force"}, exclude_none=True)
-    storage = get_storage()
-    validate_request(storage, params)
-    return submit(
-        request,
-        kind="language_models.train",
-        params=params,
-        inputs=[storage.fingerprint(payload.source)],
-        force=payload.force,
-    )
+    return accepted(*language_model_submit(owner=request.auth, request=payload, storage=get_storage()))
 
 
 @router.get(

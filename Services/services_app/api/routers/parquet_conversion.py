@@ -1,4 +1,4 @@
-"""Data optimisation: convert files or folders to Parquet, preview any Parquet."""
+"""HTTP door of the Parquet conversion capability (`services_app.capabilities.conversion`); previews of any Parquet."""
 
 import json
 
@@ -15,7 +15,7 @@ from ..schemas.common import ERRORS
 from ..schemas.conversion import ConversionIn, ConversionOptionsIn, DatasetPreviewOut
 from ..schemas.jobs import JobOut
 
-router = Router(tags=["parquet-conversion"])
+router = Router(tags=["Parquet conversion"])
 
 KIND = "conversion.parquet"
 

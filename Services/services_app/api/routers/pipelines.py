@@ -1,3 +1,5 @@
+"""HTTP door of the MLOps pipelines capability (`services_app.capabilities.pipelines`)."""
+
 from django.conf import settings
 from ninja import Router
 from ninja.pagination import paginate
@@ -9,17 +11,18 @@ from ...capabilities.pipelines.definitions import (
     load_pipeline,
     read_metrics,
     read_params,
-    source_digest,
 )
-from ...capabilities.pipelines.jobs import latest_run, needs_gpu, validate_run
+from ...capabilities.pipelines.jobs import latest_run
+from ...capabilities.pipelines.request import PipelineRunRequest
 from ...capabilities.pipelines.runner import check_metrics
+from ...capabilities.pipelines.submit import pipeline_run_submit
 from ...errors import ServiceError
-from ..jobs import submit
+from ..jobs import accepted
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
-from ..schemas.pipelines import PipelineOut, PipelineRunIn
+from ..schemas.pipelines import PipelineOut
 
-router = Router(tags=["pipelines"])
+router = Router(tags=["MLOps pipelines"])
 
 
 def _describe(pipeline: Pipeline, tests) -> dict:
@@ -73,20 +76,9 @@ def get_one(request, name: str):
     url_name="pipeline_run",
     summary="Run a DVC pipeline",
 )
-def run(request, name: str, payload: PipelineRunIn):
+def run(request, name: str, payload: PipelineRunRequest):
     """Runs `dvc repro` on a worker with the given parameter overrides; only stages whose inputs changed rerun.
     Runs that include a GPU stage go to the `gpu` queue when a GPU worker is up. The job's result holds the
     metrics and the model test checks; its output folder holds metrics, plots and a markdown report.
     An identical request (same overrides, same pipeline files) returns the earlier job unless `force`."""
-    params = {
-        "pipeline": name,
-        "params": payload.params,
-        "stages": payload.stages,
-        "force": payload.force,
-        "require_pass": payload.require_pass,
-        "time_limit_seconds": payload.time_limit_seconds,
-    }
-    pipeline, stages, _ = validate_run(params)
-    kind = "pipelines.run_gpu" if needs_gpu(pipeline, stages) else "pipelines.run"
-    inputs = [{"location": f"pipeline:{name}", "sha256": source_digest(pipeline)}]
-    return submit(request, kind=kind, params=params, inputs=inputs, force=payload.force)
+    return accepted(*pipeline_run_submit(owner=request.auth, name=name, request=payload))

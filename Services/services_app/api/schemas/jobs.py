@@ -7,18 +7,18 @@ from ninja import Field, Schema
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
-class JobOut(Schema):
+class JobSummaryOut(Schema):
+    """A job in a list: everything but its inputs, outputs and result (read those with GET /api/jobs/{id})."""
+
     id: UUID
-    kind: str = Field(examples=["demo.sleep"])
+    kind: str = Field(description="What the job does, e.g. conversion.parquet or checks.incoming")
     status: JobStatus
     queue: str
     owner: str = Field(alias="owner.username")
     progress: float = Field(description="Fraction done, 0..1")
     progress_message: str
     params: dict[str, Any]
-    inputs: list[dict[str, Any]]
-    outputs: list[str]
-    result: dict[str, Any] | None
+    outputs_count: int = Field(description="How many outputs the job wrote")
     error: dict[str, Any] | None
     attempts: int
     cancel_requested: bool
@@ -26,17 +26,19 @@ class JobOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
 
+    @staticmethod
+    def resolve_outputs_count(obj) -> int:
+        return len(obj.outputs or [])
+
+
+class JobOut(JobSummaryOut):
+    """A job with its inputs (and their content hashes), its outputs and its result."""
+
+    inputs: list[dict[str, Any]]
+    outputs: list[str]
+    result: dict[str, Any] | None
+
 
 class JobFilters(Schema):
     kind: str | None = Field(None, description="Only jobs of this kind", examples=["conversion.parquet"])
     status: JobStatus | None = None
-
-
-class DemoJobIn(Schema):
-    seconds: float = Field(2.0, ge=0, le=600, description="How long the job runs")
-    steps: int = Field(10, ge=1, le=1000, description="How many progress reports it makes")
-    message: str = Field("", max_length=200)
-    fail: bool = Field(False, description="End with a structured error instead")
-    force: bool = Field(False, description="Run again even if an identical job already succeeded")
-
-    model_config = {"json_schema_extra": {"examples": [{"seconds": 5, "steps": 5, "message": "hello"}]}}

@@ -3,22 +3,6 @@ from typing import Any
 from ninja import Field, Schema
 
 
-class PipelineRunIn(Schema):
-    params: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Parameter overrides by dotted key (every key must exist in the pipeline's params.yaml)",
-        examples=[{"train.C": 2.0, "featurize.method": "tfidf"}],
-    )
-    stages: list[str] = Field(
-        default_factory=list, description="Run only these stages (and what they need); empty: the whole pipeline"
-    )
-    force: bool = Field(False, description="Rerun every stage even when nothing changed, and run a new job")
-    require_pass: bool = Field(False, description="End the job failed when a model test fails")
-    time_limit_seconds: int = Field(3600, ge=10, le=6 * 3600, description="Stop the run after this many seconds")
-
-    model_config = {"json_schema_extra": {"examples": [{"params": {"train.C": 2.0}, "stages": [], "force": False}]}}
-
-
 class StageOut(Schema):
     name: str = Field(examples=["train"])
     desc: str

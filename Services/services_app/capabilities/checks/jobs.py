@@ -322,7 +322,7 @@ def _text_datasets(
     info = None
     emb_pair = None
     if use_embeddings and ref_raw is not None:
-        from ..embeddings import get_embedder
+        from ...embeddings import get_embedder
 
         emb = p["embeddings"]
         cache_dir = Path(os.environ.get("EMBEDDINGS_CACHE_DIR") or ctx.storage.data_root / ".cache" / "embeddings")

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import ServiceError
-from ...storage import Storage, is_gcs, parse_gcs
+from ...storage import Storage, gcs_size, is_gcs
 from .conditions import TASKS, resolve_conditions
 from .io import read_table, table_columns
 
@@ -118,18 +118,6 @@ def check_label(labels: pd.Series, *, role: str, label: str) -> None:
         )
 
 
-def _remote_size(storage: Storage, location: str) -> int:
-    """Bytes at a gs:// object or prefix: 403 for a bucket off the allow list, 404 when nothing is there."""
-    bucket, key = parse_gcs(location)
-    storage.check_bucket(bucket)  # before any request
-    if key and not key.endswith("/") and storage.gcs_exists(location):
-        return storage.gcs_stat(location).size
-    objects = storage.gcs_list(location)
-    if not objects:
-        raise ServiceError(f"nothing exists at {location!r}", code="not_found", status=404)
-    return sum(o.size for o in objects)
-
-
 def input_path(storage: Storage, location: str) -> Path:
     """The local path of a dataset location; a gs:// object or prefix is fetched into the storage cache."""
     return storage.local_copy(location) if is_gcs(location) else storage.resolve(location, must_exist=True)
@@ -146,7 +134,7 @@ def validate_inputs(storage: Storage, params: dict) -> dict:
     for role in ("dataset", "reference"):
         if not p.get(role):
             continue
-        if is_gcs(p[role]) and _remote_size(storage, p[role]) > VALIDATE_REMOTE_MAX_BYTES:
+        if is_gcs(p[role]) and gcs_size(storage, p[role]) > VALIDATE_REMOTE_MAX_BYTES:
             continue
         path = input_path(storage, p[role])
         info = table_columns(path)

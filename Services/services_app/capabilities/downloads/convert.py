@@ -23,7 +23,7 @@ def to_parquet(storage: Storage, location: str, *, options: dict | None = None) 
     src = storage.resolve(location, must_exist=True)
     out = parquet_target(storage, location)
     try:
-        from ..conversion.core import convert_file
+        from ..conversion import convert_file
     except ImportError:
         convert_file = None
     if convert_file is not None:

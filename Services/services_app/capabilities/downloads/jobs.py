@@ -3,32 +3,29 @@
 
 from __future__ import annotations
 
-from ...errors import ServiceError
 from ...jobs.context import JobContext
 from .connectors import get_connector
 from .convert import to_parquet
+from .request import DatasetDownloadRequest
 
 
 def download(ctx: JobContext, params: dict) -> dict:
     """``{connector, params, convert, convert_options}``: fetch into ``raw/<connector>/...``,
     record checksums, and optionally convert what was fetched to Parquet."""
-    name = params.get("connector")
-    if not isinstance(name, str) or not name:
-        raise ServiceError("give a connector (url or oekobaudat)", code="invalid_params")
+    request = DatasetDownloadRequest.from_params(params)
+    name = request.connector
     connector = get_connector(name)
-    conn_params = params.get("params") or {}
-    if not isinstance(conn_params, dict):
-        raise ServiceError("params must be an object of connector parameters", code="invalid_params")
+    conn_params = request.params
     out_root = ctx.storage.data_root / "raw" / name
     ctx.progress(0.0, f"{name}: starting", force=True)
     result = connector(ctx, conn_params, out_root=out_root)
     for f in result["files"]:
         ctx.add_output(f["location"])
     converted = []
-    if params.get("convert"):
+    if request.convert:
         for i, location in enumerate(result.get("tables", [])):
             ctx.progress(0.9 + 0.1 * i / max(len(result["tables"]), 1), f"converting {location}")
-            report = to_parquet(ctx.storage, location, options=params.get("convert_options"))
+            report = to_parquet(ctx.storage, location, options=request.convert_options)
             converted.append(report)
             for out in report["outputs"]:
                 ctx.add_output(out)

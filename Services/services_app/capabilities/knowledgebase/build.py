@@ -554,10 +554,97 @@ def _with_uri(table: pa.Table, base: str) -> pa.Table:
     return table.set_column(table.schema.get_field_index("uri"), table.schema.field("uri"), uri)
 
 
+@dataclass
+class Plan:
+    """What a build does with each listed file, decided from the previous build (pure data)."""
+
+    unchanged: list[FileEntry] = field(default_factory=list)  # same size and mtime: kept as is
+    touched: list[FileEntry] = field(default_factory=list)  # same content, new mtime: kept, times updated
+    to_read: list[FileEntry] = field(default_factory=list)  # new or changed: extracted
+    not_read: dict[bytes, dict] = field(default_factory=dict)  # unsupported or too large: a files row each
+    removed: list[bytes] = field(default_factory=list)  # in the previous build, gone now
+    counts: Counter = field(default_factory=Counter)  # added, changed, unchanged, removed
+
+
 def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
+    """Build or incrementally rebuild a knowledge base, in named steps:
+    source -> list -> plan changes -> (nothing changed: touch the manifest) -> read -> merge -> embed ->
+    write outputs with the manifest last."""
     started = time.perf_counter()
     storage = ctx.storage
     store.check_name(opts.name)
+    source, uri_base, exclude = resolve_source(ctx, opts)
+    with store.build_lock(storage, opts.name):
+        out = store.output_dir(storage, opts.name)
+        prev = _load_previous(out, opts.full)
+        config = opts.extraction_config()
+        same_config = prev.manifest is not None and prev.manifest.get("config") == config
+        with _gc_paused():  # many small objects, no cycles: see _gc_paused
+            entries, skipped = list_files(ctx, source, opts, exclude)
+            plan = plan_changes(entries, previous_rows(prev), opts, same_config=same_config)
+        emb_config = _embedding_config(opts)
+        if nothing_changed(plan, prev, same_config=same_config, uri_base=uri_base, emb_config=emb_config):
+            manifest = dict(prev.manifest)
+            manifest["checked_at"] = _now()
+            manifest["last_build"] = _summary(plan.counts, started, entries, 0)
+            with storage.atomic_file(out / "manifest.json") as tmp:
+                tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            ctx.progress(1.0, "nothing changed")
+            return _result(opts, storage, manifest, plan.counts, started, skipped, prev.files, out)
+
+        ctx.progress(
+            0.05, f"reading {len(plan.to_read)} new or changed files ({plan.counts['unchanged']} unchanged)", force=True
+        )
+        results = extract_all(ctx, plan.to_read, opts, lo=0.05, hi=0.75 if opts.embed else 0.9)
+        new_chunks, new_files = _assemble(plan.to_read, results)
+        del results
+        ctx.progress(0.76 if opts.embed else 0.91, "writing outputs", force=True)
+        chunks, files = merge(new_chunks, new_files, plan, prev, uri_base=uri_base)
+
+        vectors = embedding_info = None
+        if emb_config is not None:
+            from .index import embed_chunks
+
+            vectors, embedding_info = embed_chunks(ctx, chunks, prev, emb_config, storage, lo=0.76, hi=0.95)
+
+        with storage.atomic_dir(out) as tmp:
+            graph = write_outputs(tmp, chunks, files, vectors, name=opts.name)
+            ctx.progress(0.96, "outputs written")
+            if vectors is not None:
+                from .index import sync_qdrant
+
+                embedding_info["qdrant"] = sync_qdrant(
+                    storage, opts.name, chunks, vectors, prev, dim=embedding_info["dim"], ctx=ctx
+                )
+            manifest = make_manifest(
+                opts,
+                uri_base=uri_base,
+                config=config,
+                chunks=chunks,
+                files=files,
+                skipped=len(skipped),
+                graph=graph,
+                embedding_info=embedding_info,
+                last_build=_summary(plan.counts, started, entries, len(plan.to_read)),
+                exports={
+                    name: {"bytes": (tmp / name).stat().st_size}
+                    for name in store.EXPORTS
+                    if name != "manifest.json" and (tmp / name).is_file()
+                }
+                | {"neo4j.zip": {"files": sorted(p.name for p in (tmp / "neo4j").iterdir())}},
+            )
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        ctx.progress(1.0, "done")
+        return _result(opts, storage, manifest, plan.counts, started, skipped, files, out)
+
+
+# --- the steps ---------------------------------------------------------------------------
+
+
+def resolve_source(ctx: JobContext, opts: BuildOptions) -> tuple[Path, str, list[str]]:
+    """The local folder to walk (a gs:// source mirrored first), the base of the records' URIs, and the
+    exclude patterns (the knowledge bases' own folder is never indexed)."""
+    storage = ctx.storage
     source, uri_base, extra_exclude = _local_source(ctx, opts)
     kb_root = (storage.data_root / store.KB_FOLDER).resolve()
     if source == kb_root or source.is_relative_to(kb_root):
@@ -565,204 +652,204 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
     exclude = list(opts.exclude) + extra_exclude
     if kb_root.is_relative_to(source):  # never index our own outputs
         exclude.append(kb_root.relative_to(source).as_posix() + "/")
+    return source, uri_base, exclude
 
-    with store.build_lock(storage, opts.name):
-        out = store.output_dir(storage, opts.name)
-        prev = _load_previous(out, opts.full)
-        config = opts.extraction_config()
-        same_config = prev.manifest is not None and prev.manifest.get("config") == config
-        ctx.progress(0.01, "listing files", force=True)
 
-        skipped: list[Skipped] = []
-        entries: list[FileEntry] = []
-        with _gc_paused():  # many small objects, no cycles: see _gc_paused
-            for e in walk(
-                source,
-                data_root=storage.data_root,
-                include=opts.include,
-                exclude=exclude,
-                include_hidden=opts.include_hidden,
-                max_depth=opts.max_depth,
-                skipped=skipped,
-            ):
-                entries.append(e)
-                if len(entries) % 2000 == 0:
-                    ctx.progress(0.02, f"listed {len(entries)} files")
+def list_files(
+    ctx: JobContext, source: Path, opts: BuildOptions, exclude: list[str]
+) -> tuple[list[FileEntry], list[Skipped]]:
+    """Every file the build considers, and what the walk skipped with its reason."""
+    ctx.progress(0.01, "listing files", force=True)
+    skipped: list[Skipped] = []
+    entries: list[FileEntry] = []
+    for e in walk(
+        source,
+        data_root=ctx.storage.data_root,
+        include=opts.include,
+        exclude=exclude,
+        include_hidden=opts.include_hidden,
+        max_depth=opts.max_depth,
+        skipped=skipped,
+    ):
+        entries.append(e)
+        if len(entries) % 2000 == 0:
+            ctx.progress(0.02, f"listed {len(entries)} files")
+    return entries, skipped
 
-            # path_key -> (size, mtime_ns, sha256) of the previous build
-            prev_rows: dict[bytes, tuple[int, int, str | None]] = {}
-            if prev.files is not None:
-                prev_rows = dict(
-                    zip(
-                        prev.files.column("path_key").to_pylist(),
-                        zip(*(prev.files.column(c).to_pylist() for c in ("size", "mtime_ns", "sha256")), strict=True),
-                        strict=True,
-                    )
-                )
 
-            unchanged: list[FileEntry] = []
-            touched: list[FileEntry] = []  # same content, new mtime
-            to_read: list[FileEntry] = []
-            not_read: dict[bytes, dict] = {}
-            counts = Counter()
-            for e in entries:
-                p = prev_rows.get(e.rel)
-                if e.ext not in SUPPORTED_EXTENSIONS:
-                    not_read[e.rel] = _file_row(
-                        e,
-                        status="error",
-                        code="unsupported",
-                        reason=f"unsupported file type {e.ext or '(no extension)'!r}",
-                    )
-                elif e.size > opts.max_file_size:
-                    not_read[e.rel] = _file_row(
-                        e,
-                        status="error",
-                        code="too_large",
-                        reason=f"larger than max_file_size ({opts.max_file_size} bytes)",
-                    )
-                elif p is not None and same_config and p[0] == e.size and p[1] == e.mtime_ns:
-                    unchanged.append(e)
-                    counts["unchanged"] += 1
-                    continue
-                elif p is not None and same_config and p[0] == e.size and p[2]:
-                    try:
-                        same = sha256_file(Path(os.fsdecode(e.path))) == p[2]
-                    except OSError:
-                        same = False
-                    if same:
-                        touched.append(e)
-                        counts["unchanged"] += 1
-                        continue
-                    to_read.append(e)
-                else:
-                    to_read.append(e)
-                if p is None:
-                    counts["added"] += 1
-                elif e.rel in not_read and p[0] == e.size and p[1] == e.mtime_ns and same_config:
-                    counts["unchanged"] += 1
-                else:
-                    counts["changed"] += 1
-            current = {e.rel for e in entries}
-            removed = [k for k in prev_rows if k not in current]
-            counts["removed"] = len(removed)
-
-        emb_config = _embedding_config(opts)
-        prev_emb = (prev.manifest or {}).get("embeddings")
-        embeddings_current = emb_config is None or (
-            prev_emb is not None
-            and prev_emb.get("provider") == emb_config["provider"]
-            and (emb_config["model"] in (None, prev_emb.get("model")))
+def previous_rows(prev: Previous) -> dict[bytes, tuple[int, int, str | None]]:
+    """path_key -> (size, mtime_ns, sha256) of the previous build's files."""
+    if prev.files is None:
+        return {}
+    return dict(
+        zip(
+            prev.files.column("path_key").to_pylist(),
+            zip(*(prev.files.column(c).to_pylist() for c in ("size", "mtime_ns", "sha256")), strict=True),
+            strict=True,
         )
-        nothing_changed = (
-            prev.manifest is not None
-            and same_config
-            and prev.manifest.get("uri_base") == uri_base
-            and not to_read
-            and not touched
-            and not removed
-            and counts["added"] == 0
-            and counts["changed"] == 0
-            and embeddings_current
-            and (emb_config is not None) == (prev_emb is not None)
+    )
+
+
+def plan_changes(
+    entries: list[FileEntry], prev_rows: dict[bytes, tuple[int, int, str | None]], opts: BuildOptions, *, same_config
+) -> Plan:
+    """Decide per file: keep (same size and mtime), keep with new times (same sha256), read, or list as not read.
+
+    Only files whose size and mtime differ are hashed; a different extraction config reads everything."""
+    plan = Plan()
+    counts = plan.counts
+    for e in entries:
+        p = prev_rows.get(e.rel)
+        if e.ext not in SUPPORTED_EXTENSIONS:
+            plan.not_read[e.rel] = _file_row(
+                e, status="error", code="unsupported", reason=f"unsupported file type {e.ext or '(no extension)'!r}"
+            )
+        elif e.size > opts.max_file_size:
+            plan.not_read[e.rel] = _file_row(
+                e, status="error", code="too_large", reason=f"larger than max_file_size ({opts.max_file_size} bytes)"
+            )
+        elif p is not None and same_config and p[0] == e.size and p[1] == e.mtime_ns:
+            plan.unchanged.append(e)
+            counts["unchanged"] += 1
+            continue
+        elif p is not None and same_config and p[0] == e.size and p[2]:
+            try:
+                same = sha256_file(Path(os.fsdecode(e.path))) == p[2]
+            except OSError:
+                same = False
+            if same:
+                plan.touched.append(e)
+                counts["unchanged"] += 1
+                continue
+            plan.to_read.append(e)
+        else:
+            plan.to_read.append(e)
+        if p is None:
+            counts["added"] += 1
+        elif e.rel in plan.not_read and p[0] == e.size and p[1] == e.mtime_ns and same_config:
+            counts["unchanged"] += 1
+        else:
+            counts["changed"] += 1
+    current = {e.rel for e in entries}
+    plan.removed = [k for k in prev_rows if k not in current]
+    counts["removed"] = len(plan.removed)
+    return plan
+
+
+def nothing_changed(plan: Plan, prev: Previous, *, same_config: bool, uri_base: str, emb_config: dict | None) -> bool:
+    """True when the previous outputs are still exactly right (then only the manifest's check time moves)."""
+    prev_emb = (prev.manifest or {}).get("embeddings")
+    embeddings_current = emb_config is None or (
+        prev_emb is not None
+        and prev_emb.get("provider") == emb_config["provider"]
+        and (emb_config["model"] in (None, prev_emb.get("model")))
+    )
+    return (
+        prev.manifest is not None
+        and same_config
+        and prev.manifest.get("uri_base") == uri_base
+        and not plan.to_read
+        and not plan.touched
+        and not plan.removed
+        and plan.counts["added"] == 0
+        and plan.counts["changed"] == 0
+        and embeddings_current
+        and (emb_config is not None) == (prev_emb is not None)
+    )
+
+
+def merge(
+    new_chunks: pa.Table, new_files: pa.Table, plan: Plan, prev: Previous, *, uri_base: str
+) -> tuple[pa.Table, pa.Table]:
+    """The new build's chunks and files tables: what was read now plus what was kept from the previous build,
+    sorted by path, with URIs."""
+    keep_docs = [document_id(e.rel) for e in plan.unchanged + plan.touched]
+    pieces = [new_chunks]
+    prev_files_kept = None
+    if keep_docs:
+        old = prev.chunks()
+        pieces.append(old.filter(pc.is_in(old["document_id"], value_set=pa.array(keep_docs))))
+        prev_files_kept = prev.files.filter(pc.is_in(prev.files["document_id"], value_set=pa.array(keep_docs)))
+    chunks = pa.concat_tables(pieces).combine_chunks()
+    if plan.touched:
+        chunks = _update_modified(chunks, {document_id(e.rel): modified_at(e.mtime_ns) for e in plan.touched})
+        prev_files_kept = _update_file_times(prev_files_kept, {e.rel: e.mtime_ns for e in plan.touched})
+    chunks = _with_uri(chunks.sort_by([("path", "ascending"), ("chunk_index", "ascending")]), uri_base)
+    files_tables = [new_files, pa.Table.from_pylist(list(plan.not_read.values()), schema=FILE_SCHEMA)]
+    if prev_files_kept is not None:
+        files_tables.append(prev_files_kept)
+    files = _with_uri(pa.concat_tables(files_tables).combine_chunks().sort_by([("path", "ascending")]), uri_base)
+    return chunks, files
+
+
+def write_outputs(folder: Path, chunks: pa.Table, files: pa.Table, vectors: np.ndarray | None, *, name: str) -> dict:
+    """knowledge.parquet, files.parquet, knowledge.jsonl, the Neo4j export and vectors.npy into ``folder``;
+    returns the graph's counts."""
+    # Arrow's Parquet and CSV writers release the GIL, so they run in threads while this
+    # thread writes the JSONL (which needs the GIL): on 2 cores the outputs take about half.
+    with cf.ThreadPoolExecutor(max_workers=2) as writers:
+        parquet = writers.submit(
+            lambda: (
+                write_parquet(chunks, folder / "knowledge.parquet"),
+                write_parquet(files, folder / "files.parquet"),
+            )
         )
-        if nothing_changed:
-            manifest = dict(prev.manifest)
-            manifest["checked_at"] = _now()
-            manifest["last_build"] = _summary(counts, started, entries, 0)
-            with storage.atomic_file(out / "manifest.json") as tmp:
-                tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-            ctx.progress(1.0, "nothing changed")
-            return _result(opts, storage, manifest, counts, started, skipped, prev.files, out)
+        neo4j = writers.submit(write_neo4j, chunks, files, folder / "neo4j", root_name=name)
+        write_jsonl(chunks, folder / "knowledge.jsonl")
+        parquet.result()
+        graph = neo4j.result()
+    if vectors is not None:
+        np.save(folder / "vectors.npy", vectors)
+    return graph
 
-        ctx.progress(0.05, f"reading {len(to_read)} new or changed files ({counts['unchanged']} unchanged)", force=True)
-        results = extract_all(ctx, to_read, opts, lo=0.05, hi=0.75 if opts.embed else 0.9)
 
-        new_chunks, new_files = _assemble(to_read, results)
-        del results
+def make_manifest(
+    opts: BuildOptions,
+    *,
+    uri_base: str,
+    config: dict,
+    chunks: pa.Table,
+    files: pa.Table,
+    skipped: int,
+    graph: dict,
+    embedding_info: dict | None,
+    last_build: dict,
+    exports: dict,
+) -> dict:
+    """The build's manifest (written last: a folder without one was never completed)."""
 
-        ctx.progress(0.76 if opts.embed else 0.91, "writing outputs", force=True)
-        keep_docs = [document_id(e.rel) for e in unchanged + touched]
-        pieces = [new_chunks]
-        prev_files_kept = None
-        if keep_docs:
-            old = prev.chunks()
-            pieces.append(old.filter(pc.is_in(old["document_id"], value_set=pa.array(keep_docs))))
-            prev_files_kept = prev.files.filter(pc.is_in(prev.files["document_id"], value_set=pa.array(keep_docs)))
-        chunks = pa.concat_tables(pieces).combine_chunks()
-        if touched:
-            chunks = _update_modified(chunks, {document_id(e.rel): modified_at(e.mtime_ns) for e in touched})
-            prev_files_kept = _update_file_times(prev_files_kept, {e.rel: e.mtime_ns for e in touched})
-        chunks = _with_uri(chunks.sort_by([("path", "ascending"), ("chunk_index", "ascending")]), uri_base)
-        files_tables = [new_files, pa.Table.from_pylist(list(not_read.values()), schema=FILE_SCHEMA)]
-        if prev_files_kept is not None:
-            files_tables.append(prev_files_kept)
-        files = _with_uri(pa.concat_tables(files_tables).combine_chunks().sort_by([("path", "ascending")]), uri_base)
+    def status_count(status: str) -> int:
+        return int(pc.sum(pc.equal(files["status"], status)).as_py() or 0)
 
-        vectors = None
-        embedding_info = None
-        if emb_config is not None:
-            from .index import embed_chunks, sync_qdrant
-
-            vectors, embedding_info = embed_chunks(ctx, chunks, prev, emb_config, storage, lo=0.76, hi=0.95)
-
-        with storage.atomic_dir(out) as tmp:
-            # Arrow's Parquet and CSV writers release the GIL, so they run in threads while this
-            # thread writes the JSONL (which needs the GIL): on 2 cores the outputs take about half.
-            with cf.ThreadPoolExecutor(max_workers=2) as writers:
-                parquet = writers.submit(
-                    lambda: (
-                        write_parquet(chunks, tmp / "knowledge.parquet"),
-                        write_parquet(files, tmp / "files.parquet"),
-                    )
-                )
-                neo4j = writers.submit(write_neo4j, chunks, files, tmp / "neo4j", root_name=opts.name)
-                write_jsonl(chunks, tmp / "knowledge.jsonl")
-                parquet.result()
-                graph = neo4j.result()
-            if vectors is not None:
-                np.save(tmp / "vectors.npy", vectors)
-            ctx.progress(0.96, "outputs written")
-            if vectors is not None:
-                embedding_info["qdrant"] = sync_qdrant(
-                    storage, opts.name, chunks, vectors, prev, dim=embedding_info["dim"], ctx=ctx
-                )
-            manifest = {
-                "name": opts.name,
-                "source": opts.source,
-                "uri_base": uri_base,
-                "build_id": uuid.uuid4().hex,
-                "built_at": _now(),
-                "checked_at": _now(),
-                "config": config,
-                "options": {
-                    "include": opts.include,
-                    "exclude": opts.exclude,
-                    "include_hidden": opts.include_hidden,
-                    "max_depth": opts.max_depth,
-                    "max_file_size": opts.max_file_size,
-                },
-                "counts": {
-                    "files": files.num_rows,
-                    "documents": int(pc.sum(pc.equal(files["status"], "ok")).as_py() or 0),
-                    "empty": int(pc.sum(pc.equal(files["status"], "empty")).as_py() or 0),
-                    "errors": int(pc.sum(pc.equal(files["status"], "error")).as_py() or 0),
-                    "chunks": chunks.num_rows,
-                    "characters": int(pc.sum(chunks["char_count"]).as_py() or 0),
-                    "skipped": len(skipped),
-                },
-                "graph": graph,
-                "embeddings": embedding_info,
-                "last_build": _summary(counts, started, entries, len(to_read)),
-                "exports": {},
-            }
-            for name in store.EXPORTS:
-                if name != "manifest.json" and (tmp / name).is_file():
-                    manifest["exports"][name] = {"bytes": (tmp / name).stat().st_size}
-            manifest["exports"]["neo4j.zip"] = {"files": sorted(p.name for p in (tmp / "neo4j").iterdir())}
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        ctx.progress(1.0, "done")
-        return _result(opts, storage, manifest, counts, started, skipped, files, out)
+    return {
+        "name": opts.name,
+        "source": opts.source,
+        "uri_base": uri_base,
+        "build_id": uuid.uuid4().hex,
+        "built_at": _now(),
+        "checked_at": _now(),
+        "config": config,
+        "options": {
+            "include": opts.include,
+            "exclude": opts.exclude,
+            "include_hidden": opts.include_hidden,
+            "max_depth": opts.max_depth,
+            "max_file_size": opts.max_file_size,
+        },
+        "counts": {
+            "files": files.num_rows,
+            "documents": status_count("ok"),
+            "empty": status_count("empty"),
+            "errors": status_count("error"),
+            "chunks": chunks.num_rows,
+            "characters": int(pc.sum(chunks["char_count"]).as_py() or 0),
+            "skipped": skipped,
+        },
+        "graph": graph,
+        "embeddings": embedding_info,
+        "last_build": last_build,
+        "exports": exports,
+    }
 
 
 def _update_modified(chunks: pa.Table, by_doc: dict[str, datetime]) -> pa.Table:

@@ -53,7 +53,7 @@ PAYLOAD_FIELDS = [
 
 @functools.lru_cache(maxsize=4)
 def get_cached_embedder(provider: str, model: str | None, cache_dir: str):
-    from ..embeddings import get_embedder
+    from ...embeddings import get_embedder
 
     return get_embedder(provider=provider, model=model, cache_dir=cache_dir)
 
@@ -64,7 +64,7 @@ def get_query_embedder(provider: str, model: str | None):
     call costs more than the model), and for the local model one intra-op thread, which answers
     a single short query fastest and steadiest on a busy machine (measured: ~30 ms vs 35-170 ms
     with two threads on 2 shared cores)."""
-    from ..embeddings import get_embedder
+    from ...embeddings import get_embedder
 
     if provider == "local":
         import torch
@@ -74,7 +74,7 @@ def get_query_embedder(provider: str, model: str | None):
 
 
 def _cache_dir(storage: Storage) -> str:
-    from ..embeddings import default_cache_dir
+    from ...embeddings import default_cache_dir
 
     return str(default_cache_dir(storage.data_root))
 

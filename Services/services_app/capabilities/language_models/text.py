@@ -16,8 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...errors import ServiceError
-from ..transforms.reader import SUFFIXES, read_schema, read_table
-from ..transforms.splits import stable_hash, unit_interval
+from ..transforms import SUFFIXES, read_schema, read_table, stable_hash, unit_interval
 
 SPLIT_PATTERN = r"[^\p{L}\p{N}]+"
 BATCH_ROWS = 50_000

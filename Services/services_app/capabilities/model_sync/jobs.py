@@ -7,21 +7,12 @@ import os
 from ...errors import ServiceError
 from ...jobs.context import JobContext
 from . import core
+from .request import ModelDownloadRequest, ModelSyncRequest, ModelUploadRequest
 
 
-def _bucket(params: dict) -> str:
-    # routers and commands pass the configured bucket; a bare call falls back to the environment
-    return str(params.get("bucket") or os.environ.get("GCS_MODELS_BUCKET") or "dvc_models_bucket")
-
-
-def _workers(params: dict) -> int:
-    try:
-        workers = int(params.get("workers", 8))
-    except (TypeError, ValueError):
-        raise ServiceError("workers must be a whole number between 1 and 64", code="invalid_workers") from None
-    if not 1 <= workers <= 64:
-        raise ServiceError("workers must be between 1 and 64", code="invalid_workers")
-    return workers
+def _bucket(bucket: str | None) -> str:
+    # routers and commands record the configured bucket; a bare call falls back to the environment
+    return str(bucket or os.environ.get("GCS_MODELS_BUCKET") or "dvc_models_bucket")
 
 
 def download(ctx: JobContext, params: dict) -> dict:
@@ -30,9 +21,8 @@ def download(ctx: JobContext, params: dict) -> dict:
     Only files that differ (by md5) are fetched; each is verified, and the
     version folder is replaced atomically, so the local copy ends exactly
     equal to the bucket's. A version already identical is not downloaded."""
-    name = core.check_name(params.get("name", ""), "model name")
-    version = core.check_name(params.get("version", ""), "model version")
-    bucket = _bucket(params)
+    p, bucket = ModelDownloadRequest.from_job(params)
+    name, version, bucket = p.name, p.version, _bucket(bucket)
     ctx.storage.check_bucket(bucket)
     remote = core.require_remote(ctx.storage, bucket, name, version)
     result, _, before = core.run_sync(
@@ -42,7 +32,7 @@ def download(ctx: JobContext, params: dict) -> dict:
         name=name,
         version=version,
         delete=True,
-        workers=_workers(params),
+        workers=p.workers,
         report=ctx.progress,
         remote=remote,
     )
@@ -75,14 +65,11 @@ def upload(ctx: JobContext, params: dict) -> dict:
     already exists in the bucket with different content is refused (409)
     unless ``overwrite`` is set; then only changed files are uploaded and
     files the folder lacks are deleted from the bucket."""
-    name = core.check_name(params.get("name", ""), "model name")
-    version = core.check_name(params.get("version", ""), "model version")
-    bucket = _bucket(params)
+    p, bucket = ModelUploadRequest.from_job(params)
+    name, version, bucket, overwrite, path = p.name, p.version, _bucket(bucket), p.overwrite, p.path
     ctx.storage.check_bucket(bucket)
-    overwrite = bool(params.get("overwrite", False))
     storage = ctx.storage
     root = core._models_root(storage)
-    path = params.get("path")
     folder = storage.resolve(path, must_exist=True) if path else root / name / version
     if not folder.is_dir():
         raise ServiceError(
@@ -111,7 +98,7 @@ def upload(ctx: JobContext, params: dict) -> dict:
             {(name, version): (folder, local)},
             remote,
             report=ctx.progress,
-            workers=_workers(params),
+            workers=p.workers,
         )
     moved = [a for a in actions if a.op == "upload"]
     ctx.add_output(f"gs://{bucket}/{name}/{version}/")
@@ -131,16 +118,15 @@ def upload(ctx: JobContext, params: dict) -> dict:
 
 def sync(ctx: JobContext, params: dict) -> dict:
     """Every model (or one name/version): bucket to disk or disk to bucket, only what changed."""
-    name = core.check_name(params["name"], "model name") if params.get("name") else None
-    version = core.check_name(params["version"], "model version") if params.get("version") else None
+    p, bucket = ModelSyncRequest.from_job(params)
     return core.sync(
         ctx.storage,
-        bucket=_bucket(params),
-        direction=str(params.get("direction", "")),
-        name=name,
-        version=version,
-        dry_run=bool(params.get("dry_run", False)),
-        delete=bool(params.get("delete", False)),
-        workers=_workers(params),
+        bucket=_bucket(bucket),
+        direction=p.direction,
+        name=p.name,
+        version=p.version,
+        dry_run=p.dry_run,
+        delete=p.delete,
+        workers=p.workers,
         report=ctx.progress,
     )

@@ -21,6 +21,7 @@ from ...errors import ServiceError
 from ...jobs.context import JobContext
 from .definitions import Pipeline, load_model_tests, load_pipeline, read_params
 from .report import render_pipeline, render_report
+from .request import PipelineRun
 from .runner import evaluate_pipeline, prepare_workspace, repro, workspace_lock
 
 DEFAULT_TIME_LIMIT = 3600
@@ -30,21 +31,15 @@ def pipeline_home(data_root: Path, name: str) -> Path:
     return Path(data_root) / "pipelines" / name
 
 
-def validate_run(params: dict) -> tuple[Pipeline, list[str], dict]:
+def validate_run(run: PipelineRun) -> tuple[Pipeline, list[str], dict]:
     """Check a run request before it is queued: the pipeline, its stages and the parameter overrides."""
     from .definitions import apply_overrides
 
-    if not isinstance(params, dict):
-        raise ServiceError("params must be an object", code="invalid_params")
-    pipeline = load_pipeline(str(params.get("pipeline") or ""))
-    stages = list(params.get("stages") or [])
-    for s in stages:
+    pipeline = load_pipeline(run.pipeline)
+    for s in run.stages:
         pipeline.stage(s)
-    overrides = params.get("params") or {}
-    if not isinstance(overrides, dict):
-        raise ServiceError("params.params must be an object of parameter overrides", code="invalid_params")
-    apply_overrides(read_params(pipeline.path), overrides)
-    return pipeline, stages, overrides
+    apply_overrides(read_params(pipeline.path), run.params)
+    return pipeline, list(run.stages), run.params
 
 
 def needs_gpu(pipeline: Pipeline, stages: list[str]) -> bool:
@@ -65,10 +60,11 @@ def run_pipeline(ctx: JobContext, params: dict) -> dict:
     """Params: ``pipeline`` (name), ``params`` (overrides, dotted keys), ``stages`` (default: all),
     ``force`` (rerun even unchanged stages), ``time_limit_seconds``, ``require_pass`` (fail the job
     when a model test fails)."""
-    pipeline, stages, overrides = validate_run(params)
+    run = PipelineRun.from_params(params)
+    pipeline, stages, overrides = validate_run(run)
     storage = ctx.storage
     home = pipeline_home(storage.data_root, pipeline.name)
-    time_limit = float(params.get("time_limit_seconds") or DEFAULT_TIME_LIMIT)
+    time_limit = float(run.time_limit_seconds or DEFAULT_TIME_LIMIT)
     started_at = datetime.now(UTC)
     lines: list[str] = []
     total = max(1, len(stages or pipeline.stages))
@@ -92,7 +88,7 @@ def run_pipeline(ctx: JobContext, params: dict) -> dict:
         r = repro(
             work,
             stages=stages,
-            force=bool(params.get("force")),
+            force=run.force,
             timeout=time_limit,
             on_line=on_line,
             check_cancelled=ctx.check_cancelled,
@@ -149,7 +145,7 @@ def run_pipeline(ctx: JobContext, params: dict) -> dict:
         with storage.atomic_file(home / "latest.json") as tmp_latest:
             tmp_latest.write_text(json.dumps(summary, indent=2))
     ctx.add_output(storage.relative(run_dir))
-    if params.get("require_pass") and not result.passed:
+    if run.require_pass and not result.passed:
         failed = [c.metric for c in result.checks if not c.passed]
         raise ServiceError(
             f"the pipeline ran but failed its model tests: {', '.join(failed)}",

@@ -26,10 +26,9 @@ import xxhash
 
 from ...errors import ServiceError
 from ...jobs.context import JobContext
-from ...storage import Storage
-from .base import DropTracker, JobType, TransformParams, get_job_type
+from ...storage import Storage, check_output, location_of, source_for_validation
+from .base import DropTracker, JobType, TransformRequest, get_job_type
 from .card import dataset_card
-from .locations import check_output, location_of, output_folder, source_for_validation
 from .reader import read_schema, read_table
 from .splits import SPLITS, assign_splits, stable_hash, unit_interval
 from .textutil import as_text, normalise
@@ -38,7 +37,7 @@ from .writer import write_json, write_jsonl, write_parquet
 PERCENTILES = (5, 25, 50, 75, 95, 99)
 
 
-def check_columns(job_type: JobType, p: TransformParams, columns: list[str]) -> None:
+def check_columns(job_type: JobType, p: TransformRequest, columns: list[str]) -> None:
     """Every column the request names must exist; the error lists the columns there are."""
     wanted = job_type.required_columns(p)
     missing = [c for c in dict.fromkeys(wanted) if c not in columns]
@@ -52,21 +51,21 @@ def check_columns(job_type: JobType, p: TransformParams, columns: list[str]) -> 
         )
 
 
-def validate_request(storage: Storage, params: dict) -> tuple[TransformParams, JobType]:
+def preflight(storage: Storage, p: TransformRequest) -> JobType:
     """Submit-time checks (cheap: reads only the source's schema): params, job type, splits, columns.
 
     A gs:// source larger than `SUBMIT_COPY_LIMIT` is only checked for existence here; its columns are checked
     when the job starts (the job fails with the same `unknown_column` error)."""
-    p = TransformParams.from_dict(params)
+    p.check()
     job_type = get_job_type(p.job_type)
     source = source_for_validation(storage, p.source)
     if source is not None:
         check_columns(job_type, p, read_schema(source).names)
     check_output(storage, p.output)
-    return p, job_type
+    return job_type
 
 
-def default_output(p: TransformParams, job_id: str) -> str:
+def default_output(p: TransformRequest, job_id: str) -> str:
     """``jobs/<job_type>/target/<name>``; without a name, the job id (or the source's file name outside a job)."""
     name = p.name or (job_id if job_id != "local" else Path(p.source.rstrip("/")).stem)
     return f"jobs/{p.job_type}/target/{name}"
@@ -106,7 +105,7 @@ def _build_table(source: pa.Table, prepared_columns: dict[str, Any], used: set[s
     return pa.table(arrays), roles
 
 
-def _rare_and_missing(per_split: dict[str, dict[str, int]], totals: dict[str, int], p: TransformParams):
+def _rare_and_missing(per_split: dict[str, dict[str, int]], totals: dict[str, int], p: TransformRequest):
     active = [s for s in SPLITS if p.splits[s] > 0]
     rare = {lab: n for lab, n in totals.items() if n < len(active)}
     missing = {lab: [s for s in active if per_split[s].get(lab, 0) == 0] for lab in totals}
@@ -115,7 +114,7 @@ def _rare_and_missing(per_split: dict[str, dict[str, int]], totals: dict[str, in
 
 def transform(ctx: JobContext, params: dict) -> dict:
     started = time.monotonic()
-    p = TransformParams.from_dict(params)
+    p = TransformRequest.from_params(params)
     job_type = get_job_type(p.job_type)
     if p.stratify is None:
         p.stratify = job_type.stratify_default
@@ -242,7 +241,7 @@ def transform(ctx: JobContext, params: dict) -> dict:
     location = p.output or default_output(p, ctx.job_id)
     ctx.progress(0.7, f"writing {location}")
     files: list[dict] = []
-    with output_folder(storage, location) as tmp:
+    with storage.output(location, folder=True) as tmp:
         # Arrow's Parquet writer and DuckDB release the GIL: write the split files side by side.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             futures = []

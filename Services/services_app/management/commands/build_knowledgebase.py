@@ -8,6 +8,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from services_app.capabilities.knowledgebase.jobs import build
+from services_app.capabilities.knowledgebase.request import KnowledgeBaseRequest
 from services_app.errors import ServiceError
 from services_app.jobs.context import tqdm_context
 from services_app.storage import get_storage
@@ -53,9 +54,13 @@ class Command(BaseCommand):
         for key in ("embeddings_provider", "embeddings_model", "workers", "file_timeout"):
             if o[key] is not None:
                 params[key] = o[key]
+        try:
+            request = KnowledgeBaseRequest.from_params(params)  # the API's model: same checks, same messages
+        except ServiceError as exc:
+            raise CommandError(exc.message) from exc
         ctx = tqdm_context(get_storage(), desc=f"knowledge base {o['name']}", disable=o["no_progress"])
         try:
-            result = build(ctx, params)
+            result = build(ctx, request.job_params())
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         finally:

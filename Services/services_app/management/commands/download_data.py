@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from services_app.capabilities.downloads.jobs import download
+from services_app.capabilities.downloads.request import DatasetDownloadRequest
 from services_app.errors import ServiceError
 from services_app.jobs.context import tqdm_context
 from services_app.storage import get_storage
@@ -52,12 +53,11 @@ class Command(BaseCommand):
                 raise CommandError(f"{path}: entry {i} needs a `connector` (url or oekobaudat)")
             if opts["only"] and entry["connector"] != opts["only"]:
                 continue
-            params = {
-                "connector": entry["connector"],
-                "params": entry.get("params") or {},
-                "convert": bool(entry.get("convert", False)),
-                "convert_options": entry.get("convert_options"),
-            }
+            try:  # the API's model: a misspelt key in the file is refused before anything is fetched
+                params = DatasetDownloadRequest.from_params({k: v for k, v in entry.items() if v is not None})
+            except ServiceError as exc:
+                raise CommandError(f"{path}: entry {i}: {exc.message}") from None
+            params = params.job_params()
             label = f"{entry['connector']} {params['params'].get('url') or params['params'].get('data_stock') or ''}"
             if opts["dry_run"]:
                 self.stdout.write(f"would run {label.strip()} (convert: {params['convert']})")

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from services_app.capabilities.model_sync import core
 from services_app.capabilities.model_sync.jobs import sync
+from services_app.capabilities.model_sync.request import ModelSyncRequest
 from services_app.errors import ServiceError
 from services_app.jobs.context import tqdm_context
 from services_app.storage import get_storage
@@ -40,17 +41,18 @@ class Command(BaseCommand):
         storage = get_storage()
         bucket = opts["bucket"] or settings.GCS_MODELS_BUCKET
         ctx = tqdm_context(storage, desc=f"sync {opts['direction']}", disable=opts["dry_run"] or opts["verbosity"] == 0)
-        params = {
-            "direction": opts["direction"],
-            "bucket": bucket,
-            "dry_run": opts["dry_run"],
-            "delete": opts["delete"],
-            "workers": opts["workers"],
-            "name": opts["name"],
-            "version": opts["model_version"],
-        }
         try:
-            result = sync(ctx, params)
+            request = ModelSyncRequest.from_params(  # the API's model: same checks, same messages
+                {
+                    "direction": opts["direction"],
+                    "dry_run": opts["dry_run"],
+                    "delete": opts["delete"],
+                    "workers": opts["workers"],
+                    "name": opts["name"],
+                    "version": opts["model_version"],
+                }
+            )
+            result = sync(ctx, {**request.job_params(), "bucket": bucket})
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         finally:

@@ -10,6 +10,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from services_app.capabilities.language_models.jobs import train
+from services_app.capabilities.language_models.request import LanguageModelRequest
 from services_app.errors import ServiceError
 from services_app.jobs.context import tqdm_context
 from services_app.storage import get_storage
@@ -57,7 +58,8 @@ class Command(BaseCommand):
         params = {k: o[k] for k in keys if o[k] is not None}
         ctx = tqdm_context(get_storage(), desc="train", disable=o["quiet"])
         try:
-            result = train(ctx, params)
+            request = LanguageModelRequest.from_params(params)  # the API's model: same checks, same messages
+            result = train(ctx, request.job_params())
         except ServiceError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
         finally:

@@ -11,6 +11,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from services_app.capabilities.transforms.jobs import transform
+from services_app.capabilities.transforms.request import TransformRequest
 from services_app.errors import ServiceError
 from services_app.jobs.context import tqdm_context
 from services_app.storage import get_storage
@@ -79,7 +80,8 @@ class Command(BaseCommand):
         params = {k: v for k, v in params.items() if v is not None}
         ctx = tqdm_context(get_storage(), desc="transform", disable=o["quiet"])
         try:
-            result = transform(ctx, params)
+            request = TransformRequest.from_params(params)  # the API's model: same checks, same messages
+            result = transform(ctx, request.job_params())
         except ServiceError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
         finally:

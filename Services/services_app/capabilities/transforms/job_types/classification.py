@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ....errors import ServiceError
-from ..base import DropTracker, JobType, Prepared, TransformParams, register
+from ..base import DropTracker, JobType, Prepared, TransformRequest, register
 from ..textutil import as_text, join_text
 
 
@@ -17,7 +17,7 @@ class Classification(JobType):
     stratify_default = True
     output_columns = ("text", "label", "label_id")
 
-    def required_columns(self, p: TransformParams) -> list[str]:
+    def required_columns(self, p: TransformRequest) -> list[str]:
         cols = super().required_columns(p)
         if len(p.label_columns) != 1:
             raise ServiceError(
@@ -27,7 +27,7 @@ class Classification(JobType):
             )
         return [*cols, *p.label_columns]
 
-    def prepare(self, table: pa.Table, p: TransformParams, drops: DropTracker, ctx) -> Prepared:
+    def prepare(self, table: pa.Table, p: TransformRequest, drops: DropTracker, ctx) -> Prepared:
         column = p.label_columns[0]
         label = as_text(table.column(column))
         empty = pc.equal(label, "").to_numpy(zero_copy_only=False)

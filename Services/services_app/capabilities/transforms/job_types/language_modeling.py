@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ..base import DropTracker, JobType, Prepared, TransformParams, register
+from ..base import DropTracker, JobType, Prepared, TransformRequest, register
 from ..textutil import join_text
 
 
@@ -13,7 +13,7 @@ class LanguageModeling(JobType):
     description = "Text only (one or several columns joined), split into train/validation/test."
     output_columns = ("text",)
 
-    def prepare(self, table: pa.Table, p: TransformParams, drops: DropTracker, ctx) -> Prepared:
+    def prepare(self, table: pa.Table, p: TransformRequest, drops: DropTracker, ctx) -> Prepared:
         return Prepared(
             columns={"text": join_text(table, p.text_columns, p.text_separator)}, used_columns=set(p.text_columns)
         )

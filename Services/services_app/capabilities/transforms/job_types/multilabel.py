@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ....errors import ServiceError
-from ..base import DropTracker, JobType, Prepared, TransformParams, register
+from ..base import DropTracker, JobType, Prepared, TransformRequest, register
 from ..textutil import as_text, join_text
 
 TRUTHY = ["1", "1.0", "true", "yes", "y", "t"]
@@ -55,7 +55,7 @@ class MultiLabel(JobType):
     stratify_default = True
     output_columns = ("text", "labels", "label_ids")
 
-    def required_columns(self, p: TransformParams) -> list[str]:
+    def required_columns(self, p: TransformRequest) -> list[str]:
         cols = super().required_columns(p)
         if not p.label_columns:
             raise ServiceError(
@@ -64,7 +64,7 @@ class MultiLabel(JobType):
             )
         return [*cols, *p.label_columns]
 
-    def prepare(self, table: pa.Table, p: TransformParams, drops: DropTracker, ctx) -> Prepared:
+    def prepare(self, table: pa.Table, p: TransformRequest, drops: DropTracker, ctx) -> Prepared:
         if len(p.label_columns) == 1:
             labels = _split_delimited(as_text(table.column(p.label_columns[0])), p.label_delimiter or ",")
         else:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ....errors import ServiceError
-from ..base import DropTracker, JobType, Prepared, TransformParams, register
+from ..base import DropTracker, JobType, Prepared, TransformRequest, register
 from ..textutil import join_text
 
 TOKEN_RE = re.compile(r"\w+|[^\w\s]")
@@ -157,7 +157,7 @@ class NamedEntityRecognition(JobType):
     )
     output_columns = ("text", "tokens", "tags", "tag_ids", "spans")
 
-    def required_columns(self, p: TransformParams) -> list[str]:
+    def required_columns(self, p: TransformRequest) -> list[str]:
         extra = [p.id_column] if p.id_column else []
         if p.spans_column:
             if not p.text_columns:
@@ -175,7 +175,7 @@ class NamedEntityRecognition(JobType):
             "ner needs either text_columns + spans_column, or tokens_column + tags_column", code="invalid_params"
         )
 
-    def prepare(self, table: pa.Table, p: TransformParams, drops: DropTracker, ctx) -> Prepared:
+    def prepare(self, table: pa.Table, p: TransformRequest, drops: DropTracker, ctx) -> Prepared:
         n = table.num_rows
         texts: list[str] = []
         tokens_out: list[list[str]] = []

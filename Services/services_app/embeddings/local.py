@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ServiceError
+from ..errors import ServiceError
 from .base import Embedder
 
 DEFAULT_LOCAL_MODEL = "all-MiniLM-L6-v2"

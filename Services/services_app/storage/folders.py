@@ -1,6 +1,6 @@
-"""Sources and output folders that may be local paths or gs:// locations.
+"""Job inputs and output folders that may be local paths or gs:// locations.
 
-Shared by transforms and language models. Reading goes through
+Shared by every capability that writes a folder of results (transforms, language models, checks). Reading goes through
 ``storage.local_copy`` (a gs:// object or prefix becomes a verified, cached
 local copy under the data root); writing goes through a local temporary
 folder that is swapped into place (local) or published object by object
@@ -16,9 +16,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...errors import ServiceError
-from ...storage import Storage, is_gcs, parse_gcs
+from ..errors import ServiceError
+from .locations import is_gcs, parse_gcs
+
+if TYPE_CHECKING:
+    from . import Storage
 
 # gs:// sources up to this size are copied when a request arrives so its columns can be checked at once (the
 # job reuses the cached copy); larger ones are checked when the job starts and the job fails with the same error.

@@ -1,6 +1,6 @@
 """The one embeddings module: texts -> L2-normalised float32 vectors, cached.
 
-    from services_app.capabilities.embeddings import get_embedder
+    from services_app.embeddings import get_embedder
 
     embedder = get_embedder(provider="local", cache_dir=data_root / ".cache" / "embeddings")
     vectors = embedder.embed(texts, batch_size=64, progress=lambda done, total: ...)
@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...errors import ServiceError
+from ..errors import ServiceError
 from .base import Embedder, ProgressFn, l2_normalise
 from .cache import EmbeddingCache
 

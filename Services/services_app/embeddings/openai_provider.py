@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ServiceError
+from ..errors import ServiceError
 from .base import Embedder
 
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"

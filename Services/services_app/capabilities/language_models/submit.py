@@ -1,0 +1,15 @@
+"""Submitting a language model's training: the source and its text column checked now, then a Job."""
+
+from __future__ import annotations
+
+from ...jobs.services import job_submit
+from ...storage import Storage
+from .jobs import preflight
+from .request import KIND, LanguageModelRequest
+
+
+def language_model_submit(*, owner, request: LanguageModelRequest, storage: Storage):
+    """Create (or reuse) the training job; returns ``(job, created)``."""
+    preflight(storage, request)
+    inputs = [storage.fingerprint(request.source)]
+    return job_submit(owner=owner, kind=KIND, params=request.job_params(), inputs=inputs, force=request.force)

@@ -1,0 +1,203 @@
+"""Local paths: confinement to the data and models roots, the upload store, reserved areas, atomic writes.
+
+A mixin of `Storage` (which holds ``data_root``, ``models_root``, ``max_upload_bytes``)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import ServiceError
+from .locations import CHUNK, StoredFile, is_gcs, safe_filename, sha256_file
+
+
+class LocalStore:
+    """Confinement and atomic writes on the local disk."""
+
+    # --- local paths -----------------------------------------------------------
+    @property
+    def roots(self) -> list[Path]:
+        return [r for r in (self.data_root, self.models_root) if r is not None]
+
+    def resolve(self, location: str, *, must_exist: bool = False, root: Path | None = None) -> Path:
+        """The local path of a location, confined to the configured roots.
+
+        Relative locations are taken relative to ``root`` (the data root by
+        default)."""
+        if not isinstance(location, str) or not location.strip():
+            raise ServiceError("location is empty: give a path under the data root", code="invalid_location")
+        if "\x00" in location:
+            raise ServiceError("location contains a NUL byte", code="invalid_location")
+        if is_gcs(location):
+            raise ServiceError(
+                f"{location!r} is a gs:// location; this operation needs a local path", code="invalid_location"
+            )
+        raw = Path(location)
+        if ".." in raw.parts:
+            raise ServiceError(
+                f"location {location!r} contains '..': give a path inside the data root",
+                code="path_outside_root",
+            )
+        base = root or self.data_root
+        candidate = raw if raw.is_absolute() else base / raw
+        resolved = candidate.resolve(strict=False)  # follows symlinks
+        if not any(resolved == r or resolved.is_relative_to(r) for r in self.roots):
+            raise ServiceError(
+                f"location {location!r} is outside the data root; paths must stay under {self.data_root}",
+                code="path_outside_root",
+                status=403,
+                details={"location": location},
+            )
+        if must_exist and not resolved.exists():
+            raise ServiceError(f"location {location!r} does not exist", code="not_found", status=404)
+        return resolved
+
+    def resolve_model_path(self, location: str, *, must_exist: bool = False) -> Path:
+        if self.models_root is None:
+            raise ServiceError("no models root is configured", code="not_configured", status=503)
+        path = self.resolve(location, must_exist=must_exist, root=self.models_root)
+        if not (path == self.models_root or path.is_relative_to(self.models_root)):
+            raise ServiceError(f"{location!r} is outside the models root", code="path_outside_root", status=403)
+        return path
+
+    def relative(self, path: Path) -> str:
+        """The location string of a local path (relative to the data root when inside it)."""
+        path = Path(path).resolve()
+        if path.is_relative_to(self.data_root):
+            return path.relative_to(self.data_root).as_posix()
+        return str(path)
+
+    # --- inputs -----------------------------------------------------------------
+    def store_upload(self, stream: BinaryIO, filename: str) -> StoredFile:
+        """Store an uploaded file under ``uploads/<sha256>/<name>``, by content hash.
+
+        The same content uploaded twice is stored once."""
+        tmp_dir = self.data_root / "uploads" / ".tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    if self.max_upload_bytes is not None and size > self.max_upload_bytes:
+                        raise ServiceError(
+                            f"{filename!r} is larger than the upload limit of {self.max_upload_bytes} bytes; "
+                            "put large files under the data root or in a bucket and pass their location",
+                            code="too_large",
+                            status=413,
+                        )
+                    out.write(chunk)
+            digest = h.hexdigest()
+            target = self.data_root / "uploads" / digest / safe_filename(filename)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return StoredFile(location=self.relative(target), sha256=digest, size=size)
+
+    def fingerprint(self, location: str) -> dict:
+        """A cheap identity of an input, for job idempotency.
+
+        Files up to 64 MiB are hashed; larger files and folders are identified
+        by size and modification time (hashing gigabytes in a request is not
+        worth it; the job itself records content hashes of what it read)."""
+        if is_gcs(location):
+            return {"location": location, "fingerprint": self.gcs_fingerprint(location)}
+        path = self.resolve(location, must_exist=True)
+        if path.is_file():
+            st = path.stat()
+            if st.st_size <= 64 * CHUNK:
+                return {"location": location, "sha256": sha256_file(path)}
+            return {"location": location, "fingerprint": f"size={st.st_size};mtime={st.st_mtime_ns}"}
+        h = hashlib.sha256()
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            for name in sorted(filenames):
+                p = Path(dirpath) / name
+                with contextlib.suppress(OSError):
+                    st = p.stat()
+                    h.update(f"{p.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return {"location": location, "fingerprint": "tree:" + h.hexdigest()}
+
+    # --- reserved areas -------------------------------------------------------------
+    # Folders of the data root that the platform writes itself: uploads by content hash (an output there
+    # could replace another user's upload) and caches (an output there could poison the gs:// mirror).
+    RESERVED = ("uploads", ".cache")
+
+    def check_writable(self, path: Path, *, areas: tuple[str, ...] = RESERVED) -> Path:
+        """``path`` unless it lies in a reserved area of the data root (403 ``reserved_location``)."""
+        for area in areas:
+            root = self.data_root / area
+            if path == root or path.is_relative_to(root):
+                raise ServiceError(
+                    f"{area}/ in the data root is written by the platform itself (uploaded files by content "
+                    "hash, caches); choose an output location outside it",
+                    code="reserved_location",
+                    status=403,
+                    details={"reserved": area},
+                )
+        return path
+
+    def resolve_output(self, location: str) -> Path:
+        """The local path of a user-chosen output location: confined to the roots, outside reserved areas."""
+        return self.check_writable(self.resolve(location))
+
+    # --- atomic outputs -----------------------------------------------------------
+    # The backstop for every writer: nothing but the upload store writes under uploads/, and nothing but the
+    # gs:// mirror under .cache/gcs/ (other .cache/ folders hold the jobs' own staging).
+    _GUARDED = ("uploads", ".cache/gcs")
+
+    @contextlib.contextmanager
+    def atomic_file(self, target: Path, *, _mirror: bool = False) -> Iterator[Path]:
+        """Yield a temporary path beside ``target``; rename it into place on success.
+
+        On any error the temporary file is removed and ``target`` is untouched."""
+        target = Path(target)
+        self.check_writable(target.resolve(), areas=("uploads",) if _mirror else self._GUARDED)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    @contextlib.contextmanager
+    def atomic_dir(self, target: Path) -> Iterator[Path]:
+        """Yield a temporary folder beside ``target``; swap it into place on success.
+
+        Write the manifest last inside it: a folder without a manifest was
+        never completed."""
+        target = Path(target)
+        self.check_writable(target.resolve(), areas=self._GUARDED)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.mkdir()
+        try:
+            yield tmp
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+                os.replace(target, old)
+            os.replace(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
