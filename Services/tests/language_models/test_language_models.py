@@ -109,12 +109,12 @@ def test_trains_on_a_transformed_dataset(storage):
 @pytest.mark.parametrize(
     "bad, status, code, says",
     [
-        ({"kind": "transformer"}, 400, "invalid_params", "kind must be one of cooccurrence, ngram"),
-        ({"smoothing": "witten-bell"}, 400, "invalid_params", "smoothing must be one of kneser-ney, add-k"),
-        ({"n": 0}, 400, "invalid_params", "n must be between 1 and 6"),
+        ({"kind": "transformer"}, 422, "invalid_params", "kind: Input should be 'cooccurrence' or 'ngram'"),
+        ({"smoothing": "witten-bell"}, 422, "invalid_params", "smoothing: Input should be 'kneser-ney' or 'add-k'"),
+        ({"n": 0}, 422, "invalid_params", "n: Input should be greater than or equal to 1"),
         ({"text_column": "body"}, 400, "unknown_column", "its columns are: text, source"),
         ({"source": "missing.parquet"}, 404, "not_found", "'missing.parquet' does not exist"),
-        ({"colour": "red"}, 400, "invalid_params", "unknown parameter(s) colour"),
+        ({"colour": "red"}, 422, "invalid_params", "unknown field 'colour'; known fields: add_k"),
     ],
 )
 def test_bad_params(storage, bad, status, code, says):
