@@ -31,6 +31,9 @@ def _env(tmpdir_: Path) -> dict:
     """A user's environment: embedded defaults (no test database or broker), temporary files under tmpdir_."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(TMPDIR=str(tmpdir_), SERVICES_VAR_DIR=str(tmpdir_.parent / "var"), PYTHONUNBUFFERED="1")
+    # torch keeps a compile cache under the temporary directory by default: a library's cache that is
+    # meant to outlive the run, not a file of the bench, so it goes elsewhere here
+    env["TORCHINDUCTOR_CACHE_DIR"] = str(tmpdir_.parent / "torchinductor")
     return env
 
 
