@@ -51,6 +51,8 @@ api-key: migrate  ## print the local API key (created on first use)
 run: migrate  ## set up and start the web server and a worker on the embedded defaults
 	@echo "API key for the Swagger UI (Authorize -> X-API-Key):"
 	@$(MANAGE) create_api_key --user local --staff --name local --key-file ../var/local-api-key
+	@echo "Web app: http://$(HOST):$(PORT)/  (user 'local'). One-time login link, then set a password:"
+	@$(MANAGE) login_link --user local --staff --base-url http://$(HOST):$(PORT)
 	$(MANAGE) run_platform --host $(HOST) --port $(PORT)
 
 run-docker:  ## web, worker, Redis and PostgreSQL in containers

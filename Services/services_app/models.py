@@ -40,6 +40,9 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     worker = models.CharField(max_length=255, blank=True, default="")
+    # A batch of a fanned-out job (a folder conversion split across workers) points at the
+    # job it belongs to; the parent's result and manifest cover all of its batches.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="batches")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -108,3 +111,34 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} ({', '.join(self.queues)})"
+
+
+class TrainingRun(models.Model):
+    """A training run logged by the Python client: its uploaded files, then the job that computes
+    per-sample signals (see `capabilities/training_runs`).
+
+    ``files`` holds what the client declared and how much of each the server has:
+    ``[{"name", "size", "sha256", "received"}]``; an upload resumes from ``received``."""
+
+    class Status(models.TextChoices):
+        UPLOADING = "uploading"
+        SUBMITTED = "submitted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_runs")
+    project = models.CharField(max_length=100, db_index=True)
+    name = models.CharField(max_length=100)
+    task_type = models.CharField(max_length=32)
+    labels = models.JSONField(default=list)
+    manifest = models.JSONField(default=dict, blank=True)
+    files = models.JSONField(default=list, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.name} ({self.id})"

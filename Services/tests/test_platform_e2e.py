@@ -4,6 +4,7 @@ over real HTTP and in a real headless Chromium."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -127,6 +128,18 @@ def test_demo_job_runs_end_to_end_on_embedded_defaults(platform):
     assert platform.call("GET", "/api/jobs", auth=False)[0] == 401
 
 
+def test_web_app_login_page_and_its_static_files_are_served(platform):
+    """`make run` serves the web app at `/` (a login first) and its htmx from the app itself."""
+    with urllib.request.urlopen(platform.base + "/", timeout=10) as res:
+        assert res.url.startswith(platform.base + "/login/?next=")
+        page = res.read().decode()
+    assert 'name="username"' in page and "/static/web/htmx-2.0.11.min.js" in page
+    with urllib.request.urlopen(platform.base + "/static/web/htmx-2.0.11.min.js", timeout=10) as res:
+        assert res.status == 200 and res.read().startswith(b"var htmx=function()")
+    link = platform.manage("login_link", "--user", "local", "--base-url", platform.base).strip()
+    assert link.startswith(platform.base + "/login/")
+
+
 def test_swagger_ui_lists_every_router_in_a_real_browser(platform):
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright
@@ -157,10 +170,67 @@ def _mounted_router_tags() -> set[str]:
     return {tag for _, router in api._routers if router.path_operations for tag in (router.tags or [])}
 
 
+def _started(platform, name: str) -> list[int]:
+    """Pids of ``name`` ("web", "worker") in the order the supervisor started them."""
+    log = platform.log.read_text(errors="replace")
+    return [int(pid) for pid in re.findall(rf"supervisor: {name} started \(pid (\d+)\)", log)]
+
+
+def _group(pgid: int) -> list[str]:
+    """Live processes of a process group (a killed child that nobody has reaped yet is a zombie: not live)."""
+    import psutil
+
+    pids = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    live = []
+    for pid in pids:
+        try:
+            if psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE:
+                live.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return live
+
+
+def test_killed_worker_is_restarted_and_its_job_requeued(platform):
+    status, job = platform.call("POST", "/api/demo-jobs", {"seconds": 6, "steps": 6, "message": "survivor"})
+    assert status == 202, job
+    wait_for(
+        lambda: platform.call("GET", f"/api/jobs/{job['id']}")[1]["status"] == "running",
+        timeout=60,
+        message="demo job to start",
+    )
+    (first,) = _started(platform, "worker")
+    os.kill(first, signal.SIGKILL)  # the Celery main process; its pool child goes with its group
+    # the API answers while there is no worker
+    assert platform.call("GET", "/api/health", auth=False)[0] == 200
+    assert platform.call("GET", f"/api/jobs/{job['id']}")[0] == 200
+    wait_for(lambda: len(_started(platform, "worker")) == 2, timeout=30, message="a new worker")
+    assert f"supervisor: worker (pid {first}) exited with signal SIGKILL" in platform.log.read_text()
+    wait_for(lambda: _group(first) == [], timeout=10, message="the old worker's pool to be stopped")
+    wait_for(
+        lambda: platform.call("GET", f"/api/jobs/{job['id']}")[1]["status"] in ("succeeded", "failed"),
+        timeout=120,
+        message=f"requeued job; log:\n{platform.log.read_text(errors='replace')[-3000:]}",
+    )
+    done = platform.call("GET", f"/api/jobs/{job['id']}")[1]
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 2  # lost with the first worker, requeued by the new one's sweep
+    assert done["result"]["message"] == "survivor"
+    # the new worker serves new jobs
+    status, again = platform.call("POST", "/api/demo-jobs", {"seconds": 0, "steps": 1, "message": "after"})
+    wait_for(
+        lambda: platform.call("GET", f"/api/jobs/{again['id']}")[1]["status"] == "succeeded",
+        timeout=60,
+        message="a job on the new worker",
+    )
+    assert _started(platform, "web") == _started(platform, "web")[:1]  # the web server was never restarted
+
+
 def test_ctrl_c_stops_web_and_worker(platform):
-    children = subprocess.run(["pgrep", "-g", str(platform.proc.pid)], capture_output=True, text=True).stdout.split()
-    assert len(children) >= 3  # run_platform, gunicorn, celery (and their workers)
+    worker = _started(platform, "worker")[-1]
+    children = _group(platform.proc.pid) + _group(worker)
+    assert len(children) >= 4  # run_platform, gunicorn and its workers; celery and its pool
     assert platform.stop() == 0
     time.sleep(1)
-    left = subprocess.run(["pgrep", "-g", str(platform.proc.pid)], capture_output=True, text=True).stdout.split()
-    assert left == []
+    assert _group(platform.proc.pid) == []
+    assert _group(worker) == []

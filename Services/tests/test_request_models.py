@@ -20,6 +20,19 @@ BODIES = [
     ("dataset_download", {"connector": "url", "params": {"url": "https://example.org/x.csv"}}, "params"),
     ("model_download", {"name": "m", "version": "v1"}, None),
     ("model_sync", {"direction": "models-local"}, None),
+    (
+        "run_create",
+        {
+            "project": "p",
+            "run_name": "r",
+            "labels": ["a", "b"],
+            "files": [
+                {"name": "manifest.json", "size": 1, "sha256": "0" * 64},
+                {"name": "training.inputs.arrow", "size": 1, "sha256": "0" * 64},
+            ],
+        },
+        "options",
+    ),
 ]
 
 

@@ -27,6 +27,7 @@ from .routers import (
     model_downloader,
     parquet_conversion,
     pipelines,
+    training_runs,
 )
 
 log = logging.getLogger(__name__)
@@ -133,3 +134,4 @@ api.add_router("", model_downloader.router)
 api.add_router("", data_download.router)
 api.add_router("", pipelines.router)
 api.add_router("", language_models.router)
+api.add_router("", training_runs.router)

@@ -24,6 +24,9 @@ class JobContext:
     is_cancelled: Callable[[], bool] | None = None
     warnings: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    # Set by the worker: runs batches as jobs of their own that any worker can take (see
+    # `map_batches`). None (a command, a test, a DVC stage): batches run here, one by one.
+    run_batches: Callable[[str, list[dict], Callable[[int, int], None]], list[dict]] | None = None
     _last: float = 0.0
 
     def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
@@ -40,6 +43,39 @@ class JobContext:
     def check_cancelled(self) -> None:
         if self.is_cancelled and self.is_cancelled():
             raise JobCancelled()
+
+    def map_batches(
+        self, kind: str, batches: list[dict], local: Callable[[JobContext, dict], dict], *, lo=0.0, hi=0.98
+    ) -> list[dict]:
+        """Run ``local(ctx, params)`` once per batch; one outcome per batch, in order:
+        ``{"result": dict}`` (with the batch's ``warnings``) or ``{"error": {"code", "message", ...}}``.
+
+        In a worker each batch is a job of kind ``kind`` (a child of this job) that any worker
+        may take, this one included, with the claim, heartbeat, lost-worker requeue and attempt
+        limit of every job; elsewhere the batches run here in turn. Progress goes from ``lo`` to
+        ``hi`` as batches finish; cancelling this job cancels its batches."""
+
+        def report(done: int, total: int) -> None:
+            self.progress(lo + (hi - lo) * done / max(total, 1), f"{done} of {total} batches done", force=True)
+
+        if self.run_batches is not None:
+            return self.run_batches(kind, batches, report)
+        from ..errors import ServiceError
+
+        outcomes = []
+        for i, params in enumerate(batches):
+            report(i, len(batches))
+            sub = JobContext(storage=self.storage, job_id=f"{self.job_id}-{i}", is_cancelled=self.is_cancelled)
+            try:
+                result = local(sub, params) or {}
+            except ServiceError as exc:
+                outcomes.append({"error": exc.as_dict()})
+                continue
+            if sub.warnings:  # as a worker records them on the batch job
+                result.setdefault("warnings", []).extend(sub.warnings)
+            outcomes.append({"result": result})
+        report(len(batches), len(batches))
+        return outcomes
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -40,7 +40,15 @@ KINDS: dict[str, JobKind] = {
         JobKind("demo.fail", f"{_C}.demo:fail", time_limit=60, description="Fails with a structured error."),
         JobKind("conversion.parquet", f"{_C}.conversion.jobs:convert", description="Files or folders to Parquet."),
         JobKind(
+            "conversion.batch", f"{_C}.conversion.jobs:convert_batch", description="One batch of a folder conversion."
+        ),
+        JobKind(
             "knowledgebase.build", f"{_C}.knowledgebase.jobs:build", description="Folder tree to a knowledge base."
+        ),
+        JobKind(
+            "knowledgebase.extract_batch",
+            f"{_C}.knowledgebase.build:extract_batch",
+            description="One batch of a knowledge-base build's reading step.",
         ),
         JobKind("checks.incoming", f"{_C}.checks.jobs:run_checks", queue="gpu", description="Incoming data checks."),
         JobKind("transforms.dataset", f"{_C}.transforms.jobs:transform", description="Raw file to a training dataset."),
@@ -49,6 +57,11 @@ KINDS: dict[str, JobKind] = {
         JobKind("models.upload", f"{_C}.model_sync.jobs:upload", description="Model from disk to the bucket."),
         JobKind("models.sync", f"{_C}.model_sync.jobs:sync", description="Models between bucket and disk."),
         JobKind("datasets.download", f"{_C}.downloads.jobs:download", description="External data to the data root."),
+        JobKind(
+            "training_runs.process",
+            f"{_C}.training_runs.jobs:process",
+            description="Per-sample signals of a logged training run.",
+        ),
         JobKind("pipelines.run", f"{_C}.pipelines.jobs:run_pipeline", description="Run a DVC pipeline."),
         JobKind(
             "pipelines.run_gpu", f"{_C}.pipelines.jobs:run_pipeline", queue="gpu", description="Run a DVC pipeline."

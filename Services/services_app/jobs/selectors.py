@@ -9,6 +9,7 @@ from ..models import Job
 
 def job_list(*, user, kind: str | None = None, status: str | None = None) -> QuerySet[Job]:
     qs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
+    qs = qs.filter(parent__isnull=True)  # batches show through their parent's progress and result
     if kind:
         qs = qs.filter(kind=kind)
     if status:

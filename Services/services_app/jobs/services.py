@@ -16,12 +16,13 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..errors import JobCancelled, NotFound, ServiceError
@@ -111,7 +112,18 @@ def job_cancel(*, job: Job) -> Job:
             job.finished_at = timezone.now()
             job.progress_message = "cancelled before it started"
         job.save()
+        _cancel_batches(job)
     return job
+
+
+def _cancel_batches(job: Job) -> None:
+    """Queued batches of a job are cancelled at once; running ones stop at their next progress report."""
+    now = timezone.now()
+    batches = Job.objects.filter(parent=job)
+    batches.filter(status=Job.Status.QUEUED).update(
+        status=Job.Status.CANCELLED, cancel_requested=True, finished_at=now, progress_message="cancelled with its job"
+    )
+    batches.filter(status=Job.Status.RUNNING).update(cancel_requested=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -189,9 +201,7 @@ class _Heartbeat(threading.Thread):
                 if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
                     self.cancelled.set()
         finally:
-            # This thread's own database connection: closed now, not left to the
-            # garbage collector (with CONN_MAX_AGE it would otherwise stay open).
-            connections.close_all()
+            connection.close()  # this thread's own connection ends with it (CONN_MAX_AGE would keep it open)
 
 
 def job_execute(*, job_id: str) -> Job | None:
@@ -207,7 +217,11 @@ def job_execute(*, job_id: str) -> Job | None:
         Job.objects.filter(pk=job.pk).update(progress=fraction, progress_message=message, heartbeat_at=timezone.now())
 
     ctx = JobContext(
-        storage=get_storage(), job_id=str(job.pk), on_progress=on_progress, is_cancelled=beat.cancelled.is_set
+        storage=get_storage(),
+        job_id=str(job.pk),
+        on_progress=on_progress,
+        is_cancelled=beat.cancelled.is_set,
+        run_batches=lambda kind, batches, report: _run_batches(job, kind, batches, report),
     )
     try:
         func = kind.load()
@@ -260,28 +274,106 @@ def jobs_sweep() -> dict[str, int]:
     requeued = failed = 0
     now = timezone.now()
     for job_id in Job.objects.filter(status=Job.Status.RUNNING).values_list("pk", flat=True):
-        with transaction.atomic():
-            job = Job.objects.select_for_update().filter(pk=job_id, status=Job.Status.RUNNING).first()
-            if job is None or not _is_lost(job, now):
-                continue
-            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-                _fail(
-                    job,
-                    "attempts_exhausted",
-                    f"gave up after {job.attempts} attempts: the worker running this job was lost each time",
-                    {"attempts": job.attempts},
-                )
-                failed += 1
-            else:
-                job.status = Job.Status.QUEUED
-                job.worker = ""
-                job.progress_message = (
-                    f"requeued after a lost worker (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS})"
-                )
-                job.save()
-                transaction.on_commit(lambda j=job: _enqueue(j))
-                requeued += 1
+        outcome = _requeue_if_lost(job_id, now)
+        requeued += outcome == "requeued"
+        failed += outcome == "failed"
     return {"requeued": requeued, "failed": failed}
+
+
+def _requeue_if_lost(job_id, now=None) -> str | None:
+    """Requeue one running job whose worker is lost (fail it past the attempt limit)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id, status=Job.Status.RUNNING).first()
+        if job is None or not _is_lost(job, now or timezone.now()):
+            return None
+        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            _fail(
+                job,
+                "attempts_exhausted",
+                f"gave up after {job.attempts} attempts: the worker running this job was lost each time",
+                {"attempts": job.attempts},
+            )
+            return "failed"
+        job.status = Job.Status.QUEUED
+        job.worker = ""
+        job.progress_message = f"requeued after a lost worker (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS})"
+        job.save()
+        transaction.on_commit(lambda j=job: _enqueue(j))
+        return "requeued"
+
+
+BATCH_POLL_SECONDS = 0.5
+
+
+def _run_batches(parent: Job, kind: str, batches: list[dict], report) -> list[dict]:
+    """`JobContext.map_batches` in a worker: one child job per batch, run by any worker.
+
+    The children are queued for every worker to take; meanwhile this worker claims queued
+    children itself and runs them here (so a single worker never waits on work nobody takes, and
+    no worker slot sits idle waiting). A child whose worker is lost is requeued (by any worker's
+    sweep, or here) and retried up to the attempt limit. On a retry of the parent, children of the
+    same split (same kind and batches) are reused by their index: finished batches are not run
+    again; children of a different split (the folder changed in between) are cancelled."""
+    plan = hashlib.sha256(json.dumps([kind, batches], sort_keys=True, default=str).encode()).hexdigest()
+    existing = {}
+    stale = []
+    for c in Job.objects.filter(parent=parent).only("pk", "params", "status"):
+        if c.params.get("batch_plan") == plan:
+            existing[c.params.get("batch_index")] = c.pk
+        elif c.status not in Job.FINISHED:
+            stale.append(c.pk)  # from an earlier attempt that split a different listing: stop it
+    if stale:
+        Job.objects.filter(pk__in=stale, status=Job.Status.QUEUED).update(
+            status=Job.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+        )
+        Job.objects.filter(pk__in=stale).update(cancel_requested=True)
+    created = []
+    with transaction.atomic():
+        for i, params in enumerate(batches):
+            if i in existing:
+                continue
+            child = Job.objects.create(
+                owner_id=parent.owner_id,
+                kind=kind,
+                params={**params, "batch_index": i, "batch_plan": plan},
+                queue=parent.queue,
+                parent=parent,
+                progress_message=f"batch {i + 1} of {len(batches)}",
+            )
+            existing[i] = child.pk
+            created.append(child)
+        transaction.on_commit(lambda: [_enqueue(c) for c in created])
+    ids = [existing[i] for i in range(len(batches))]
+    try:
+        while True:
+            rows = dict(Job.objects.filter(pk__in=ids).values_list("pk", "status"))
+            finished = sum(st in Job.FINISHED for st in rows.values())
+            report(finished, len(ids))  # raises JobCancelled when the parent was cancelled
+            if finished == len(ids):
+                break
+            took = False
+            for pk in ids:
+                if rows[pk] == Job.Status.QUEUED and job_execute(job_id=pk) is not None:
+                    took = True
+                    break
+            if not took:
+                for pk in ids:
+                    if rows[pk] == Job.Status.RUNNING:
+                        _requeue_if_lost(pk)
+                time.sleep(BATCH_POLL_SECONDS)
+    except JobCancelled:
+        _cancel_batches(parent)
+        raise
+    children = {c.pk: c for c in Job.objects.filter(pk__in=ids)}
+    outcomes = []
+    for pk in ids:
+        c = children[pk]
+        if c.status == Job.Status.SUCCEEDED:
+            outcomes.append({"result": c.result or {}})
+        else:
+            error = c.error or {"code": c.status, "message": f"the batch was {c.status}"}
+            outcomes.append({"error": {**error, "batch_job": str(c.pk)}})
+    return outcomes
 
 
 def worker_heartbeat(*, hostname: str, queues: list[str], started_at) -> None:

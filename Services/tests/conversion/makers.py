@@ -120,3 +120,17 @@ def make_billion_laughs_xlsx(path: Path) -> Path:
                 data = lol + body
             z.writestr(info.filename, data)
     return path
+
+
+def make_far_cell_xlsx(path: Path) -> Path:
+    """A workbook whose sheet declares a cell at XFD1048576 (the last cell of a sheet): calamine
+    tries to allocate the whole 16,384 x 1,048,576 grid and aborts the process (SIGABRT)."""
+    src = zipfile.ZipFile(io.BytesIO(_xlsx_bytes()))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                far = b'<row r="1048576"><c r="XFD1048576" t="n"><v>1</v></c></row></sheetData>'
+                data = data.replace(b"</sheetData>", far, 1)
+            z.writestr(info.filename, data)
+    return path

@@ -4,11 +4,19 @@ pypdfium2 is not thread-safe and a hostile PDF can make a parser loop, so
 extraction runs in its own process that the parent kills on timeout. Writes
 JSON lines to stdout: first the document record, then one record per page.
 Kept to the standard library and pypdfium2 so it starts fast. `pdf.py`
-calls `extract` in a forked child where fork is available (no interpreter
-start-up), and runs this file as a script elsewhere."""
+calls `extract_text` in a child process (`services_app.isolation`); the
+file also runs as a script."""
 
+import io
 import json
 import sys
+
+
+def extract_text(path: str, password: str | None) -> tuple[str, int]:
+    """`extract` into a string: (JSON lines, status)."""
+    out = io.StringIO()
+    code = extract(path, password, out)
+    return out.getvalue(), code
 
 
 def extract(path: str, password: str | None, out) -> int:

@@ -562,8 +562,13 @@ def convert_file(
     relative_path: str | None = None,
     locate: Callable[[Path], str] | None = None,
     cancel_check: Callable[[], None] | None = None,
+    known_sha256: str | None = None,
 ) -> dict:
     """Convert one file to Parquet at ``out`` and return its report entry.
+
+    ``known_sha256``: the source's sha256 when the caller already knows it (an upload's content
+    address, a cached hash of an unchanged file; see ``hashes.py``): the file is then not read
+    a second time to hash it.
 
     Workbooks write one Parquet per sheet into the folder ``out`` without its
     suffix (``book.parquet`` -> ``book/<sheet>.parquet``). Raises
@@ -581,8 +586,10 @@ def convert_file(
     size = src.stat().st_size
     work = _Work(warnings=[])
     hasher = _Hasher(src)
-    inline_hash = size <= HASH_INLINE_BYTES
-    if inline_hash:
+    inline_hash = size <= HASH_INLINE_BYTES or bool(known_sha256)
+    if known_sha256:
+        hasher.digest = known_sha256
+    elif inline_hash:
         hasher.run()
     else:
         hasher.start()

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from .detect import ConversionError
 
+WORKBOOK_TIMEOUT_SECONDS = 300.0  # a workbook read longer than this is stopped
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -58,7 +59,14 @@ def check_zip_safety(path: Path, *, max_uncompressed: int, max_ratio: int) -> No
                 )
 
 
-def sheet_names(path: Path) -> list[str]:
+def sheet_names(path: Path, *, timeout: float = WORKBOOK_TIMEOUT_SECONDS) -> list[str]:
+    """The workbook's sheet names, read in a child process like `read_sheets`."""
+    from ...isolation import run_isolated
+
+    return run_isolated(sheet_names_here, path, timeout=timeout)
+
+
+def sheet_names_here(path: Path) -> list[str]:
     with _open(path) as wb:
         return list(wb.sheet_names)
 
@@ -83,8 +91,40 @@ class _open:
             pass
 
 
-def read_sheets(path: Path, *, sheets: list[str] | None, header: bool | None, warn) -> list[tuple[str, pa.Table]]:
-    """[(sheet name, table)] for the selected sheets (all by default)."""
+def read_sheets(
+    path: Path, *, sheets: list[str] | None, header: bool | None, warn, timeout: float = WORKBOOK_TIMEOUT_SECONDS
+) -> list[tuple[str, pa.Table]]:
+    """[(sheet name, table)] for the selected sheets (all by default).
+
+    calamine runs in a child process (`services_app.isolation`) with a memory cap and a timeout:
+    it aborts the whole process on some malformed workbooks (a sheet that declares a cell at
+    ``XFD1048576`` makes it panic, SIGABRT), which no ``try`` in this process could contain. Such a
+    file fails alone with code ``reader_crashed`` (the signal in the details) or ``timeout``."""
+    from ...isolation import ReaderCrashed, ReaderTimeout, run_isolated
+
+    try:
+        tables, warnings = run_isolated(read_sheets_here, path, sheets=sheets, header=header, timeout=timeout)
+    except ReaderCrashed as exc:
+        raise ConversionError(
+            f"the workbook reader crashed on this file ({exc.signal_name or f'exit status {exc.exit_status}'}); "
+            "the workbook is malformed or too large for the reader's memory cap (READER_MEMORY_LIMIT_MB): "
+            "open and re-save it in a spreadsheet program, or export the sheets as CSV",
+            code="reader_crashed",
+            details=exc.details(),
+        ) from None
+    except ReaderTimeout:
+        raise ConversionError(
+            f"reading the workbook did not finish within {timeout:g} s and was stopped; the file may be malformed",
+            code="timeout",
+        ) from None
+    for w in warnings:
+        warn(w)
+    return tables
+
+
+def read_sheets_here(path: Path, *, sheets: list[str] | None, header: bool | None) -> tuple[list, list[str]]:
+    """`read_sheets` in this process (the child's side): ([(sheet name, table)], warnings)."""
+    warnings: list[str] = []
     out = []
     with _open(path) as wb:
         names = list(wb.sheet_names)
@@ -101,8 +141,9 @@ def read_sheets(path: Path, *, sheets: list[str] | None, header: bool | None, wa
                 start = sheet.start or (0, 0)
             except Exception as exc:  # noqa: BLE001
                 raise ConversionError(f"sheet {name!r} cannot be read: {exc}", code="corrupt_file") from None
-            out.append((name, rows_to_table(rows, header=header is not False, merged=merged, start=start, warn=warn)))
-    return out
+            table = rows_to_table(rows, header=header is not False, merged=merged, start=start, warn=warnings.append)
+            out.append((name, table))
+    return out, warnings
 
 
 def _header_rows(rows: list[list], merged, start) -> int:

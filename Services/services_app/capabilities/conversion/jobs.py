@@ -12,6 +12,14 @@ One bad file does not stop the others: each file gets an entry (status,
 rows, columns, schema, bytes in and out, seconds, warnings, or the error).
 A folder conversion also writes ``_conversion_report.json`` into its output
 folder, last. The job fails only when no file could be converted.
+
+Fan-out: a local folder of more than ``batch_files`` files (param, default
+250) is split into batches of that many files, each a ``conversion.batch``
+job that any worker takes (`JobContext.map_batches`); this job gathers their
+per-file entries into one result and one report. A batch that fails as a
+whole (its worker lost past the attempt limit) lists each of its files as
+failed with the batch's error. gs:// sources or outputs and uploads are
+converted by this job alone.
 """
 
 from __future__ import annotations
@@ -25,12 +33,14 @@ from pathlib import Path, PurePosixPath
 
 from ...errors import JobCancelled, ServiceError
 from ...jobs.context import JobContext
+from . import hashes
 from .core import CONVERTER_VERSION, convert_file
 from .detect import detect_format
 from .options import ConvertOptions
 
 REPORT_NAME = "_conversion_report.json"
 MAX_RESULT_ENTRIES = 1000
+BATCH_FILES = 250
 
 
 def _strip_suffixes(name: str) -> str:
@@ -124,8 +134,13 @@ def convert(ctx: JobContext, params: dict) -> dict:
             return out_location
         return f"{out_location.rstrip('/')}/{path.relative_to(staging).as_posix()}"
 
+    batch_files = int(params.get("batch_files") or BATCH_FILES)
+    fan_out = not single and staging is None and not remote_in and not params.get("files")
     try:
-        entries = _convert_items(ctx, items, out, single, opts, source_location, locate)
+        if fan_out and len(items) > batch_files:
+            entries = _convert_in_batches(ctx, items, out, opts, batch_files)
+        else:
+            entries = _convert_items(ctx, items, out, single, opts, source_location, locate)
         converted = [e for e in entries if e["status"] == "converted"]
         failed = [e for e in entries if e["status"] == "failed"]
         summary = {
@@ -178,13 +193,78 @@ def convert(ctx: JobContext, params: dict) -> dict:
     return result
 
 
-def _convert_items(ctx, items, out: Path, single: bool, opts, source_location, locate) -> list[dict]:
-    total_bytes = sum(max(p.stat().st_size, 1) for p, _ in items) or 1
+def _targets(items, out: Path, opts: ConvertOptions) -> list[Path | None]:
+    """The output file of each source file of a folder: ``a.csv`` -> ``a.parquet`` in the same
+    subfolder; ``a.json`` beside ``a.csv`` -> ``a.json.parquet``; None for a file that will be
+    skipped (not a supported format)."""
+    used: set[Path] = set()
+    targets: list[Path | None] = []
+    for path, rel in items:
+        if detect_format(path, opts.format_for(rel)) is None:
+            targets.append(None)
+            continue
+        target = out / PurePosixPath(rel).parent / f"{_strip_suffixes(rel)}.parquet"
+        if target in used:
+            target = target.with_name(f"{PurePosixPath(rel).name}.parquet")
+        used.add(target)
+        targets.append(target)
+    return targets
+
+
+def _convert_in_batches(ctx: JobContext, items, out: Path, opts: ConvertOptions, batch_files: int) -> list[dict]:
+    """Split the folder into ``conversion.batch`` jobs; their entries, in the folder's order."""
+    storage = ctx.storage
+    triples = [
+        [storage.relative(path), rel, storage.relative(target) if target else None]
+        for (path, rel), target in zip(items, _targets(items, out, opts), strict=True)
+    ]
+    batches = [
+        {"items": triples[i : i + batch_files], "options": opts.as_dict()} for i in range(0, len(triples), batch_files)
+    ]
+    ctx.progress(0.0, f"converting {len(items)} files in {len(batches)} batches", force=True)
+    outcomes = ctx.map_batches("conversion.batch", batches, convert_batch)
+    entries: list[dict] = []
+    for batch, outcome in zip(batches, outcomes, strict=True):
+        if "result" in outcome:
+            entries.extend(outcome["result"]["files"])
+            for w in outcome["result"].get("warnings", []):
+                ctx.warn(w)
+            continue
+        error = outcome["error"]
+        for location, rel, _ in batch["items"]:
+            path = storage.resolve(location)
+            entry = _failed(location, path, error.get("code", "batch_failed"), error.get("message", ""))
+            entry["relative_path"] = rel
+            entries.append(entry)
+    return entries
+
+
+def convert_batch(ctx: JobContext, params: dict) -> dict:
+    """The ``conversion.batch`` job: convert ``items`` ([source location, relative path, output
+    location]) with ``options``; ``{"files": [entry, ...]}`` in the order given."""
+    storage = ctx.storage
+    opts = ConvertOptions.from_dict(params.get("options"))
+    items = [
+        (storage.resolve(src, must_exist=True), rel, storage.resolve_output(dst) if dst else None)
+        for src, rel, dst in params["items"]
+    ]
+    entries = _convert_items(ctx, items, None, False, opts, lambda path, rel: storage.relative(path), storage.relative)
+    return {"files": entries}
+
+
+def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_location, locate) -> list[dict]:
+    """Convert each item ((path, relative path) under ``out``, or (path, relative path, target))."""
+    total_bytes = sum(max(it[0].stat().st_size, 1) for it in items) or 1
     done_bytes = 0
     entries: list[dict] = []
-    used_targets: set[Path] = set()
+    if single:
+        targets = [out] * len(items)
+    elif items and len(items[0]) == 3:
+        targets = [it[2] for it in items]
+    else:
+        targets = _targets(items, out, opts)
     ctx.progress(0.0, f"converting {len(items)} file(s)", force=True)
-    for i, (path, rel) in enumerate(items):
+    for i, (path, rel, *_) in enumerate(items):
         ctx.progress(0.98 * done_bytes / total_bytes, f"{i + 1}/{len(items)} {rel}")
         size = path.stat().st_size
         done_bytes += max(size, 1)
@@ -200,13 +280,8 @@ def _convert_items(ctx, items, out: Path, single: bool, opts, source_location, l
                 }
             )
             continue
-        if single:
-            target = out
-        else:
-            target = out / PurePosixPath(rel).parent / f"{_strip_suffixes(rel)}.parquet"
-            if target in used_targets:  # a.csv and a.json in one folder
-                target = target.with_name(f"{PurePosixPath(rel).name}.parquet")
-            used_targets.add(target)
+        target = targets[i]
+        key = hashes.stat_key(path)
         try:
             entry = convert_file(
                 path,
@@ -216,11 +291,13 @@ def _convert_items(ctx, items, out: Path, single: bool, opts, source_location, l
                 relative_path=rel,
                 locate=locate,
                 cancel_check=ctx.check_cancelled,
+                known_sha256=hashes.known_sha256(path, ctx.storage.data_root),
             )
+            hashes.remember(path, entry["sha256"], ctx.storage.data_root, key=key)
         except JobCancelled:
             raise
         except ServiceError as exc:
-            entry = _failed(location, path, exc.code, exc.message)
+            entry = _failed(location, path, exc.code, exc.message, exc.details)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
             entry = _failed(location, path, "internal_error", f"{type(exc).__name__}: {exc}")
         entry["relative_path"] = rel
@@ -230,7 +307,10 @@ def _convert_items(ctx, items, out: Path, single: bool, opts, source_location, l
     return entries
 
 
-def _failed(location: str, path: Path, code: str, message: str) -> dict:
+def _failed(location: str, path: Path, code: str, message: str, details=None) -> dict:
+    error = {"code": code, "message": message}
+    if details is not None:  # e.g. a crashed reader's signal
+        error["details"] = details
     return {
         "source": location,
         "status": "failed",
@@ -238,5 +318,5 @@ def _failed(location: str, path: Path, code: str, message: str) -> dict:
         "rows": 0,
         "outputs": [],
         "warnings": [],
-        "error": {"code": code, "message": message},
+        "error": error,
     }

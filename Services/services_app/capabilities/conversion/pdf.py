@@ -1,90 +1,43 @@
 """PDF to a table: one row per page (page number, text, size) with the
-document metadata as columns. Extraction runs in a child process bounded by
-a timeout (see `_pdf_child.py`): pypdfium2 is not thread-safe, and a hostile
-file must not hang or crash the worker. On Linux the child is forked from
-this process (fast); elsewhere it is a fresh interpreter."""
+document metadata as columns. Extraction runs in a child process
+(`services_app.isolation`: started from a forkserver, memory capped, killed
+on timeout): pypdfium2 is not thread-safe, and a hostile file must not hang,
+balloon or crash the worker."""
 
 from __future__ import annotations
 
 import json
-import os
-import select
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
-import pypdfium2  # noqa: F401 - loaded here, once per process, so that forked extractors start warm
 
+from ...isolation import ReaderCrashed, ReaderTimeout, run_isolated
+from . import _pdf_child
 from .detect import ConversionError
 
-CHILD = Path(__file__).with_name("_pdf_child.py")
 META_COLUMNS = ("Title", "Author", "Subject", "Keywords", "Creator", "Producer", "CreationDate", "ModDate")
 
 
-def _run_forked(path: Path, password: str | None, timeout: float) -> tuple[bytes, int, bytes]:
-    """Extract in a forked child (pypdfium2 already imported: no start-up cost); kill it on timeout."""
-    from . import _pdf_child
-
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        code = 4
-        try:
-            os.close(r)
-            with os.fdopen(w, "w", encoding="utf-8") as out:
-                code = _pdf_child.extract(str(path), password, out)
-        except BaseException as exc:  # noqa: BLE001
-            try:
-                os.write(2, f"{type(exc).__name__}: {exc}".encode()[:400])
-            except OSError:
-                pass
-        os._exit(code)
-    os.close(w)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise subprocess.TimeoutExpired("pdf extraction", timeout)
-            ready, _, _ = select.select([r], [], [], remaining)
-            if ready:
-                data = os.read(r, 1 << 20)
-                if not data:
-                    break
-                chunks.append(data)
-    finally:
-        os.close(r)
-    _, status = os.waitpid(pid, 0)
-    return b"".join(chunks), os.waitstatus_to_exitcode(status), b""
-
-
-def _run_subprocess(path: Path, password: str | None, timeout: float) -> tuple[bytes, int, bytes]:
-    proc = subprocess.run(
-        [sys.executable, "-I", str(CHILD), str(path), password or ""],
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-    return proc.stdout, proc.returncode, proc.stderr
-
-
 def read_pdf(path: Path, *, timeout: float, password: str | None = None) -> tuple[pa.Table, dict]:
-    runner = _run_forked if hasattr(os, "fork") and sys.platform == "linux" else _run_subprocess
     try:
-        stdout, returncode, stderr = runner(path, password, timeout)
-    except subprocess.TimeoutExpired:
+        stdout, returncode = run_isolated(_pdf_child.extract_text, str(path), password, timeout=timeout)
+        stderr = b""
+    except ReaderTimeout:
         raise ConversionError(
             f"PDF text extraction did not finish within {timeout:g} s and was stopped; the file may be malformed "
             "(raise pdf_timeout_seconds for very large documents)",
             code="timeout",
         ) from None
-    lines = stdout.decode("utf-8", errors="replace").splitlines()
+    except ReaderCrashed as exc:
+        raise ConversionError(
+            f"the PDF reader crashed on this file ({exc.signal_name or f'exit status {exc.exit_status}'}); "
+            "the file is malformed or too large for the reader's memory cap (READER_MEMORY_LIMIT_MB)",
+            code="reader_crashed",
+            details=exc.details(),
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - pypdfium2 raising inside the reader
+        stdout, returncode, stderr = "", 4, f"{type(exc).__name__}: {exc}".encode()
+    lines = stdout.splitlines()
     first = json.loads(lines[0]) if lines else {}
     if "error" in first:
         if first.get("code") == "encrypted_pdf":

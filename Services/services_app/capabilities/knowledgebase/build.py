@@ -7,7 +7,7 @@
    (chunking, extractor version) re-reads everything.
 2. Read and extract the new and changed files: small text/csv/html/json files
    in this process, pdf/docx/workbooks and large files in a process pool
-   (pebble) that also takes small-file batches whenever it is idle. Pool
+   (pebble, started from a forkserver, memory capped) that also takes small-file batches whenever it is idle. Pool
    batches are large and return compact tuples to keep inter-process cost
    low; every batch has a timeout, and a batch that times out or kills its
    worker is retried file by file, so one hanging or crashing pdf costs only
@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import gc
+import gzip
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from collections import Counter, deque
@@ -40,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...errors import ServiceError
+from ...isolation import ReaderCrashed, allow_children, limit_memory, memory_limit_bytes, pool_context
 from ...jobs.context import JobContext
 from ...storage import is_gcs, parse_gcs, sha256_file
 from . import store
@@ -155,13 +158,14 @@ def _batches(entries: list[FileEntry], workers: int) -> list[list[FileEntry]]:
     return batches
 
 
-def _preload() -> None:
-    """Import the extractors' libraries once, before the pool forks, so workers start warm."""
-    import charset_normalizer  # noqa: F401
-    import docx  # noqa: F401
-    import pypdfium2  # noqa: F401
-    import python_calamine  # noqa: F401
-    import selectolax.lexbor  # noqa: F401
+def _pool(size: int):
+    """A pebble pool whose processes start from the platform's forkserver (never a fork of this
+    process, which may hold DuckDB or torch threads) with the readers' memory cap."""
+    from pebble import ProcessPool
+
+    return ProcessPool(
+        max_workers=size, context=pool_context(), initializer=limit_memory, initargs=(memory_limit_bytes(),)
+    )
 
 
 # Small files of these formats are extracted in the build's own process (no inter-process cost):
@@ -209,12 +213,11 @@ def extract_all(
 
     from concurrent.futures.process import BrokenProcessPool
 
-    from pebble import ProcessExpired, ProcessPool
+    from pebble import ProcessExpired
 
-    _preload()
     pool_size = max(1, workers - 1) if local else workers
-    with _allow_children():
-        pools = [ProcessPool(max_workers=pool_size)]
+    with allow_children():
+        pools = [_pool(pool_size)]
         try:
             pending: dict[cf.Future, list[FileEntry]] = {}
             retried: set[bytes] = set()
@@ -222,7 +225,7 @@ def extract_all(
             def schedule(batch: list[FileEntry]) -> None:
                 if not pools[-1].active:  # a broken pool is replaced; its batches are retried below
                     pools[-1].stop()
-                    pools.append(ProcessPool(max_workers=pool_size))
+                    pools.append(_pool(pool_size))
                 fut = pools[-1].schedule(_work, args=(batch, *args), timeout=opts.file_timeout * len(batch))
                 pending[fut] = batch
 
@@ -249,8 +252,9 @@ def extract_all(
                                 "timeout",
                             )
                         else:
-                            exitcode = getattr(exc, "exitcode", None)
-                            reason, code = f"the extractor crashed on this file (exit code {exitcode})", "crashed"
+                            crash = ReaderCrashed(getattr(exc, "exitcode", None))
+                            how = crash.signal_name or f"exit status {crash.exit_status}"
+                            reason, code = f"the extractor crashed on this file ({how})", "reader_crashed"
                         results[e.rel] = _error_result(reason, code)
 
             for batch in _batches(remote, pool_size):
@@ -273,6 +277,89 @@ def extract_all(
     return results
 
 
+# --- fan-out: the reading step split into batch jobs --------------------------------------
+#
+# In a worker, a build with more than `batch_files()` files to read splits the reading step into
+# ``knowledgebase.extract_batch`` jobs that any worker takes (`JobContext.map_batches`). Each
+# batch extracts its files (with its own process pool) and writes the compact result tuples to
+# ``.cache/kb-batches/<job id>/<index>.json.gz`` under the data root, which the build reads back,
+# merges and deletes; everything after the reading step runs in the build's own job.
+
+BATCH_FILES = 2000
+BATCH_AREA = ".cache/kb-batches"
+
+
+def batch_files() -> int:
+    """Files per batch of a fanned-out build (``KNOWLEDGEBASE_BATCH_FILES``, default 2,000)."""
+    try:
+        return max(1, int(os.environ.get("KNOWLEDGEBASE_BATCH_FILES", BATCH_FILES)))
+    except ValueError:
+        return BATCH_FILES
+
+
+def extract_in_batches(
+    ctx: JobContext, entries: list[FileEntry], source: Path, opts: BuildOptions, *, lo: float, hi: float
+) -> dict[bytes, Result]:
+    """`extract_all` split into batch jobs; the same {rel: result tuple}."""
+    storage = ctx.storage
+    root = storage.relative(source)
+    n = batch_files()
+    common = {
+        "source": root,
+        "job": ctx.job_id,
+        "max_table_rows": opts.max_table_rows,
+        "chunking": opts.chunking.as_dict(),
+        "file_timeout": opts.file_timeout,
+        "workers": opts.workers,
+    }
+    batches = [
+        {**common, "index": k, "items": [[os.fsdecode(e.rel), e.size, e.mtime_ns, e.ext] for e in entries[i : i + n]]}
+        for k, i in enumerate(range(0, len(entries), n))
+    ]
+    outcomes = ctx.map_batches("knowledgebase.extract_batch", batches, extract_batch, lo=lo, hi=hi)
+    results: dict[bytes, Result] = {}
+    for batch, outcome in zip(batches, outcomes, strict=True):
+        if "result" in outcome:
+            path = storage.resolve(outcome["result"]["results"])
+            for rel, res in json.loads(gzip.decompress(path.read_bytes())):
+                results[os.fsencode(rel)] = tuple(res)
+            path.unlink(missing_ok=True)
+            continue
+        err = outcome["error"]
+        for rel, *_ in batch["items"]:
+            results[os.fsencode(rel)] = _error_result(f"its batch failed: {err.get('message')}", "batch_failed")
+    shutil.rmtree(storage.data_root / BATCH_AREA / ctx.job_id, ignore_errors=True)
+    return results
+
+
+def extract_batch(ctx: JobContext, params: dict) -> dict:
+    """The ``knowledgebase.extract_batch`` job: extract ``items`` ([relative path, size, mtime_ns,
+    extension]) of the folder ``source`` and write their result tuples to the data root's batch
+    area; returns ``{"results": location, "files": n}``."""
+    storage = ctx.storage
+    root = os.fsencode(str(storage.resolve(params["source"], must_exist=True)))
+    entries = [
+        FileEntry(root + b"/" + os.fsencode(rel), os.fsencode(rel), size, mtime_ns, ext)
+        for rel, size, mtime_ns, ext in params["items"]
+    ]
+    opts = BuildOptions(
+        name="batch",
+        source=params["source"],
+        chunking=ChunkingOptions(**params["chunking"]),
+        workers=params.get("workers"),
+        file_timeout=params["file_timeout"],
+        max_table_rows=params["max_table_rows"],
+    )
+    results = extract_all(ctx, entries, opts, lo=0.0, hi=1.0)
+    rows = [[os.fsdecode(e.rel), results[e.rel]] for e in entries]
+    target = storage.data_root / BATCH_AREA / str(params["job"]) / f"{params['index']}.json.gz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(gzip.compress(json.dumps(rows).encode("utf-8", "surrogatepass"), compresslevel=1))
+    os.replace(tmp, target)
+    return {"results": storage.relative(target), "files": len(entries)}
+
+
 class _gc_paused:
     """Pause the cyclic garbage collector while the listing allocates one small object per file.
 
@@ -287,24 +374,6 @@ class _gc_paused:
     def __exit__(self, *exc):
         if self.was_enabled:
             gc.enable()
-
-
-class _allow_children:
-    """Start the pool even from a daemonic process (a Celery prefork child): the pool's processes
-    are ours and are stopped before the job returns."""
-
-    def __enter__(self):
-        import multiprocessing
-
-        self.proc = multiprocessing.current_process()
-        self.daemon = self.proc._config.get("daemon")
-        if self.daemon:
-            self.proc._config["daemon"] = False
-        return self
-
-    def __exit__(self, *exc):
-        if self.daemon:
-            self.proc._config["daemon"] = self.daemon
 
 
 # --- main side ---------------------------------------------------------------------------
@@ -595,7 +664,11 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
         ctx.progress(
             0.05, f"reading {len(plan.to_read)} new or changed files ({plan.counts['unchanged']} unchanged)", force=True
         )
-        results = extract_all(ctx, plan.to_read, opts, lo=0.05, hi=0.75 if opts.embed else 0.9)
+        hi = 0.75 if opts.embed else 0.9
+        if ctx.run_batches is not None and len(plan.to_read) > batch_files():
+            results = extract_in_batches(ctx, plan.to_read, source, opts, lo=0.05, hi=hi)
+        else:
+            results = extract_all(ctx, plan.to_read, opts, lo=0.05, hi=hi)
         new_chunks, new_files = _assemble(plan.to_read, results)
         del results
         ctx.progress(0.76 if opts.embed else 0.91, "writing outputs", force=True)
