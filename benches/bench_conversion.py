@@ -195,13 +195,13 @@ def child(name: str, src: str, out: str) -> dict:
     extra: dict = {}
     if name in ("ours", "ours_snappy", "ours_v2"):
         from services_app.capabilities.conversion import convert_file
-        from services_app.capabilities.conversion.core import connection
+        from services_app.tables.engine import connection
 
         connection()  # DuckDB imported and connected before the clock starts, as for the DuckDB contender
         import pandas  # noqa: F401 - pyarrow imports it lazily on first use; a library import, excluded for all
 
         if src.endswith(".pdf"):
-            from services_app.capabilities.conversion import pdf  # noqa: F401 - imports pypdfium2, as the peer does
+            from services_app.tables import pdf  # noqa: F401 - imports pypdfium2, as the peer does
         options = {"ours_snappy": {"compression": "snappy"}, "ours_v2": {"parquet_version": "v2"}}.get(name)
         t = time.perf_counter()
         report = convert_file(src, out, options)

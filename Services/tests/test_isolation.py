@@ -10,9 +10,9 @@ import time
 import pytest
 
 from services_app import isolation
-from services_app.capabilities.conversion.detect import ConversionError
-from services_app.capabilities.conversion.excel import read_sheets, read_sheets_here
+from services_app.capabilities.conversion import ConversionError
 from services_app.isolation import ReaderCrashed, ReaderTimeout, run_isolated
+from services_app.tables.excel import read_sheets, read_sheets_here
 
 from .conversion.makers import make_far_cell_xlsx, make_xlsx
 

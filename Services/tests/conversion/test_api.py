@@ -157,3 +157,21 @@ def test_management_command(data_roots, capsys):
 def test_openapi_lists_the_conversion_endpoints(client):
     schema = client.get("/api/openapi.json").json()
     assert {"/api/conversions", "/api/conversions/upload", "/api/datasets/preview"} <= set(schema["paths"])
+
+
+def test_unknown_options_are_refused_and_skip_rows_is_a_real_option(api, data_roots):
+    (data_roots / "pre.csv").write_text("exported 2024\na,b\n1,2\n")
+    url = reverse("api:conversion_create")
+    r = api.post(url, {"source": "pre.csv", "options": {"skiprows": 1}})
+    assert r.status_code == 422, r.content
+    message = r.json()["error"]["message"]
+    assert "skiprows" in message and "skip_rows" in message and "decimal" in message  # the key, and the known ones
+    r = api.post(url, {"source": "pre.csv", "options": {"skip_rows": 1, "decimal": ",", "formulas": "text"}})
+    assert r.status_code == HTTPStatus.ACCEPTED, r.content
+    assert r.json()["params"]["options"] == {"skip_rows": 1, "decimal": ",", "formulas": "text"}
+    job = run_job_now(Job.objects.get(pk=r.json()["id"]))
+    assert job.status == "succeeded", job.error
+    entry = job.result["files"][0]
+    assert entry["read"]["skipped_lines"] == 1 and entry["read"]["skip_decision"] == "given"
+    assert pq.read_table(data_roots / job.outputs[0]).to_pylist() == [{"a": 1, "b": 2}]
+    assert api.post(url, {"source": "pre.csv", "options": {"decimal": ";"}}).status_code == 422

@@ -154,3 +154,101 @@ def test_xlsx_round_trip(rows):
         while rows and all(v is None for v in rows[-1].values()):
             rows = rows[:-1]
         _assert_equal(got, rows)
+
+
+# --- the reader's decisions under round trips: locale numbers, Western encodings, whitespace, preambles ----
+LOCALES = [(",", "."), (".", ","), (",", " "), (",", "'"), (".", "'")]
+
+
+def _locale_number(x: float, decimal: str, thousands: str) -> str:
+    whole, frac = f"{abs(x):,.2f}".split(".")
+    return ("-" if x < 0 else "") + whole.replace(",", thousands) + decimal + frac
+
+
+@SETTINGS
+@given(
+    st.sampled_from(LOCALES),
+    st.lists(st.floats(-1e9, 1e9, allow_nan=False).map(lambda x: round(x, 2)), min_size=2, max_size=16),
+)
+def test_locale_numbers_round_trip(locale, values):
+    decimal, thousands = locale
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "n.csv"
+        lines = ["id;amount"] + [f"{i};{_locale_number(v, decimal, thousands)}" for i, v in enumerate(values)]
+        src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        report = convert_file(src, Path(d) / "n.parquet", {"decimal": decimal, "thousands": thousands})
+        got = pq.read_table(Path(d) / "n.parquet")["amount"].to_pylist()
+        assert got == [round(v, 2) for v in values], (lines, report["warnings"])
+
+
+# words of Western and Central European languages, each encodable in the code page it is tested with
+# (Polish for cp1250: Czech "kůň" or Hungarian "Győr" alone read as plausibly in cp1252, "kùò", "Gyõr";
+# letters alone cannot tell those apart, and the report then warns with both readings)
+WORDS = {
+    "cp1252": ["über", "gründen", "wäre", "Réunion", "naïve", "crème", "señor", "ação", "smörgåsbord", "Straße"],
+    "mac_roman": ["über", "gründen", "wäre", "Réunion", "naïve", "crème", "señor", "façade", "Ålesund", "Straße"],
+    "cp1250": ["Zażółć", "gęślą", "jaźń", "źdźbło", "Wrocław", "Gdańsk", "Łódź", "Kraków", "Straße"],
+}
+
+
+@SETTINGS
+@given(
+    st.sampled_from(sorted(WORDS)).flatmap(
+        lambda enc: st.tuples(
+            st.just(enc),
+            st.lists(
+                st.lists(st.sampled_from(WORDS[enc]), min_size=1, max_size=4).map(" ".join), min_size=1, max_size=12
+            ),
+        )
+    )
+)
+def test_western_encodings_round_trip(case):
+    encoding, texts = case
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "w.csv"
+        src.write_bytes(("text,n\n" + "".join(f"{t},{i}\n" for i, t in enumerate(texts))).encode(encoding))
+        convert_file(src, Path(d) / "w.parquet")
+        assert pq.read_table(Path(d) / "w.parquet")["text"].to_pylist() == texts
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(st.integers(-(10**6), 10**6), st.integers(0, 10**4)), min_size=2, max_size=16),
+    st.booleans(),
+    st.integers(1, 4),
+)
+def test_whitespace_delimited_round_trip(rows, header, width):
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "s.txt"
+        pad = " " * width
+        lines = ([f"x{pad}y"] if header else []) + [f"{a}{pad}{b}" for a, b in rows]
+        src.write_text("\n".join(lines) + "\n")
+        convert_file(src, Path(d) / "s.parquet")
+        got = pq.read_table(Path(d) / "s.parquet")
+        assert got.num_rows == len(rows) and got.num_columns == 2
+        assert list(zip(got.column(0).to_pylist(), got.column(1).to_pylist(), strict=True)) == rows
+        if header:
+            assert got.column_names == ["x", "y"]
+
+
+PREAMBLES = st.lists(
+    st.sampled_from(["Report generated 2024-11-29", "# exported by tool", "", "Source: survey", "# a; b; c"]),
+    min_size=1,
+    max_size=4,
+).filter(lambda lines: any(line.strip() for line in lines))
+
+
+@SETTINGS
+@given(PREAMBLES, rows(any_float))
+def test_preamble_lines_are_skipped_and_counted(preamble, rows):
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "p.csv"
+        with open(src, "w", newline="", encoding="utf-8") as f:
+            f.write("\r\n".join(preamble) + "\r\n")  # the csv writer's line ending: DuckDB reads one kind per file
+            w = csv.writer(f)
+            w.writerow(SCHEMA.names)
+            for r in rows:
+                w.writerow([_fmt(r[c]) for c in SCHEMA.names])
+        report = convert_file(src, Path(d) / "p.parquet")
+        assert report["read"]["skipped_lines"] == len(preamble)
+        _assert_equal(pq.read_table(Path(d) / "p.parquet"), rows)

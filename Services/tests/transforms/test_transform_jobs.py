@@ -181,6 +181,7 @@ def test_ner_from_spans_reports_invalid_rows(storage):
                 "Bad json",
                 "Out of range",
                 "Misaligned span",
+                "Cafe\u0301 noir",
             ],
             "entities": [
                 json.dumps([{"start": 0, "end": 9, "label": "ORG"}, {"start": 16, "end": 24, "label": "PER"}]),
@@ -189,6 +190,7 @@ def test_ner_from_spans_reports_invalid_rows(storage):
                 "[{start: 0,",
                 json.dumps([{"start": 0, "end": 99, "label": "X"}]),
                 json.dumps([{"start": 0, "end": 3, "label": "X"}]),
+                json.dumps([{"start": 0, "end": 4, "label": "X"}]),  # between "e" and its combining accent
             ],
         }
     )
@@ -201,17 +203,20 @@ def test_ner_from_spans_reports_invalid_rows(storage):
         spans_column="entities",
         splits={"train": 1.0, "validation": 0.0, "test": 0.0},
     )
-    assert result["invalid_rows"] == 4 and result["rows"]["train"] == 2
+    assert result["invalid_rows"] == 4 and result["rows"]["train"] == 3
     problems = [json.loads(line) for line in (out / "invalid_rows.jsonl").read_text().splitlines()]
     by_row = {p["source_row"]: p["problem"] for p in problems}
     assert "overlap" in by_row[2] and "malformed spans JSON" in by_row[3]
-    assert "out of range" in by_row[4] and "token boundaries" in by_row[5]
+    assert "out of range" in by_row[4] and "cuts a character in two" in by_row[6]
     train = _splits(out)["train"].set_index("source_row")
+    # a span that ends inside a word cuts the word there (span-aligned tokens): the row is kept
+    assert list(train.loc[5, "tokens"]) == ["Mis", "aligned", "span"]
+    assert list(train.loc[5, "tags"]) == ["B-X", "O", "O"]
     assert list(train.loc[0, "tokens"]) == ["Acme", "Corp", "hired", "Jane", "Doe", "."]
     assert list(train.loc[0, "tags"]) == ["B-ORG", "I-ORG", "O", "B-PER", "I-PER", "O"]
     assert [s["text"] for s in train.loc[0, "spans"]] == ["Acme Corp", "Jane Doe"]
     tag_map = json.loads((out / "label_map.json").read_text())
-    assert tag_map["tags"] == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    assert tag_map["tags"] == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER", "B-X", "I-X"]
     assert _splits(out)["test"].empty
 
 

@@ -1,12 +1,25 @@
 from typing import Any, Literal
 
 from ninja import Field, Schema
+from pydantic import ConfigDict, model_validator
 
-Format = Literal["csv", "tsv", "txt", "json", "jsonl", "ndjson", "xlsx", "xlsm", "xls", "pdf", "parquet"]
+Format = Literal["csv", "tsv", "txt", "json", "jsonl", "ndjson", "xlsx", "xlsm", "xls", "ods", "pdf", "parquet"]
 
 
 class ConversionOptionsIn(Schema):
-    """Every option is optional; leave it out to detect or use the default."""
+    """Every option is optional; leave it out to detect or use the default. Unknown options are refused
+    (422 naming them and listing the known ones), never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_only(cls, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(cls.model_fields))
+            if unknown:
+                raise ValueError(f"unknown option(s) {unknown}; known options: {sorted(cls.model_fields)}")
+        return data
 
     format: Format | None = Field(None, description="Read every file as this format (default: from the extension)")
     format_overrides: dict[str, Format] = Field(
@@ -26,6 +39,24 @@ class ConversionOptionsIn(Schema):
     quote: str | None = Field(None, description='Quote character (default: ")')
     encoding: str | None = Field(None, description="Text encoding (default: detected)", examples=["cp1252"])
     header: bool | None = Field(None, description="First row is a header (default: detected)")
+    skip_rows: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description="Lines to skip before the header (default: a preamble is detected and skipped; 0 keeps every line)",
+        examples=[1],
+    )
+    comment: str | None = Field(None, description="Skip lines starting with this character", examples=["#"])
+    decimal: Literal[".", ","] | None = Field(
+        None, description="Decimal separator of numbers written as text (default: detected per column)", examples=[","]
+    )
+    thousands: Literal["", ",", ".", " ", "'", "\u00a0", "\u202f"] | None = Field(
+        None, description='Thousands separator ("" for none; default: detected per column)', examples=["."]
+    )
+    formulas: Literal["values", "text"] = Field(
+        "values",
+        description="Workbooks: the cached result of each formula (values) or the formula itself (text, e.g. =A2+30)",
+    )
     null_values: list[str] = Field(
         default_factory=list, description="Values read as null besides empty fields", examples=[["N/A", "-"]]
     )

@@ -79,6 +79,21 @@ def _load(ctx: JobContext, p: dict, role: str, needed: list[str]) -> tuple[pd.Da
     return df, path
 
 
+def label_text(labels: pd.Series) -> pd.Series:
+    """Labels as strings, missing ones left missing (``astype(str)`` alone turns None into "None")."""
+    return labels.astype(str).where(labels.notna(), None)
+
+
+def missing_labels(frame: pd.DataFrame, label: str, *, limit: int = 20) -> dict[str, Any]:
+    """{count, rows: the first row numbers (0-based, as read)} of rows whose label is missing."""
+    missing = frame[label].isna().to_numpy().nonzero()[0]
+    return {"count": int(len(missing)), "rows": [int(i) for i in missing[:limit]]}
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 def _numeric_like(series: pd.Series) -> bool:
     if series.dtype != object:
         return False
@@ -102,7 +117,7 @@ def _tabular_features(frames: list[pd.DataFrame], p: dict, notes: list[str]) -> 
                 numeric_like.append(col)
                 features.append(col)
                 continue
-            unique = pd.concat([s.astype(str) for s in series]).nunique()
+            unique = pd.concat([s.dropna().astype(str) for s in series]).nunique()
             if unique > CATEGORICAL_MAX_UNIQUE:
                 notes.append(f"Column {col!r} has {unique} distinct strings: left out as free text / identifier.")
                 continue
@@ -139,6 +154,17 @@ def run_checks(ctx: JobContext, params: dict) -> dict:
 
     notes: list[str] = []
     rows = {"dataset": len(new_raw), "reference": len(ref_raw) if ref_raw is not None else None}
+    unlabelled = {
+        role: missing_labels(frame, p["label"])
+        for role, frame in (("dataset", new_raw), ("reference", ref_raw))
+        if frame is not None
+    }
+    for role, found in unlabelled.items():
+        if found["count"]:
+            notes.append(
+                f"The {role} has {found['count']:,} row(s) without a {p['label']!r} label (first rows: "
+                f"{found['rows'][:10]}): they are left out of the label checks, not counted as a class."
+            )
     if p.get("max_rows"):
         for role, frame in (("dataset", new_raw), ("reference", ref_raw)):
             if frame is not None and len(frame) > p["max_rows"]:
@@ -219,6 +245,7 @@ def run_checks(ctx: JobContext, params: dict) -> dict:
         "suites": p["suites"],
         "max_rows": p.get("max_rows"),
         "rows": rows,
+        "missing_labels": unlabelled,
         "sampling": notes,
         "embeddings": embeddings_info,
         "conditions": {s.id: conditions[s.id] for s in specs},
@@ -281,7 +308,7 @@ def _tabular_datasets(new_raw: pd.DataFrame, ref_raw: pd.DataFrame | None, p: di
     def coerce(df: pd.DataFrame) -> pd.DataFrame:
         df = df[[*features, label]].copy()
         for col in numeric_like:
-            df[col] = pd.to_numeric(df[col].astype(str).str.strip(), errors="coerce")
+            df[col] = pd.to_numeric(df[col].where(df[col].notna(), None).map(_strip), errors="coerce")
         for col in cats:
             df[col] = df[col].astype(str).where(df[col].notna(), None)
         return df
@@ -290,8 +317,11 @@ def _tabular_datasets(new_raw: pd.DataFrame, ref_raw: pd.DataFrame | None, p: di
         notes.append(f"Columns {numeric_like} hold numbers and strings; drift checks read them as numbers.")
     new_df, ref_df = coerce(new_raw), coerce(ref_raw)
     # Labels as strings on both sides: an int label in one file and a str label in the other is one label.
-    new_df[label] = new_df[label].astype(str)
-    ref_df[label] = ref_df[label].astype(str)
+    # A missing label stays missing (never the class "None"): those rows are left out of the label-based
+    # drift checks and reported on their own (`missing_labels`).
+    new_df[label] = label_text(new_df[label])
+    ref_df[label] = label_text(ref_df[label])
+    new_df, ref_df = new_df[new_df[label].notna()], ref_df[ref_df[label].notna()]
     kw = {"label": label, "features": features, "cat_features": cats, "label_type": "multiclass"}
     return Dataset(new_df, dataset_name="dataset", **kw), Dataset(ref_df, dataset_name="reference", **kw), integrity
 

@@ -33,9 +33,9 @@ from pathlib import Path, PurePosixPath
 
 from ...errors import JobCancelled, ServiceError
 from ...jobs.context import JobContext
+from ...tables import detect_format
 from . import hashes
 from .core import CONVERTER_VERSION, convert_file
-from .detect import detect_format
 from .options import ConvertOptions
 
 REPORT_NAME = "_conversion_report.json"

@@ -88,6 +88,7 @@ class JobType:
 
 
 _REGISTRY: dict[str, type[JobType]] = {}
+_discovered = False
 
 
 def register(cls: type[JobType]) -> type[JobType]:
@@ -96,13 +97,15 @@ def register(cls: type[JobType]) -> type[JobType]:
 
 
 def _discover() -> None:
+    global _discovered
+    _discovered = True  # every module, even when one was imported directly before (and registered alone)
     package = importlib.import_module(f"{__package__}.job_types")
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def all_job_types() -> dict[str, type[JobType]]:
-    if not _REGISTRY:
+    if not _discovered:
         _discover()
     return dict(sorted(_REGISTRY.items()))
 

@@ -5,9 +5,14 @@ list column) or tokens + tags (lists, JSON lists or space-separated strings;
 BIO, IOB1, BIOES or bare labels). Output always has both: ``tokens``,
 ``tags`` (BIO), ``spans`` (with the covered text) and ``text``. From tokens,
 the text is the tokens joined by single spaces, so the conversion is
-lossless. From text, tokens are words and punctuation marks
-(``\\w+|[^\\w\\s]``); a span whose ends fall inside a token cannot be
-expressed in BIO and makes the row invalid. Invalid rows (overlapping, out
+lossless. From text, tokens follow Unicode word boundaries (UAX #29, through
+the ``regex`` library's default word boundaries): a combining mark stays with
+its letter (decomposed "José", Hindi "दिल्ली"), an emoji ZWJ sequence is one
+token, ideographs are one token each ("独伊" -> "独", "伊"). Tokenization is
+span-aligned: every span start and end is also a token boundary (a word is
+cut there), so a valid span is never dropped; only a span boundary inside a
+grapheme cluster (between a letter and its combining mark) cannot be
+expressed and makes the row invalid. Invalid rows (overlapping, out
 of range or misaligned spans, malformed JSON, tags that do not match the
 tokens) are reported one by one in ``invalid_rows.jsonl`` and dropped (or
 fail the job with ``on_invalid_row="fail"``).
@@ -19,18 +24,20 @@ and NER datasets are small next to classification ones.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import regex
 
 from ....errors import ServiceError
 from ..base import DropTracker, JobType, Prepared, TransformRequest, register
 from ..textutil import join_text
 
-TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+# zero-width matches at the Unicode default word boundaries (UAX #29): `regex`'s WORD flag, version 1
+_WORD_BOUNDARY = regex.compile(r"(?V1w)\b")
+_GRAPHEME = regex.compile(r"\X")
 SPAN_TYPE = pa.list_(
     pa.struct([("start", pa.int32()), ("end", pa.int32()), ("label", pa.string()), ("text", pa.string())])
 )
@@ -40,8 +47,16 @@ class RowError(ValueError):
     pass
 
 
-def tokenize(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(text)]
+def grapheme_boundaries(text: str) -> set[int]:
+    """Offsets between user-perceived characters (extended grapheme clusters)."""
+    return {0, *(m.end() for m in _GRAPHEME.finditer(text))}
+
+
+def tokenize(text: str, cuts: set[int] | frozenset[int] = frozenset()) -> list[tuple[str, int, int]]:
+    """[(token, start, end)]: the segments between Unicode word boundaries that are not whitespace, also
+    cut at every offset in ``cuts`` (span starts and ends; each must be a grapheme boundary)."""
+    bounds = sorted({0, len(text), *(m.start() for m in _WORD_BOUNDARY.finditer(text)), *cuts})
+    return [(text[a:b], a, b) for a, b in zip(bounds, bounds[1:], strict=False) if text[a:b].strip()]
 
 
 def _as_list(value: Any, what: str) -> list:
@@ -68,7 +83,6 @@ def _as_list(value: Any, what: str) -> list:
 
 
 def spans_to_bio(text: str, spans: list) -> tuple[list[str], list[str], list[dict]]:
-    tokens = tokenize(text)
     clean = []
     for i, span in enumerate(spans):
         if not isinstance(span, dict) or not {"start", "end", "label"} <= set(span):
@@ -87,6 +101,17 @@ def spans_to_bio(text: str, spans: list) -> tuple[list[str], list[str], list[dic
     for a, b in zip(clean, clean[1:], strict=False):
         if b[0] < a[1]:
             raise RowError(f"spans [{a[0]}, {a[1]}) {a[2]} and [{b[0]}, {b[1]}) {b[2]} overlap")
+    graphemes = grapheme_boundaries(text)
+    for start, end, label in clean:
+        for pos in (start, end):
+            if pos not in graphemes:
+                raise RowError(
+                    f"span [{start}, {end}) {label} {text[start:end]!r} cuts a character in two at offset {pos} "
+                    "(between a letter and its combining mark, or inside an emoji sequence)"
+                )
+        if not text[start:end].strip():
+            raise RowError(f"span [{start}, {end}) {label} covers only whitespace")
+    tokens = tokenize(text, {p for s_, e_, _ in clean for p in (s_, e_)})
     tags = ["O"] * len(tokens)
     starts = {s: i for i, (_, s, _) in enumerate(tokens)}
     ends = {e: i for i, (_, _, e) in enumerate(tokens)}

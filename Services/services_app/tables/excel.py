@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .detect import ConversionError
+from .detect import TableError
 
 WORKBOOK_TIMEOUT_SECONDS = 300.0  # a workbook read longer than this is stopped
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -25,19 +25,19 @@ def check_zip_safety(path: Path, *, max_uncompressed: int, max_ratio: int) -> No
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ConversionError(f"corrupt workbook: not a valid xlsx (zip) file ({exc})", code="corrupt_file") from None
+        raise TableError(f"corrupt workbook: not a valid xlsx (zip) file ({exc})", code="corrupt_file") from None
     with zf:
         infos = zf.infolist()
         total = sum(i.file_size for i in infos)
         if total > max_uncompressed:
-            raise ConversionError(
+            raise TableError(
                 f"the workbook declares {total:,} bytes uncompressed, over the limit of {max_uncompressed:,} "
                 "(possible zip bomb); raise max_uncompressed_bytes if the file is genuine",
                 code="unsafe_file",
             )
         for info in infos:
             if info.file_size > 1_000_000 and info.compress_size and info.file_size / info.compress_size > max_ratio:
-                raise ConversionError(
+                raise TableError(
                     f"part {info.filename!r} expands {info.file_size / info.compress_size:.0f}x "
                     f"(limit {max_ratio}x; possible zip bomb)",
                     code="unsafe_file",
@@ -49,10 +49,10 @@ def check_zip_safety(path: Path, *, max_uncompressed: int, max_ratio: int) -> No
                 with zf.open(info) as f:
                     head = f.read(65536)
             except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                raise ConversionError(f"corrupt workbook part {info.filename!r}: {exc}", code="corrupt_file") from None
+                raise TableError(f"corrupt workbook part {info.filename!r}: {exc}", code="corrupt_file") from None
             # a DTD must come before the root element, so the head of each part is enough
             if _DTD.search(head):
-                raise ConversionError(
+                raise TableError(
                     f"part {info.filename!r} declares a DTD or XML entities, which workbooks never need "
                     "(possible billion-laughs attack); the file is refused",
                     code="unsafe_file",
@@ -81,7 +81,7 @@ class _open:
         try:
             self.wb = CalamineWorkbook.from_path(str(self.path))
         except Exception as exc:  # noqa: BLE001 - calamine raises several types for corrupt files
-            raise ConversionError(f"corrupt or unreadable workbook: {exc}", code="corrupt_file") from None
+            raise TableError(f"corrupt or unreadable workbook: {exc}", code="corrupt_file") from None
         return self.wb
 
     def __exit__(self, *exc):
@@ -92,7 +92,13 @@ class _open:
 
 
 def read_sheets(
-    path: Path, *, sheets: list[str] | None, header: bool | None, warn, timeout: float = WORKBOOK_TIMEOUT_SECONDS
+    path: Path,
+    *,
+    sheets: list[str] | None,
+    header: bool | None,
+    warn,
+    formulas: str = "values",
+    timeout: float = WORKBOOK_TIMEOUT_SECONDS,
 ) -> list[tuple[str, pa.Table]]:
     """[(sheet name, table)] for the selected sheets (all by default).
 
@@ -100,12 +106,13 @@ def read_sheets(
     it aborts the whole process on some malformed workbooks (a sheet that declares a cell at
     ``XFD1048576`` makes it panic, SIGABRT), which no ``try`` in this process could contain. Such a
     file fails alone with code ``reader_crashed`` (the signal in the details) or ``timeout``."""
-    from ...isolation import ReaderCrashed, ReaderTimeout, run_isolated
+    from ..isolation import ReaderCrashed, ReaderTimeout, run_isolated
 
+    options = {"sheets": sheets, "header": header, "formulas": formulas}
     try:
-        tables, warnings = run_isolated(read_sheets_here, path, sheets=sheets, header=header, timeout=timeout)
+        tables, warnings = run_isolated(read_workbook, str(path), options, timeout=timeout)
     except ReaderCrashed as exc:
-        raise ConversionError(
+        raise TableError(
             f"the workbook reader crashed on this file ({exc.signal_name or f'exit status {exc.exit_status}'}); "
             "the workbook is malformed or too large for the reader's memory cap (READER_MEMORY_LIMIT_MB): "
             "open and re-save it in a spreadsheet program, or export the sheets as CSV",
@@ -113,7 +120,7 @@ def read_sheets(
             details=exc.details(),
         ) from None
     except ReaderTimeout:
-        raise ConversionError(
+        raise TableError(
             f"reading the workbook did not finish within {timeout:g} s and was stopped; the file may be malformed",
             code="timeout",
         ) from None
@@ -122,16 +129,40 @@ def read_sheets(
     return tables
 
 
-def read_sheets_here(path: Path, *, sheets: list[str] | None, header: bool | None) -> tuple[list, list[str]]:
+def read_sheets_here(
+    path: Path, *, sheets: list[str] | None, header: bool | None, formulas: str = "values"
+) -> tuple[list, list[str]]:
     """`read_sheets` in this process (the child's side): ([(sheet name, table)], warnings)."""
+    return read_workbook(path, {"sheets": sheets, "header": header, "formulas": formulas})
+
+
+def read_workbook(path: str | Path, options: dict | None = None) -> tuple[list[tuple[str, pa.Table]], list[str]]:
+    """([(sheet name, table)], warnings) for the selected sheets, read in this process: a pure function
+    of a path and plain options (``sheets``, ``header``, ``formulas``), which `read_sheets` runs in a
+    child process.
+
+    Formula cells whose result was never calculated (a workbook written by a library that does not
+    calculate: the cell has the formula and no cached value) are reported per sheet, never left as
+    silent nulls; ``formulas="text"`` puts the formula text (``=A2+30``) in every formula cell instead
+    of its cached value."""
+    options = options or {}
+    path = Path(path)
+    sheets, header = options.get("sheets"), options.get("header")
+    formulas = options.get("formulas") or "values"
     warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        if msg not in warnings:
+            warnings.append(msg)
+
     out = []
+    parts = _sheet_parts(path)
     with _open(path) as wb:
         names = list(wb.sheet_names)
         if sheets:
             missing = [s for s in sheets if s not in names]
             if missing:
-                raise ConversionError(f"sheets {missing} not found; the workbook has {names}", code="sheet_not_found")
+                raise TableError(f"sheets {missing} not found; the workbook has {names}", code="sheet_not_found")
             names = [n for n in names if n in sheets]
         for name in names:
             try:
@@ -140,10 +171,118 @@ def read_sheets_here(path: Path, *, sheets: list[str] | None, header: bool | Non
                 merged = sheet.merged_cell_ranges or []
                 start = sheet.start or (0, 0)
             except Exception as exc:  # noqa: BLE001
-                raise ConversionError(f"sheet {name!r} cannot be read: {exc}", code="corrupt_file") from None
-            table = rows_to_table(rows, header=header is not False, merged=merged, start=start, warn=warnings.append)
-            out.append((name, table))
+                raise TableError(f"sheet {name!r} cannot be read: {exc}", code="corrupt_file") from None
+            cells = _formula_cells(path, parts.get(name)) if name in parts else []
+            if cells:
+                rows, start = _apply_formulas(name, rows, start, cells, formulas, warn)
+            out.append((name, rows_to_table(rows, header=header is not False, merged=merged, start=start, warn=warn)))
     return out, warnings
+
+
+# --- formulas --------------------------------------------------------------------------------------
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_CELL_REF = re.compile(r"^([A-Z]+)(\d+)$")
+
+
+def _sheet_parts(path: Path) -> dict[str, str]:
+    """{sheet name: zip part} of an xlsx (empty for other workbooks or when the parts cannot be read)."""
+    import xml.etree.ElementTree as ET  # noqa: S405 - DTDs and entities were refused by check_zip_safety
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            book = ET.fromstring(zf.read("xl/workbook.xml"))  # noqa: S314
+            rels = ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))  # noqa: S314
+    except (zipfile.BadZipFile, KeyError, OSError, ET.ParseError):
+        return {}
+    targets = {r.get("Id"): r.get("Target", "") for r in rels}
+    parts = {}
+    for sheet in book.iter(f"{_NS}sheet"):
+        target = targets.get(sheet.get(f"{_REL_NS}id"), "")
+        if target:
+            parts[sheet.get("name")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return parts
+
+
+def _col_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def _formula_cells(path: Path, part: str | None) -> list[tuple[int, int, str, str | None, bool]]:
+    """[(row, column, reference, formula text or None for a shared one, has a cached value)] of a sheet
+    part, streamed; empty when the part has no formula at all (checked on the raw bytes first)."""
+    import xml.etree.ElementTree as ET  # noqa: S405 - DTDs and entities were refused by check_zip_safety
+
+    if not part:
+        return []
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(part) as f:
+            found = False
+            while chunk := f.read(1 << 20):
+                if b"<f" in chunk or b":f" in chunk:
+                    found = True
+                    break
+            if not found:
+                return []
+        cells = []
+        with zipfile.ZipFile(path) as zf, zf.open(part) as f:
+            for _, el in ET.iterparse(f, events=("end",)):  # noqa: S314
+                if el.tag != f"{_NS}c":
+                    if el.tag == f"{_NS}row":
+                        el.clear()
+                    continue
+                formula = el.find(f"{_NS}f")
+                if formula is not None:
+                    m = _CELL_REF.match(el.get("r", ""))
+                    if m:
+                        value = el.find(f"{_NS}v")
+                        if value is None:
+                            value = el.find(f"{_NS}is")
+                        has_value = value is not None and (value.text not in (None, "") or len(value))
+                        cells.append(
+                            (int(m.group(2)) - 1, _col_index(m.group(1)), m.group(0), formula.text, bool(has_value))
+                        )
+    except (zipfile.BadZipFile, KeyError, OSError, ET.ParseError):
+        return []
+    return cells
+
+
+def _apply_formulas(name: str, rows: list[list], start, cells, formulas: str, warn) -> tuple[list[list], tuple]:
+    """Report formula cells without a cached value; with ``formulas="text"`` put every formula's text in
+    its cell (growing the grid where a formula lies outside the data area calamine saw)."""
+    missing = [c for c in cells if not c[4]]
+    if missing:
+        shown = ", ".join(f"{ref} (={text})" if text else ref for _, _, ref, text, _ in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        if formulas == "text":
+            warn(
+                f"sheet {name!r}: {len(missing)} formula cell(s) have no calculated value: {shown}{more}; "
+                'their formula text is stored (formulas="text")'
+            )
+        else:
+            warn(
+                f"sheet {name!r}: {len(missing)} formula cell(s) have no calculated value (the workbook was saved "
+                f"without calculating, e.g. by a library): {shown}{more}; they are null. Open and save the file in "
+                'a spreadsheet program to calculate them, or set formulas="text" to get the formula text'
+            )
+    if formulas != "text":
+        return rows, start
+    r0, c0 = start if rows else (min(c[0] for c in cells), min(c[1] for c in cells))
+    r0, c0 = min(r0, min(c[0] for c in cells)), min(c0, min(c[1] for c in cells))
+    sr, sc = start if rows else (r0, c0)
+    height = max([sr + len(rows) - 1, *(c[0] for c in cells)]) - r0 + 1
+    width = max([sc + max((len(r) for r in rows), default=0) - 1, *(c[1] for c in cells)]) - c0 + 1
+    grid = [[""] * width for _ in range(height)]
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            grid[sr - r0 + i][sc - c0 + j] = v
+    for r, c, _ref, text, _ in cells:
+        if text:  # a shared formula's other cells carry no text of their own: their cached value stays
+            grid[r - r0][c - c0] = "=" + text
+    return grid, (r0, c0)
 
 
 def _header_rows(rows: list[list], merged, start) -> int:

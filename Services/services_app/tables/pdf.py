@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ...isolation import ReaderCrashed, ReaderTimeout, run_isolated
+from ..isolation import ReaderCrashed, ReaderTimeout, run_isolated
 from . import _pdf_child
-from .detect import ConversionError
+from .detect import TableError
 
 META_COLUMNS = ("Title", "Author", "Subject", "Keywords", "Creator", "Producer", "CreationDate", "ModDate")
 
@@ -23,13 +23,13 @@ def read_pdf(path: Path, *, timeout: float, password: str | None = None) -> tupl
         stdout, returncode = run_isolated(_pdf_child.extract_text, str(path), password, timeout=timeout)
         stderr = b""
     except ReaderTimeout:
-        raise ConversionError(
+        raise TableError(
             f"PDF text extraction did not finish within {timeout:g} s and was stopped; the file may be malformed "
             "(raise pdf_timeout_seconds for very large documents)",
             code="timeout",
         ) from None
     except ReaderCrashed as exc:
-        raise ConversionError(
+        raise TableError(
             f"the PDF reader crashed on this file ({exc.signal_name or f'exit status {exc.exit_status}'}); "
             "the file is malformed or too large for the reader's memory cap (READER_MEMORY_LIMIT_MB)",
             code="reader_crashed",
@@ -41,14 +41,14 @@ def read_pdf(path: Path, *, timeout: float, password: str | None = None) -> tupl
     first = json.loads(lines[0]) if lines else {}
     if "error" in first:
         if first.get("code") == "encrypted_pdf":
-            raise ConversionError(
+            raise TableError(
                 "the PDF is encrypted (password protected); give pdf_password or convert a decrypted copy",
                 code="encrypted_pdf",
             )
-        raise ConversionError(f"corrupt or unreadable PDF: {first['error']}", code="corrupt_file")
+        raise TableError(f"corrupt or unreadable PDF: {first['error']}", code="corrupt_file")
     if returncode != 0 or "document" not in first:
         tail = stderr.decode("utf-8", errors="replace")[-400:]
-        raise ConversionError(
+        raise TableError(
             f"PDF extraction failed (exit status {returncode}): {tail.strip() or 'no output'}",
             code="corrupt_file",
         )

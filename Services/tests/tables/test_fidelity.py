@@ -1,0 +1,350 @@
+"""No silent wrong table, from any door: each kind of fault the reader once had, with the case that showed
+it and one more, asserted through the conversion, the knowledge base and the checks where the door applies.
+
+The doors: `convert_file` (Parquet out, with its per-file report), the knowledge base's extractor
+(`read_and_extract`: one text line per row), and the checks' reader (`checks.io.read_table`: a DataFrame).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from services_app import tables
+from services_app.capabilities.checks.io import read_table as checks_read
+from services_app.capabilities.checks.io import table_columns
+from services_app.capabilities.conversion import convert_file
+from services_app.capabilities.knowledgebase.extract import read_and_extract
+from services_app.errors import ServiceError
+
+
+def write(tmp_path: Path, name: str, content: bytes | str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def convert(path: Path, **options) -> tuple[dict, pa.Table]:
+    out = path.with_name(path.name + ".parquet")
+    report = convert_file(path, out, options or None)
+    return report, pq.read_table(out)
+
+
+def kb_lines(path: Path) -> list[str]:
+    res = read_and_extract(str(path), path.suffix.lower())
+    assert "error" not in res, res
+    return [line for text, *_ in res["sections"] for line in text.splitlines()]
+
+
+# --- 1. number locale ---------------------------------------------------------------------------------
+def test_decimal_comma_with_semicolons_is_a_number_by_every_door(tmp_path):
+    path = write(tmp_path, "body.csv", "id;sex;weight;height\n123;M;456,78;90\n124;F;1.234,5;91\n")
+    report, table = convert(path)
+    assert table.schema.field("weight").type == pa.float64()
+    assert table["weight"].to_pylist() == [456.78, 1234.5]
+    assert report["read"]["number_locale"] == {"weight": {"decimal": ",", "thousands": "."}}
+    weight = next(c for c in report["read"]["columns"] if c["name"] == "weight")
+    assert weight["decision"] == "locale" and "decimal ','" in weight["note"]
+    assert any("'weight'" in w and "decimal ','" in w for w in report["warnings"])
+    assert checks_read(path)["weight"].tolist() == [456.78, 1234.5]
+    assert kb_lines(path)[0] == "id: 123; sex: M; weight: 456.78; height: 90"
+
+
+def test_thousands_separators_are_numbers(tmp_path):
+    path = write(tmp_path, "money.csv", 'amount,who\n"100,000.00",a\n"2,500.50",b\n')
+    report, table = convert(path)
+    assert table["amount"].to_pylist() == [100000.0, 2500.5]
+    assert report["read"]["number_locale"]["amount"] == {"decimal": ".", "thousands": ","}
+    assert checks_read(path)["amount"].tolist() == [100000.0, 2500.5]
+
+
+def test_explicit_float_type_reads_decimal_comma(tmp_path):
+    path = write(tmp_path, "typed.csv", "id;sex;weight;height\n123;M;456,78;90\n")
+    _, table = convert(path, column_types={"weight": "float"})
+    assert table["weight"].to_pylist() == [456.78]
+
+
+def test_decimal_and_thousands_options_apply_to_inference_and_types(tmp_path):
+    # under decimal comma, "1.234" is one thousand two hundred thirty-four, not 1.234
+    path = write(tmp_path, "de.csv", "id;w;v\n1;1.234;1 000,5\n2;2.000;2 500\n")
+    _, table = convert(path, decimal=",", thousands=".")
+    assert table["w"].to_pylist() == [1234, 2000]
+    assert table["v"].to_pylist() == ["1 000,5", "2 500"]  # spaces are not the given thousands separator
+    _, table = convert(path, decimal=",", thousands=" ", column_types={"w": "float"})
+    assert table["v"].to_pylist() == [1000.5, 2500.0]
+    swiss = write(tmp_path, "ch.csv", "n;price\n1;1'234.50\n2;12'000\n")
+    _, table = convert(swiss)
+    assert table["price"].to_pylist() == [1234.5, 12000.0]
+
+
+def test_ambiguous_numbers_stay_text_and_say_which_option_to_set(tmp_path):
+    path = write(tmp_path, "amb.csv", 'id,w\n1,"1,234"\n2,"5,678"\n')
+    report, table = convert(path)
+    assert table["w"].to_pylist() == ["1,234", "5,678"]
+    assert any("ambiguous" in w and "`decimal`" in w for w in report["warnings"])
+    _, table = convert(path, decimal=".", thousands=",")
+    assert table["w"].to_pylist() == [1234, 5678]
+
+
+def test_a_late_value_that_is_not_a_locale_number_widens_only_its_column(tmp_path):
+    rows = "".join(f"{i};{i},5;{i}\n" for i in range(30_000))
+    path = write(tmp_path, "late.csv", "id;w;n\n" + rows + "7;n/a;7\n")
+    report, table = convert(path)
+    assert table.schema.field("w").type == pa.string() and table["w"][0].as_py() == "0,5"
+    assert table.schema.field("n").type == pa.int64()  # the other columns keep their types
+    w = next(c for c in report["read"]["columns"] if c["name"] == "w")
+    assert w["decision"] == "widened" and w["not_fitting"] == 1 and w["examples"] == ["n/a"]
+
+
+# --- 2. encodings -------------------------------------------------------------------------------------
+def test_mac_roman_is_read_as_mac_roman_by_every_door(tmp_path):
+    body = "name,n\nüber gründen wäre,1\nRéunion,2\n".encode("mac_roman")
+    path = write(tmp_path, "mac.csv", body)
+    report, table = convert(path)
+    assert table["name"].to_pylist() == ["über gründen wäre", "Réunion"]
+    assert report["encoding"] == "mac-roman" and report["read"]["encoding_decision"] == "detected"
+    warning = next(w for w in report["warnings"] if "not UTF-8" in w)
+    assert "über gründen wäre" in warning and "`encoding`" in warning
+    assert checks_read(path)["name"].tolist() == ["über gründen wäre", "Réunion"]
+    assert kb_lines(path) == ["name: über gründen wäre; n: 1", "name: Réunion; n: 2"]
+    text = write(tmp_path, "note.txt", "Die Gründe für über alles wären gut.".encode("mac_roman"))
+    assert kb_lines(text) == ["Die Gründe für über alles wären gut."]
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Zażółć gęślą jaźń", "cp1250"),
+        ("Příliš žluťoučký kůň", "iso8859-2"),
+        ("naïve café; crème brûlée", "cp1252"),
+        ("Grüße aus Köln", "latin-1"),
+    ],
+)
+def test_western_and_central_european_code_pages(tmp_path, text, encoding):
+    path = write(tmp_path, "t.csv", f"text,n\n{text},1\n".encode(encoding))
+    _, table = convert(path)
+    assert table["text"].to_pylist() == [text]
+    assert checks_read(path)["text"].tolist() == [text]
+
+
+def test_a_given_encoding_is_used_and_not_warned_about(tmp_path):
+    path = write(tmp_path, "g.csv", "a\nüber\n".encode("mac_roman"))
+    report, table = convert(path, encoding="mac_roman")
+    assert table["a"].to_pylist() == ["über"] and report["warnings"] == []
+    assert report["read"]["encoding_decision"] == "given"
+
+
+# --- 3. delimiters and preambles ----------------------------------------------------------------------
+def test_space_delimited_file_with_a_header(tmp_path):
+    path = write(tmp_path, "fit.txt", "Chins Situps Jumps\n5 162 60\n2 110 60\n12 101 101\n")
+    report, table = convert(path)
+    assert table.column_names == ["Chins", "Situps", "Jumps"]
+    assert table["Situps"].to_pylist() == [162, 110, 101]
+    assert report["delimiter"] == " " and report["read"]["delimiter_decision"] == "whitespace"
+    assert table_columns(path).columns == ["Chins", "Situps", "Jumps"]
+
+
+def test_space_delimited_file_without_a_header_keeps_its_first_row(tmp_path):
+    rng = random.Random(4)
+    lines = [f"{rng.randint(1, 99)} {rng.randint(100, 999)} {rng.random() * 10:.2f}" for _ in range(442)]
+    path = write(tmp_path, "nohead.dat.txt", "\n".join(lines) + "\n")
+    _, table = convert(path)
+    assert table.num_rows == 442
+    assert table.column(0)[0].as_py() == int(lines[0].split()[0])
+    aligned = write(tmp_path, "aligned.txt", "  x     y\n  1   2.5\n 10  12.5\n")
+    report, table = convert(aligned)
+    assert table.column_names == ["x", "y"] and table["y"].to_pylist() == [2.5, 12.5]
+    assert report["delimiter"] == "whitespace"
+
+
+def test_metadata_line_before_the_header_is_skipped_and_reported(tmp_path):
+    body = (
+        "150,4,setosa,versicolor,virginica\n"
+        "sepal_length,sepal_width,petal_length,petal_width,species\n"
+        "5.1,3.5,1.4,0.2,setosa\n4.9,3.0,1.4,0.2,setosa\n7.0,3.2,4.7,1.4,versicolor\n"
+    )
+    path = write(tmp_path, "iris.csv", body)
+    report, table = convert(path)
+    assert table.column_names == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
+    assert table.num_rows == 3 and table["sepal_length"].to_pylist() == [5.1, 4.9, 7.0]
+    assert report["read"]["skipped_lines"] == 1 and report["read"]["skip_decision"] == "detected"
+    assert any("150,4,setosa" in w and "skip_rows" in w for w in report["warnings"])
+    assert kb_lines(path)[0].startswith("sepal_length: 5.1; sepal_width: 3.5")
+    assert list(checks_read(path).columns)[0] == "sepal_length"
+    # skip_rows overrides: 0 keeps the first line (as the header)
+    _, kept = convert(path, skip_rows=0)
+    assert kept.column_names[:2] == ["150", "4"] and kept.num_rows == 4
+
+
+def test_title_and_comment_lines_before_a_table(tmp_path):
+    path = write(tmp_path, "sales.csv", "Sales report 2024\n\nregion;revenue\nnorth;10\nsouth;20\n")
+    report, table = convert(path)
+    assert table.column_names == ["region", "revenue"] and table["revenue"].to_pylist() == [10, 20]
+    assert report["read"]["skipped_lines"] == 2
+    notes = write(tmp_path, "notes.csv", "# exported by tool\n# 2024-01-01\na,b\n1,2\n")
+    _, table = convert(notes)
+    assert table.column_names == ["a", "b"] and table.num_rows == 1
+    inline = write(tmp_path, "inline.csv", "a,b\n1,2\n% dropped\n3,4\n")
+    _, table = convert(inline, comment="%")
+    assert table["a"].to_pylist() == [1, 3]
+
+
+def test_one_column_whose_lines_all_hold_a_separator_is_a_warning(tmp_path):
+    path = write(tmp_path, "semi.csv", "id;sex\n1;M\n2;F\n")
+    report, table = convert(path, delimiter=",")
+    assert table.num_columns == 1
+    assert any("one column" in w and "';'" in w and "`delimiter`" in w for w in report["warnings"])
+
+
+# --- 4. formulas without cached values ----------------------------------------------------------------
+def _formula_book(path: Path) -> Path:
+    wb = openpyxl.Workbook()  # openpyxl writes formulas without calculating them
+    ws = wb.active
+    ws.title = "Data"
+    ws.append(["a", "b", "c", "d"])
+    for i in range(2, 5):
+        ws.append([i, i * 10, f"=A{i}+30", f"=C{i}*2"])
+    totals = wb.create_sheet("Totals")
+    totals.append(["name", "sum"])
+    totals.append(["all", "=SUM(Data!A2:A4)"])
+    wb.save(path)
+    return path
+
+
+def test_formulas_without_cached_values_are_reported_never_silent_nulls(tmp_path):
+    path = _formula_book(tmp_path / "calc.xlsx")
+    out = tmp_path / "calc.parquet"
+    report = convert_file(path, out)
+    data = pq.read_table(tmp_path / "calc" / "Data.parquet")
+    assert data["c"].null_count == 3  # the values do not exist in the file ...
+    warning = next(w for w in report["warnings"] if "'Data'" in w)  # ... and the report says so, per cell
+    assert "6 formula cell(s) have no calculated value" in warning and "C2 (=A2+30)" in warning
+    assert 'formulas="text"' in warning
+    assert any("'Totals'" in w and "B2 (=SUM(Data!A2:A4))" in w for w in report["warnings"])
+    report = convert_file(path, tmp_path / "text.parquet", {"formulas": "text"})
+    data = pq.read_table(tmp_path / "text" / "Data.parquet")
+    assert data["c"].to_pylist() == ["=A2+30", "=A3+30", "=A4+30"]
+    assert data["a"].to_pylist() == [2, 3, 4]
+
+
+# --- 5. binary garbage --------------------------------------------------------------------------------
+def test_random_bytes_are_not_text_by_every_door(tmp_path):
+    rng = random.Random(5)
+    noise = bytes(rng.getrandbits(8) for _ in range(200_000))
+    printable_noise = bytes(rng.randint(32, 255) for _ in range(200_000))  # no NUL, no control byte
+    for name, data in (("noise.csv", noise), ("printable.csv", printable_noise)):
+        path = write(tmp_path, name, data)
+        with pytest.raises(ServiceError) as err:
+            convert(path)
+        assert err.value.code == "not_text", name
+        with pytest.raises(ServiceError) as err:
+            checks_read(path)
+        assert err.value.code == "not_tabular" and err.value.details["reason"] == "not_text"
+        res = read_and_extract(str(path), ".csv")
+        assert res["code"] == "binary", res
+
+
+# --- 6. whole-file verification -----------------------------------------------------------------------
+def test_every_row_is_checked_and_only_offending_columns_widen(tmp_path):
+    rows = "".join(f"{i},{i},2024-01-{i % 28 + 1:02d}\n" for i in range(30_000))
+    path = write(tmp_path, "late.csv", "id,v,d\n" + rows + "30000,1.5,2024-02-01\n")
+    report, table = convert(path)
+    # a late 1.5 in an integer column is not rounded to 2: the column becomes double
+    assert table.schema.field("v").type == pa.float64() and table["v"][-1].as_py() == 1.5
+    assert table.schema.field("id").type == pa.int64() and table.schema.field("d").type == pa.date32()
+    columns = {c["name"]: c for c in report["read"]["columns"]}
+    assert columns["v"]["decision"] == "widened" and columns["v"]["not_fitting"] == 1
+    assert columns["v"]["examples"] == ["1.5"] and columns["v"]["type"] == "double"
+    assert columns["id"]["decision"] == "inferred" and columns["id"]["not_fitting"] == 0
+    assert report["read"]["delimiter"] == "," and report["read"]["encoding"] == "utf-8"
+
+
+def test_report_lists_the_encoding_locale_and_delimiter_decisions(tmp_path):
+    path = write(tmp_path, "r.csv", "Titel\nname;preis\nkäse;1,5\n".encode("cp1252"))
+    report, _ = convert(path)
+    read = report["read"]
+    assert (read["encoding"], read["delimiter"], read["skipped_lines"]) == ("cp1252", ";", 1)
+    assert read["number_locale"] == {"preis": {"decimal": ",", "thousands": "."}}
+    assert {c["name"]: c["type"] for c in read["columns"]} == {"name": "string", "preis": "double"}
+
+
+# --- 7. same data, same types, whatever the format ----------------------------------------------------
+def _typed_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "amount": [1.5, 2.25, 3.0],
+            "day": [date(2024, 1, 2), date(2024, 2, 3), date(2024, 3, 4)],
+            "at": [datetime(2024, 1, 2, 3, 4, 5), datetime(2024, 2, 3, 4, 5, 6), datetime(2024, 3, 4, 5, 6, 7)],
+            "label": ["a", "b", "a"],
+        }
+    )
+
+
+def test_dates_timestamps_and_numbers_type_identically_in_every_format(tmp_path):
+    df = _typed_frame()
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_csv(tmp_path / "t.tsv", index=False, sep="\t")
+    df.assign(day=df["day"].astype(str), at=df["at"].astype(str)).to_json(
+        tmp_path / "t.jsonl", orient="records", lines=True
+    )
+    arrow = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(arrow.set_column(3, "at", arrow["at"].cast(pa.timestamp("us"))), tmp_path / "t.parquet")
+    wb = openpyxl.Workbook()
+    wb.active.append(list(df.columns))
+    for row in df.itertuples(index=False):
+        wb.active.append(list(row))
+    wb.save(tmp_path / "t.xlsx")
+    expected = {"id": "int64", "amount": "double", "day": "date32[day]", "at": "timestamp[us]", "label": "string"}
+    frames = {}
+    for name in ("t.csv", "t.tsv", "t.jsonl", "t.parquet", "t.xlsx"):
+        table = tables.read_table(tmp_path / name)
+        got = {f.name: str(f.type) for f in table.schema}
+        if name == "t.xlsx":  # Excel has no date-only type: a date cell is a midnight timestamp
+            got["day"] = "date32[day]" if got["day"] == "timestamp[us]" else got["day"]
+        assert got == expected, name
+        frames[name] = checks_read(tmp_path / name)
+    for name, frame in frames.items():
+        assert str(frame["day"].dtype).startswith("datetime64"), name
+        pd.testing.assert_frame_equal(
+            frame.astype({"day": "datetime64[ns]", "at": "datetime64[ns]"}),
+            frames["t.csv"].astype({"day": "datetime64[ns]", "at": "datetime64[ns]"}),
+            check_dtype=False,
+        )
+
+
+# --- 9. missing values stay missing -------------------------------------------------------------------
+def test_missing_values_stay_missing_by_every_door(tmp_path):
+    path = write(tmp_path, "gaps.csv", "text,label,score\nfine,a,1\nmissing label,,2\n,b,\n")
+    _, table = convert(path)
+    assert table["label"].to_pylist() == ["a", None, "b"] and table["score"].to_pylist() == [1, 2, None]
+    frame = checks_read(path)
+    assert frame["label"].tolist() == ["a", None, "b"] and frame["text"].tolist() == ["fine", "missing label", None]
+    assert "None" not in kb_lines(path)[1] and kb_lines(path)[1] == "text: missing label; score: 2"
+
+
+def test_labels_as_text_keep_missing_labels_missing():
+    from services_app.capabilities.checks.jobs import label_text, missing_labels
+
+    labels = pd.Series([1, None, 2, None], dtype=object)
+    assert label_text(labels).tolist() == ["1", None, "2", None]
+    frame = pd.DataFrame({"label": ["x", None, "y", None, None]})
+    assert missing_labels(frame, "label") == {"count": 3, "rows": [1, 3, 4]}
+
+
+def test_options_refuse_unknown_names():
+    with pytest.raises(ServiceError) as err:
+        tables.ReadOptions.from_dict({"skiprows": 1})
+    assert err.value.details["unknown"] == ["skiprows"] and "skip_rows" in err.value.details["known"]
+    for bad in ({"decimal": ";"}, {"thousands": "x"}, {"skip_rows": -1}, {"formulas": "maybe"}):
+        with pytest.raises(ServiceError):
+            tables.ReadOptions.from_dict(bad)
+    assert os.path.basename(tables.__file__) == "__init__.py"
