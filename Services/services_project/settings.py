@@ -214,6 +214,9 @@ JOB_MAX_RUNNING_PER_USER = env.int("JOB_MAX_RUNNING_PER_USER", default=2)
 JOB_MAX_QUEUED_PER_USER = env.int("JOB_MAX_QUEUED_PER_USER", default=20)
 JOB_USER_MAX_TIME_LIMIT_SECONDS = env.int("JOB_USER_MAX_TIME_LIMIT_SECONDS", default=2 * 3600)
 JOB_USER_LIMIT_RETRY_SECONDS = env.float("JOB_USER_LIMIT_RETRY_SECONDS", default=5.0)
+# Registers the job kinds that exist only to test the job machinery (one that
+# kills its own worker). Off in production; the test suite turns it on.
+JOB_TEST_KINDS_ENABLED = env.bool("JOB_TEST_KINDS_ENABLED", default=False)
 
 # --- Celery -------------------------------------------------------------------
 if REDIS_URL:

@@ -340,7 +340,10 @@ def job_execute(*, job_id: str) -> Job | None:
         job.finished_at = timezone.now()
         job.save()
     finally:
+        # Stop the heartbeat and wait for it: it touches the database, and a
+        # thread left running would write after the job (or a test) ended.
         beat.stop_event.set()
+        beat.join()
     return job
 
 
