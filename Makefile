@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install-prod install-dev install-gcp run run-docker run-docker-gpu install-precommit \
-	run-precommit test test-fast lint bench download-data sync models-local models-gcp model-tests report \
+	run-precommit test test-fast lint bench bench-quick download-data sync models-local models-gcp model-tests report \
 	migrate api-key browser clean
 
 help:  ## list the targets
@@ -46,11 +46,11 @@ migrate: install-prod
 	$(MANAGE) migrate --no-input -v 0
 
 api-key: migrate  ## print the local API key (created on first use)
-	@$(MANAGE) create_api_key --user local --staff --name local --key-file ../var/local-api-key
+	@$(MANAGE) create_api_key --user local --staff --name local --workspace default --key-file ../var/local-api-key
 
 run: migrate  ## set up and start the web server and a worker on the embedded defaults
 	@echo "API key for the Swagger UI (Authorize -> X-API-Key):"
-	@$(MANAGE) create_api_key --user local --staff --name local --key-file ../var/local-api-key
+	@$(MANAGE) create_api_key --user local --staff --name local --workspace default --key-file ../var/local-api-key
 	@echo "Web app: http://$(HOST):$(PORT)/  (user 'local'). One-time login link, then set a password:"
 	@$(MANAGE) login_link --user local --staff --base-url http://$(HOST):$(PORT)
 	$(MANAGE) run_platform --host $(HOST) --port $(PORT)
@@ -87,8 +87,11 @@ install-precommit: install-dev  ## install the git pre-commit hook
 run-precommit: install-dev  ## run every pre-commit hook on every file
 	$(BIN)/pre-commit run --all-files
 
-bench: install-dev  ## benchmarks against peer tools; prints ratios and peak memory
+bench: install-dev  ## benchmarks against peer tools; prints ratios and peak memory (long: full sizes)
 	@set -e; for b in benches/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+bench-quick: install-dev  ## every benchmark at small sizes: checks they run (the test suite does this too)
+	@set -e; for b in benches/bench_*.py; do echo "== $$b --quick"; $(BIN)/python $$b --quick; done
 
 download-data: install-prod  ## run the downloads configured in data/downloads.yaml
 	$(MANAGE) download_data

@@ -44,7 +44,11 @@ def _env(var: Path) -> dict:
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="WARNING",
         CONVERSION_THREADS="1",  # one core per worker: the comparison is about workers, not threads
+        # the workers' own temporary files (multiprocessing's pymp-* folders, left when a worker is
+        # killed) stay inside the bench's folder, which is removed at the end
+        TMPDIR=str(var / "tmp"),
     )
+    (var / "tmp").mkdir(exist_ok=True)
     return env
 
 

@@ -6,13 +6,18 @@ sync call, peak RSS of that process):
   2. upload   second sync (nothing changed: listing + cached local hashes only)
   3. download first sync  (bucket -> an empty models root)
   4. download second sync (nothing changed)
-  5. peer: a plain google-cloud-storage loop that downloads every object again
-     (what a script without checksums does on every run)
-  6. the command users run, `manage.py sync_models`, unchanged, both directions (Django start included)
-Both directions are measured the same way (same child, same timers). It prints the first/second
-ratios of the whole command and of the sync call alone. BENCH_SCALE=0.1 runs a tenth of the bytes
-(same file count). The emulator is a pure-Python server in its own process; the machine may be
-shared: compare ratios from one run, not seconds across runs.
+  5. peer, first sync: a plain google-cloud-storage script (list, then 8 threads download) into an
+     empty folder; it skips a file whose local size and md5 match the object's (as `gsutil rsync -c` does)
+  6. peer, unchanged sync: the same script again (it lists, hashes every local file, downloads nothing)
+  7. the command users run, `manage.py sync_models`, unchanged, both directions (Django start included)
+Ratios are like for like: our first download against the peer's first download, our unchanged
+download against the peer's unchanged run; each as whole process (the child from start to exit) and
+in-process (the sync call alone). BENCH_SCALE=0.1 runs a tenth of the bytes (same file count).
+The emulator is a pure-Python server in its own process; the machine may be shared: compare ratios
+from one run, not seconds across runs.
+
+    .venv/bin/python benches/bench_model_sync.py            # full size (make bench)
+    .venv/bin/python benches/bench_model_sync.py --quick    # smoke run: 20 files, 2 MB
 """
 
 from __future__ import annotations
@@ -21,18 +26,20 @@ import json
 import os
 import random
 import resource
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import benchlib
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Services"))
-SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-FILES = int(os.environ.get("BENCH_FILES", "500"))
+QUICK = "--quick" in sys.argv[1:]
+SCALE = 0.002 if QUICK else float(os.environ.get("BENCH_SCALE", "1"))
+FILES = 20 if QUICK else int(os.environ.get("BENCH_FILES", "500"))
+REPEATS = 1 if QUICK else 5
 TOTAL = int(1024**3 * SCALE)
 BUCKET = "bench-models"
 
@@ -42,7 +49,9 @@ def child(mode: str, models_root: str, workers: int) -> None:
     from services_app.storage import Storage
 
     storage = Storage(data_root=Path(models_root).parent / "data", models_root=models_root, allowed_buckets=(BUCKET,))
-    if mode == "peer-download":
+    if mode == "peer-sync":
+        import base64
+        import hashlib
         from concurrent.futures import ThreadPoolExecutor
 
         from google.auth.credentials import AnonymousCredentials
@@ -52,14 +61,26 @@ def child(mode: str, models_root: str, workers: int) -> None:
         client = gcs.Client(project="bench", credentials=AnonymousCredentials())
         blobs = list(client.list_blobs(BUCKET))
 
-        def get(b):
+        def same(target: Path, blob) -> bool:
+            if not target.is_file() or target.stat().st_size != blob.size:
+                return False
+            md5 = hashlib.md5(usedforsecurity=False)
+            with open(target, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    md5.update(chunk)
+            return base64.b64encode(md5.digest()).decode() == blob.md5_hash
+
+        def get(b) -> int:
             target = Path(models_root) / b.name
+            if same(target, b):
+                return 0
             target.parent.mkdir(parents=True, exist_ok=True)
             b.download_to_filename(str(target))
+            return 1
 
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(get, blobs))
-        out = {"files": len(blobs), "inner": time.perf_counter() - started}
+            moved = sum(pool.map(get, blobs))
+        out = {"files": moved, "inner": time.perf_counter() - started}
     else:
         direction = core.UP if mode == "up" else core.DOWN
         started = time.perf_counter()
@@ -71,17 +92,10 @@ def child(mode: str, models_root: str, workers: int) -> None:
 
 
 def run_child(mode: str, models_root: Path, workers: int, env: dict) -> dict:
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(models_root), str(workers)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - started
-    if proc.returncode:
-        raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
-    return {"mode": mode, "wall": wall, **json.loads(proc.stdout.strip().splitlines()[-1])}
+    m = benchlib.measure([sys.executable, __file__, "--child", mode, str(models_root), str(workers)], env=env)
+    if m["rc"]:
+        raise SystemExit(f"{mode} failed:\n{m['output'][-3000:]}")
+    return {"mode": mode, "wall": m["wall_s"], **json.loads(m["output"].strip().splitlines()[-1])}
 
 
 def run_command(direction: str, models_root: Path, workers: int, env: dict) -> dict | None:
@@ -94,20 +108,17 @@ def run_command(direction: str, models_root: Path, workers: int, env: dict) -> d
         GCS_ALLOWED_BUCKETS=BUCKET,
         GCS_MODELS_BUCKET=BUCKET,
     )
-    started = time.perf_counter()
-    proc = subprocess.run(
+    m = benchlib.measure(
         [sys.executable, str(ROOT / "Services" / "manage.py"), "sync_models", direction, "--workers", str(workers)],
         env=cmd_env,
-        capture_output=True,
-        text=True,
         cwd=ROOT / "Services",
     )
-    wall = time.perf_counter() - started
-    if proc.returncode:
-        print(f"(manage.py sync_models {direction} did not run: {proc.stderr.strip().splitlines()[-1:]})")
+    if m["rc"]:
+        print(f"(manage.py sync_models {direction} did not run: {m['output'].strip().splitlines()[-1:]})")
         return None
-    moved = 0 if "everything in sync" in proc.stdout else int(proc.stdout.rsplit(" transfer ", 1)[1].split()[0])
-    return {"mode": f"cmd-{direction}", "wall": wall, "inner": None, "files": moved, "rss_mb": float("nan")}
+    text = m["output"]
+    moved = 0 if "everything in sync" in text else int(text.rsplit(" transfer ", 1)[1].split()[0])
+    return {"mode": f"cmd-{direction}", "wall": m["wall_s"], "inner": None, "files": moved, "rss_mb": m["peak_rss_mb"]}
 
 
 def make_files(folder: Path) -> None:
@@ -121,26 +132,33 @@ def make_files(folder: Path) -> None:
 
 
 def main() -> None:
+    benchlib.parse_args(__doc__)
+    with benchlib.workspace("model_sync") as tmp:
+        run_all(tmp)
+
+
+def run_all(tmp: Path) -> None:
     workers = int(os.environ.get("BENCH_WORKERS", "8"))
-    tmp = Path(tempfile.mkdtemp(prefix="bench-model-sync-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gcp_storage_emulator",
-            "start",
-            "--port",
-            str(port),
-            "--in-memory",
-            "-q",
-            "--default-bucket",
-            BUCKET,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    emulator = benchlib.track(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gcp_storage_emulator",
+                "start",
+                "--port",
+                str(port),
+                "--in-memory",
+                "-q",
+                "--default-bucket",
+                BUCKET,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     )
     env = dict(os.environ, STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{port}")
     try:
@@ -159,7 +177,8 @@ def main() -> None:
             ("upload, second sync (unchanged)", run_child("up", up_root, workers, env)),
             ("download, first sync", run_child("down", down_root, workers, env)),
             ("download, second sync (unchanged)", run_child("down", down_root, workers, env)),
-            ("peer: re-download everything (gcs client loop)", run_child("peer-download", peer_root, workers, env)),
+            ("peer: first sync (gcs client script, md5 compare)", run_child("peer-sync", peer_root, workers, env)),
+            ("peer: unchanged sync (same script again)", run_child("peer-sync", peer_root, workers, env)),
         ]
         # the command users run (`make sync`): Django starts in every run, so it is compared with itself
         cli_root = tmp / "cli" / "models"
@@ -170,35 +189,40 @@ def main() -> None:
             ("manage.py sync_models models-gcp (unchanged)", run_command("models-gcp", up_root, workers, env)),
         ]
         rows += [(label, r) for label, r in cli if r]
-        # the same unchanged syncs five more times each, to show how much one measurement varies
+        # the same unchanged syncs more times each, to show how much one measurement varies
         repeats = {
-            "upload": [run_child("up", up_root, workers, env)["wall"] for _ in range(5)],
-            "download": [run_child("down", down_root, workers, env)["wall"] for _ in range(5)],
+            "upload": [run_child("up", up_root, workers, env)["wall"] for _ in range(REPEATS)],
+            "download": [run_child("down", down_root, workers, env)["wall"] for _ in range(REPEATS)],
         }
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{'run':<50} {'wall s':>8} {'sync s**':>9} {'files moved':>12} {'peak RSS MB*':>13}")
+    print(f"{'run':<50} {'whole s':>8} {'in-proc s':>9} {'files moved':>12} {'peak RSS MB*':>13}")
     for label, r in rows:
         inner = f"{r['inner']:.2f}" if r["inner"] is not None else "-"
         print(f"{label:<50} {r['wall']:>8.2f} {inner:>9} {r['files']:>12} {r['rss_mb']:>13.0f}")
-    (_, up1), (_, up2), (_, down1), (_, down2), (_, peer) = rows[:5]
+    (_, up1), (_, up2), (_, down1), (_, down2), (_, peer1), (_, peer2) = rows[:6]
     ratios = {
         "upload": (up1["wall"] / up2["wall"], up1["inner"] / up2["inner"]),
         "download": (down1["wall"] / down2["wall"], down1["inner"] / down2["inner"]),
     }
     for what, (whole, inner) in ratios.items():
-        print(f"{what}: first / unchanged second = {whole:.1f}x whole command, {inner:.1f}x sync call only")
-    print(f"peer re-download / our unchanged download sync = {peer['wall'] / down2['wall']:.1f}x (whole command)")
+        print(f"{what}: first / unchanged second = {whole:.1f}x whole process, {inner:.1f}x in-process")
+    print("like for like against the peer script (peer / ours: above 1 means ours is faster):")
+    for what, ours, peer in (("first download", down1, peer1), ("unchanged download", down2, peer2)):
+        print(
+            f"  {what}: peer {peer['wall']:.2f} s / ours {ours['wall']:.2f} s = "
+            f"{benchlib.ratio(peer['wall'], ours['wall'])} whole process, "
+            f"{benchlib.ratio(peer['inner'], ours['inner'])} in-process"
+        )
     for what, walls in repeats.items():
         first = up1 if what == "upload" else down1
         walls.sort()
         print(
-            f"{what} unchanged, 5 more runs: {', '.join(f'{w:.2f}' for w in walls)} s; "
-            f"first / median = {first['wall'] / walls[2]:.1f}x"
+            f"{what} unchanged, {len(walls)} more runs: {', '.join(f'{w:.2f}' for w in walls)} s; "
+            f"first / median = {first['wall'] / walls[len(walls) // 2]:.1f}x"
         )
-    cli_rows = dict(rows[5:])
+    cli_rows = dict(rows[6:])
     cli_first = cli_rows.get("manage.py sync_models models-local, first sync")
     cli_second = cli_rows.get("manage.py sync_models models-local (unchanged)")
     cli_up = cli_rows.get("manage.py sync_models models-gcp (unchanged)")
@@ -210,8 +234,8 @@ def main() -> None:
         print(
             f"manage.py sync_models models-gcp unchanged vs the core's first upload: {up1['wall'] / cli_up['wall']:.1f}x"
         )
-    print("** time inside the sync call, without starting Python and importing the code")
-    print("* peak RSS of that child process (ru_maxrss); '-'/nan for the manage.py runs")
+    print("whole s: the process from start to exit; in-proc s: inside the sync call (no start-up, no imports)")
+    print("* peak RSS of that process (ru_maxrss from wait4)")
     ok = all(whole >= 20 for whole, _ in ratios.values())
     print(
         "target (second sync >= 20x faster than the first, whole command, both directions):", "met" if ok else "NOT met"

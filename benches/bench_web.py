@@ -9,7 +9,12 @@ process, one request at a time (median and p95 of BENCH_REPEAT requests, default
      first rows and per-column statistics over the first 200,000 rows)
   5. the same statistics over the whole file, for reference (what a full scan would cost)
 Peer: pyarrow reading the same first rows alone (what the preview costs without statistics).
-The machine may be shared: compare within one run.
+Every figure is in-process (timed around each request inside this one process; no whole-process
+figure: the pages are served by a long-running web process). The machine may be shared: compare
+within one run.
+
+    .venv/bin/python benches/bench_web.py            # full size (make bench)
+    .venv/bin/python benches/bench_web.py --quick    # smoke run: 100 jobs, 20,000 rows, 3 requests
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import benchlib
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Services"))
-JOBS = int(os.environ.get("BENCH_JOBS", "2000"))
-ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
-REPEAT = int(os.environ.get("BENCH_REPEAT", "20"))
+QUICK = "--quick" in sys.argv[1:]
+JOBS = 100 if QUICK else int(os.environ.get("BENCH_JOBS", "2000"))
+ROWS = 20_000 if QUICK else int(os.environ.get("BENCH_ROWS", "1000000"))
+REPEAT = 3 if QUICK else int(os.environ.get("BENCH_REPEAT", "20"))
 
 
 def timed(fn, repeat: int = REPEAT) -> tuple[float, float]:
@@ -39,7 +46,12 @@ def timed(fn, repeat: int = REPEAT) -> tuple[float, float]:
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    benchlib.parse_args(__doc__)
+    with benchlib.workspace("web") as tmp:
+        run(tmp)
+
+
+def run(tmp: Path) -> None:
     for k in ("DATABASE_URL", "REDIS_URL"):
         os.environ.pop(k, None)
     os.environ.update(
@@ -117,7 +129,7 @@ def main() -> None:
         ),
         ("peer: pyarrow first 20 rows alone", timed(lambda: next(pq.ParquetFile(path).iter_batches(batch_size=20)))),
     ]
-    print(f"{'page':48} {'median ms':>10} {'p95 ms':>10}")
+    print(f"{'page (in-process)':48} {'median ms':>10} {'p95 ms':>10}")
     for name, (median, p95) in rows:
         print(f"{name:48} {median:10.1f} {p95:10.1f}")
 

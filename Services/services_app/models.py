@@ -1,5 +1,6 @@
-"""Database models: the Job (source of truth for every long operation), API
-keys, and the worker heartbeats that `/api/health` reports."""
+"""Database models: workspaces and their members, the Job (source of truth for
+every long operation), API keys, and the worker heartbeats that `/api/health`
+reports."""
 
 from __future__ import annotations
 
@@ -8,7 +9,63 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class Workspace(models.Model):
+    """Where data lives and who may touch it: every location, upload, dataset, knowledge base, model,
+    report and job belongs to one workspace; its members (and staff) reach it, nobody else.
+
+    Its files are under ``<data root>/workspaces/<slug>/`` (``folder`` overrides that, relative to the
+    data root; the empty folder is the data root itself, for the workspace existing data was migrated
+    into, which never sees the ``workspaces/`` folder). ``buckets`` are the gs:// buckets it may name
+    (each must also be on GCS_ALLOWED_BUCKETS)."""
+
+    slug = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[RegexValidator(SLUG_PATTERN, "lower-case letters, digits and dashes, at most 63")],
+    )
+    name = models.CharField(max_length=200, blank=True, default="")
+    folder = models.CharField(
+        max_length=255, blank=True, default="", help_text="relative to the data root; empty for the data root"
+    )
+    buckets = models.JSONField(default=list, blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        MEMBER = "member"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # The workspace a request uses when it names none (one per user).
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="one_membership_per_user_and_workspace"),
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(is_default=True), name="one_default_workspace_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
 
 
 class Job(models.Model):
@@ -26,6 +83,9 @@ class Job(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     queue = models.CharField(max_length=32, default="default")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="jobs", null=True)
+    # Seconds; None: the kind's limit.
+    time_limit = models.PositiveIntegerField(null=True, blank=True)
     params = models.JSONField(default=dict, blank=True)
     # [{"location": ..., "sha256" | "fingerprint": ...}]
     inputs = models.JSONField(default=list, blank=True)
@@ -50,7 +110,7 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "kind", "status"])]
+        indexes = [models.Index(fields=["owner", "kind", "status"]), models.Index(fields=["workspace", "status"])]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    "axes",
     "services_app",
     "services_app.web",
 ]
@@ -60,7 +61,49 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "services_app.api.middleware.ApiErrorShapeMiddleware",
+    # last, as django-axes asks: locks out a client after repeated failed logins
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Login throttling (django-axes) ----------------------------------------------
+# The admin login (and any session login page) locks a username coming from one address out after
+# AXES_FAILURE_LIMIT failed attempts, for AXES_COOLOFF_HOURS. API keys are 256-bit random tokens:
+# nothing to guess there, so the API needs no throttle of this kind.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind a proxy, the client address comes from X-Forwarded-For (set DJANGO_SECURE_PROXY_SSL_HEADER too).
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env.bool("DJANGO_BEHIND_PROXY", default=False) else ["REMOTE_ADDR"]
+)
+
+# --- Production hardening (all from the environment) --------------------------------
+# DJANGO_SECURE=true turns on every setting below at its production value; each can still be set on
+# its own. With DJANGO_SECURE=true, DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and
+# DJANGO_SECURE_HSTS_PRELOAD=true `manage.py check --deploy` is clean (preloading is a commitment for
+# every subdomain, hence left to the operator; without it check --deploy says W021 and nothing else).
+_SECURE = env.bool("DJANGO_SECURE", default=False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=_SECURE)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000 if _SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_SECURE)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+_SECURE_COOKIES = env.bool("DJANGO_SECURE_COOKIES", default=_SECURE)  # both cookies at once
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=_SECURE_COOKIES)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_SECURE_COOKIES)
+SESSION_COOKIE_HTTPONLY = True
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The health check stays reachable over plain HTTP for load balancers.
+SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "services_project.urls"
 WSGI_APPLICATION = "services_project.wsgi.application"
@@ -87,8 +130,7 @@ LOGIN_REDIRECT_URL = "web:jobs"
 LOGOUT_REDIRECT_URL = "web:login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE: see "Production hardening" above (DJANGO_SECURE_COOKIES).
 
 # --- Database -----------------------------------------------------------------
 DATABASES = {
@@ -132,9 +174,19 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# Uploads are streamed to disk above this size, never held whole in memory.
+# Uploads are streamed to disk above this size, never held whole in memory. The first handler counts
+# bytes against SERVICES_MAX_UPLOAD_BYTES and aborts the upload as soon as it is over (413), before the
+# rest reaches the disk; a Content-Length over the cap is refused before anything is read.
+FILE_UPLOAD_HANDLERS = [
+    "services_app.api.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+# Files in one multipart request; more answer 400 too_many_files.
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("SERVICES_MAX_UPLOAD_FILES", default=100)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 FILE_UPLOAD_TEMP_DIR = None
 WHITENOISE_USE_FINDERS = True
 
@@ -145,6 +197,9 @@ MODELS_ROOT = Path(env.str("SERVICES_MODELS_ROOT", default=str(REPO_DIR / "model
 GCS_ALLOWED_BUCKETS = env.list("GCS_ALLOWED_BUCKETS", default=[])
 GCS_MODELS_BUCKET = env.str("GCS_MODELS_BUCKET", default="dvc_models_bucket")
 MAX_UPLOAD_BYTES = env.int("SERVICES_MAX_UPLOAD_BYTES", default=5 * 1024**3)
+# Hosts (names, addresses or host:port) outbound requests may reach although they resolve to a
+# loopback, private, link-local or unique-local address (see services_app/outbound.py).
+SERVICES_OUTBOUND_ALLOW_HOSTS = env.list("SERVICES_OUTBOUND_ALLOW_HOSTS", default=[])
 
 # --- Jobs ---------------------------------------------------------------------
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
@@ -153,6 +208,15 @@ JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=5.0)
 JOB_STALE_AFTER_SECONDS = env.float("JOB_STALE_AFTER_SECONDS", default=60.0)
 JOB_SWEEP_INTERVAL_SECONDS = env.float("JOB_SWEEP_INTERVAL_SECONDS", default=30.0)
 JOB_DEFAULT_TIME_LIMIT_SECONDS = env.int("JOB_DEFAULT_TIME_LIMIT_SECONDS", default=6 * 3600)
+# Limits per user (staff are exempt): jobs running at once (more wait in the queue, so one user cannot
+# hold every worker), jobs waiting (more answer 429), and the longest time limit a job may ask for.
+JOB_MAX_RUNNING_PER_USER = env.int("JOB_MAX_RUNNING_PER_USER", default=2)
+JOB_MAX_QUEUED_PER_USER = env.int("JOB_MAX_QUEUED_PER_USER", default=20)
+JOB_USER_MAX_TIME_LIMIT_SECONDS = env.int("JOB_USER_MAX_TIME_LIMIT_SECONDS", default=2 * 3600)
+JOB_USER_LIMIT_RETRY_SECONDS = env.float("JOB_USER_LIMIT_RETRY_SECONDS", default=5.0)
+# Registers the job kinds that exist only to test the job machinery (one that
+# kills its own worker). Off in production; the test suite turns it on.
+JOB_TEST_KINDS_ENABLED = env.bool("JOB_TEST_KINDS_ENABLED", default=False)
 
 # --- Celery -------------------------------------------------------------------
 if REDIS_URL:

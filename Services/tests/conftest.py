@@ -43,6 +43,27 @@ def require_service(name: str, env_var: str, default_port: int, scheme_prefix: s
     return url
 
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium package (`make browser` installs it)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+
+
+def require_chromium() -> str:
+    """The path of Debian's chromium with Playwright's Python package to drive it, or a skip
+    (a failure under CI: a browser test must not pass by not running)."""
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "Playwright's Python package is not installed (make install-dev)"
+    if problem is None and not os.path.exists(CHROMIUM):
+        problem = f"{CHROMIUM} is missing: install Debian's chromium package (make browser)"
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI needs a real browser: {problem}", pytrace=False)
+        pytest.skip(problem)
+    return CHROMIUM
+
+
 def pytest_sessionstart(session):
     if IN_CI:
         for name, var, port, prefix in (
@@ -66,7 +87,15 @@ def data_roots(settings, tmp_path):
 
 @pytest.fixture
 def user(db, django_user_model):
-    return django_user_model.objects.create_user(username="alice")
+    """Alice, a member of the workspace "default" whose folder is the data root itself (as every user was
+    migrated), so tests place her files under ``settings.DATA_ROOT``."""
+    from services_app.models import Workspace
+    from services_app.workspaces import workspace_add_member
+
+    alice = django_user_model.objects.create_user(username="alice")
+    default, _ = Workspace.objects.get_or_create(slug="default", defaults={"folder": "", "buckets": ["*"]})
+    workspace_add_member(workspace=default, user=alice, default=True)
+    return alice
 
 
 @pytest.fixture
@@ -182,6 +211,7 @@ def worker_env(settings, **extra) -> dict:
         JOB_HEARTBEAT_SECONDS="1",
         JOB_STALE_AFTER_SECONDS="5",
         JOB_SWEEP_INTERVAL_SECONDS="2",
+        JOB_TEST_KINDS_ENABLED="1",
         PYTHONUNBUFFERED="1",
     )
     env.update({k: str(v) for k, v in extra.items()})

@@ -151,7 +151,10 @@ def test_gcs_without_credentials_is_503_not_500(api, settings, monkeypatch):
     settings.GCS_ALLOWED_BUCKETS = [settings.GCS_MODELS_BUCKET]
     res = api.get("/api/models")
     assert res.status_code == HTTPStatus.SERVICE_UNAVAILABLE, res.json()
-    assert "credentials" in res.json()["error"]["message"].lower() or res.json()["error"]["code"].startswith("gcs")
+    error = res.json()["error"]
+    assert error["code"] == "gcs_credentials"
+    assert "no Google credentials found" in error["message"] and "GOOGLE_APPLICATION_CREDENTIALS" in error["message"]
+    assert "/nonexistent" not in error["message"]  # the server's key path is not in the message
 
 
 def test_connectors_are_listed(api):

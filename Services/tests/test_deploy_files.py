@@ -1,6 +1,7 @@
 """Docker cannot run here: lint the Dockerfiles, validate the compose file
 against the Compose specification, and check the repo hygiene rules."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,40 @@ def test_code_passes_ruff_lint_and_format():
     assert lint.returncode == 0, lint.stdout + lint.stderr
     fmt = _run(str(BIN / "ruff"), "format", "--check", "--no-cache", ".")
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_a_missing_browser_fails_under_ci_instead_of_skipping(tmp_path):
+    """`require_chromium` (every browser test goes through it) skips locally but fails under CI=true."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(
+        "import tests.conftest as c\n"
+        "def test_browser(monkeypatch):\n"
+        "    monkeypatch.setattr(c, 'CHROMIUM', '/nonexistent/chromium')\n"
+        "    c.require_chromium()\n"
+    )
+    results = {}
+    for ci in ("", "true"):
+        env = {k: v for k, v in os.environ.items() if k != "CI"} | {"CI": ci}
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", str(probe), "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
+            cwd=REPO / "Services",
+            env=env | {"PYTHONPATH": str(REPO / "Services"), "DJANGO_SETTINGS_MODULE": "services_project.settings"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        results[ci] = (proc.returncode, proc.stdout)
+    assert results[""][0] == 0 and "1 skipped" in results[""][1], results[""]
+    assert results["true"][0] == 1 and "CI needs a real browser" in results["true"][1], results["true"]
+
+
+def test_ci_workflow_installs_debians_chromium():
+    """The browser tests need /usr/bin/chromium, which Debian's `chromium` package provides: the test job
+    runs in a Debian container and installs it (not Ubuntu's chromium-browser snap stub)."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yaml").read_text())
+    job = workflow["jobs"]["test"]
+    assert job["container"] == "python:3.11-bookworm"
+    steps = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "apt-get install" in steps and " chromium " in steps and "chromium-browser" not in steps
+    assert "test -x /usr/bin/chromium" in steps
+    assert job["env"]["CI"] == "true"

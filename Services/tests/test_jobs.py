@@ -2,17 +2,20 @@
 
 import os
 import subprocess
+import threading
+import time
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from services_app.jobs.services import HOSTNAME, job_cancel, job_claim, job_submit, jobs_sweep
+from services_app.jobs.services import HOSTNAME, job_cancel, job_claim, job_execute, job_submit, jobs_sweep
 from services_app.models import Job
 
-from .conftest import run_job_now
+from .conftest import run_job_now, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +42,19 @@ def test_unknown_kind_is_rejected(user):
 
     with pytest.raises(ServiceError) as exc:
         job_submit(owner=user, kind="no.such", params={})
-    assert "demo.sleep" in exc.value.details["known"]
+    assert exc.value.code == "unknown_kind" and "demo.sleep" in exc.value.details["known"]
+
+
+def test_the_worker_killing_test_kind_is_not_registered_by_default(user, settings):
+    from services_app.errors import ServiceError
+
+    settings.JOB_TEST_KINDS_ENABLED = False
+    with pytest.raises(ServiceError) as exc:
+        job_submit(owner=user, kind="demo.crash", params={})
+    assert exc.value.code == "unknown_kind" and "demo.crash" not in exc.value.details["known"]
+    settings.JOB_TEST_KINDS_ENABLED = True
+    job, created = job_submit(owner=user, kind="demo.crash", params={})
+    assert created and job.kind == "demo.crash"
 
 
 def test_identical_succeeded_job_is_reused_unless_forced(api, user):
@@ -65,20 +80,64 @@ def test_cancel_queued_job_is_immediate_and_it_never_runs(api, user):
     assert api.post(reverse("api:job_cancel", args=[job.pk])).status_code == HTTPStatus.CONFLICT
 
 
-def test_cancel_running_job_stops_it_at_next_progress(user):
-    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0.2, "steps": 4})
-    claimed = job_claim(job_id=str(job.pk))
-    assert claimed.status == "running"
-    job_cancel(job=job)
-    # The cancel flag is read by the running job's context.
-    from services_app.capabilities import demo
-    from services_app.errors import JobCancelled
-    from services_app.jobs.context import JobContext
-    from services_app.storage import get_storage
+@pytest.mark.django_db(transaction=True)
+def test_cancel_running_job_is_seen_by_the_heartbeat_and_stops_it(user, settings):
+    """The real path: `job_cancel` sets the flag in the database, the heartbeat
+    thread that `job_execute` starts mirrors it, and the job stops at its next
+    progress report. Committed rows (transaction=True) so the heartbeat thread,
+    on its own connection, sees them."""
+    settings.JOB_HEARTBEAT_SECONDS = 0.05
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 20, "steps": 400})
+    cancelled_at: list[float] = []
 
-    ctx = JobContext(storage=get_storage(), is_cancelled=lambda: Job.objects.get(pk=job.pk).cancel_requested)
-    with pytest.raises(JobCancelled):
-        demo.sleep(ctx, {"seconds": 0.2, "steps": 4})
+    def cancel_once_running():
+        try:
+            wait_for(
+                lambda: Job.objects.filter(pk=job.pk, status="running", progress__gt=0).exists(),
+                timeout=30,
+                interval=0.02,
+                message="job running",
+            )
+            cancelled_at.append(Job.objects.get(pk=job.pk).progress)
+            job_cancel(job=Job.objects.get(pk=job.pk))
+        finally:
+            connection.close()
+
+    canceller = threading.Thread(target=cancel_once_running)
+    canceller.start()
+    finished = job_execute(job_id=str(job.pk))
+    canceller.join()
+    job.refresh_from_db()
+    assert cancelled_at, "the job was never seen running"
+    assert finished is not None and job.status == "cancelled" and job.progress_message == "cancelled"
+    assert job.cancel_requested and job.result is None and job.error is None
+    assert job.progress < 0.5  # stopped well before the 400 steps ran out
+    # job_execute waited for its heartbeat thread: nothing of this job is left running
+    assert [t.name for t in threading.enumerate() if t.name == f"job-heartbeat-{job.pk}"] == []
+
+
+def test_heartbeat_thread_is_joined_when_the_job_ends(user, monkeypatch):
+    """job_execute returns only after its heartbeat thread finished (slowed down here so that a
+    missing join shows), so no database write of it can come after the job ended."""
+    from services_app.jobs import services
+
+    beats = []
+
+    class SlowToStop(services._Heartbeat):
+        def __init__(self, job_id):
+            super().__init__(job_id)
+            self.finished = False
+            beats.append(self)
+
+        def run(self):
+            super().run()
+            time.sleep(0.3)
+            self.finished = True
+
+    monkeypatch.setattr(services, "_Heartbeat", SlowToStop)
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0, "steps": 1})
+    assert job_execute(job_id=str(job.pk)).status == "succeeded"
+    assert len(beats) == 1 and beats[0].finished and not beats[0].is_alive()
 
 
 def test_a_job_running_elsewhere_is_not_claimed_twice(user):
@@ -147,3 +206,14 @@ def test_pid_check_uses_real_processes():
 
     assert _pid_alive(os.getpid())
     assert not _pid_alive(_dead_pid())
+
+
+def test_gpu_kinds_go_to_the_gpu_queue_only_when_it_is_served(user, settings):
+    from services_app.jobs.services import worker_heartbeat
+
+    settings.CELERY_GPU_QUEUE_ENABLED = False
+    assert job_submit(owner=user, kind="checks.incoming", params={"n": 1})[0].queue == "default"
+    worker_heartbeat(hostname="gpu-box", queues=["gpu"], started_at=timezone.now())
+    assert job_submit(owner=user, kind="checks.incoming", params={"n": 2})[0].queue == "gpu"
+    settings.CELERY_GPU_QUEUE_ENABLED = True
+    assert job_submit(owner=user, kind="demo.sleep", params={"n": 3})[0].queue == "default"  # not a gpu kind

@@ -5,7 +5,6 @@ over real HTTP and in a real headless Chromium."""
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,11 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import IN_CI, SERVICES_DIR, wait_for
+from .conftest import CHROMIUM_ARGS, SERVICES_DIR, require_chromium, wait_for
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _free_port() -> int:
@@ -144,18 +141,15 @@ def test_web_app_login_page_and_its_static_files_are_served(platform):
 
 
 def test_swagger_ui_lists_every_router_in_a_real_browser(platform):
-    if not os.path.exists(CHROMIUM):
-        if IN_CI:
-            pytest.fail("chromium is not installed (make test installs Debian's chromium)")
-        pytest.skip("chromium is not installed")
+    chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 
     spec = platform.call("GET", "/api/openapi.json", auth=False)[1]
     expected = {t for ops in spec["paths"].values() for op in ops.values() for t in op.get("tags", [])}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+            executable_path=chromium,
+            args=CHROMIUM_ARGS,
         )
         page = browser.new_page()
         page.goto(platform.base + "/api/docs")

@@ -16,11 +16,20 @@ def test_relative_paths_resolve_under_data_root(storage):
     assert storage.resolve("raw/a.csv") == storage.data_root / "raw" / "a.csv"
 
 
-@pytest.mark.parametrize("bad", ["../etc/passwd", "raw/../../x", "/etc/passwd", "", "a\x00b"])
-def test_paths_outside_root_are_refused(storage, bad):
+@pytest.mark.parametrize(
+    "bad, status, code",
+    [
+        ("../etc/passwd", 400, "path_outside_root"),
+        ("raw/../../x", 400, "path_outside_root"),
+        ("/etc/passwd", 403, "path_outside_root"),
+        ("", 400, "invalid_location"),
+        ("a\x00b", 400, "invalid_location"),
+    ],
+)
+def test_paths_outside_root_are_refused(storage, bad, status, code):
     with pytest.raises(ServiceError) as exc:
         storage.resolve(bad)
-    assert exc.value.status in (400, 403)
+    assert (exc.value.status, exc.value.code) == (status, code)
 
 
 def test_symlink_leaving_the_root_is_refused(storage, tmp_path):
@@ -133,9 +142,10 @@ def test_writers_cannot_replace_an_upload(storage):
         with storage.atomic_file(target) as tmp:
             tmp.write_bytes(b"someone else's output")
     assert exc.value.code == "reserved_location"
-    with pytest.raises(ServiceError):
+    with pytest.raises(ServiceError) as exc:
         with storage.atomic_dir(target.parent) as tmp:
             pass
+    assert exc.value.code == "reserved_location"
     assert target.read_bytes() == b"a,b\n1,2\n"
     # the platform's own staging under .cache/ stays writable
     with storage.atomic_file(storage.data_root / ".cache" / "staging" / "x") as tmp:

@@ -73,7 +73,8 @@ def test_killed_worker_job_is_retried_and_finishes(worker_factory, user):
     assert job.attempts == 2
 
 
-def test_job_that_kills_its_worker_ends_failed_after_attempt_limit(worker_factory, user):
+def test_job_that_kills_its_worker_ends_failed_after_attempt_limit(worker_factory, user, settings):
+    settings.JOB_TEST_KINDS_ENABLED = True  # demo.crash is a test kind; the worker gets it from worker_env
     worker = worker_factory(env={"JOB_MAX_ATTEMPTS": 2})
     job, _ = job_submit(owner=user, kind="demo.crash", params={})
     wait_for(

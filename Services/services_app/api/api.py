@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
@@ -61,7 +62,11 @@ api = ServicesAPI(
     description=(
         "ML data operations: Parquet conversion, knowledge bases, incoming data checks, training datasets, "
         "language models, and model sync. Long operations answer 202 with a job; poll `GET /api/jobs/{id}`. "
-        "Click **Authorize** and paste your API key (`make run` prints one)."
+        "Click **Authorize** and paste your API key (`make run` prints one).\n\n"
+        "**Workspaces**: every request acts in a workspace; name it with the `X-Workspace` header or the "
+        "`workspace` query parameter, else your default workspace is used. Locations are paths inside the "
+        "workspace's folder or `gs://` objects in its buckets; you reach only your workspaces' jobs and data. "
+        "Any job-creating request may ask for a shorter time limit with `?time_limit=<seconds>`."
     ),
     auth=ApiKeyAuth(),
     urls_namespace="api",
@@ -111,6 +116,30 @@ def on_bad_multipart(request, exc):
 @api.exception_handler(RequestDataTooBig)
 def on_too_big(request, exc):
     return _error(request, 413, "too_large", str(exc) or "the request body is too large")
+
+
+@api.exception_handler(TooManyFilesSent)
+def on_too_many_files(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+    return _error(
+        request,
+        400,
+        "too_many_files",
+        f"the request holds more than {limit} files; send at most {limit} per request (SERVICES_MAX_UPLOAD_FILES)",
+        {"max_files": limit},
+    )
+
+
+@api.exception_handler(TooManyFieldsSent)
+def on_too_many_fields(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    return _error(request, 400, "too_many_fields", f"the request holds more than {limit} form fields")
+
+
+@api.exception_handler(SuspiciousOperation)
+def on_suspicious(request, exc):
+    log.warning("suspicious request on %s: %s", request.path, exc)
+    return _error(request, 400, "bad_request", "the request cannot be processed as sent")
 
 
 @api.exception_handler(HttpError)

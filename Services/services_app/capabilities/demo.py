@@ -49,6 +49,8 @@ def fail(ctx: JobContext, params: dict) -> dict:
 
 
 def crash(ctx: JobContext, params: dict) -> dict:
+    """Kill the worker process running this job (SIGKILL), to test lost-worker
+    recovery. Registered only as a test kind (see ``jobs.registry.TEST_KINDS``)."""
     ctx.progress(0.1, "about to kill the worker process", force=True)
     os.kill(os.getpid(), signal.SIGKILL)
     return {}  # never reached

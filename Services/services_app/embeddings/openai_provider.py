@@ -47,7 +47,17 @@ class OpenAIEmbedder(Embedder):
         self.base_url = base_url or None
         self.dimensions = dimensions
         self._openai = openai
-        self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=max_retries, timeout=timeout)
+        from ..outbound import check_url, guarded_client
+
+        if self.base_url:
+            check_url(self.base_url)  # a clear error now rather than after the retries
+        self._client = openai.OpenAI(
+            api_key=api_key,
+            base_url=self.base_url,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=guarded_client(timeout=timeout, follow_redirects=True),
+        )
         super().__init__(model_name=model, cache_dir=cache_dir, dim=dimensions or KNOWN_DIMS.get(model))
 
     def _compute(self, texts: list[str], batch_size: int) -> np.ndarray:

@@ -38,7 +38,6 @@ KINDS: dict[str, JobKind] = {
     for k in [
         JobKind("demo.sleep", f"{_C}.demo:sleep", time_limit=600, description="Sleeps in steps, reporting progress."),
         JobKind("demo.fail", f"{_C}.demo:fail", time_limit=60, description="Fails with a structured error."),
-        JobKind("demo.crash", f"{_C}.demo:crash", time_limit=60, description="Kills its own worker process."),
         JobKind("conversion.parquet", f"{_C}.conversion.jobs:convert", description="Files or folders to Parquet."),
         JobKind(
             "conversion.batch", f"{_C}.conversion.jobs:convert_batch", description="One batch of a folder conversion."
@@ -71,10 +70,32 @@ KINDS: dict[str, JobKind] = {
 }
 
 
+# Kinds that exist only to test the job machinery itself. They are never
+# registered in production: a worker knows them only when the setting
+# JOB_TEST_KINDS_ENABLED (environment variable of the same name) is true,
+# which the test suite sets for the worker processes it starts.
+TEST_KINDS: dict[str, JobKind] = {
+    k.name: k
+    for k in [
+        JobKind("demo.crash", f"{_C}.demo:crash", time_limit=60, description="Kills its own worker process."),
+    ]
+}
+
+
+def known_kinds() -> dict[str, JobKind]:
+    """The kinds this process runs: the platform's, plus the test kinds when enabled."""
+    from django.conf import settings
+
+    if getattr(settings, "JOB_TEST_KINDS_ENABLED", False):
+        return {**KINDS, **TEST_KINDS}
+    return KINDS
+
+
 def get_kind(name: str) -> JobKind:
+    kinds = known_kinds()
     try:
-        return KINDS[name]
+        return kinds[name]
     except KeyError:
         raise ServiceError(
-            f"unknown job kind {name!r}", code="unknown_kind", details={"known": sorted(KINDS)}
+            f"unknown job kind {name!r}", code="unknown_kind", details={"known": sorted(kinds)}
         ) from None

@@ -5,10 +5,14 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from ..models import Job
+from ..workspaces import jobs_visible_to
 
 
-def job_list(*, user, kind: str | None = None, status: str | None = None) -> QuerySet[Job]:
-    qs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
+def job_list(*, user, kind: str | None = None, status: str | None = None, workspace=None) -> QuerySet[Job]:
+    """Jobs in the user's workspaces (staff: all), or in ``workspace`` only."""
+    qs = jobs_visible_to(user)
+    if workspace is not None:
+        qs = qs.filter(workspace=workspace)
     qs = qs.filter(parent__isnull=True)  # batches show through their parent's progress and result
     if kind:
         qs = qs.filter(kind=kind)

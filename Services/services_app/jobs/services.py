@@ -17,7 +17,6 @@ import os
 import socket
 import threading
 import time
-import traceback
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +26,7 @@ from django.utils import timezone
 
 from ..errors import JobCancelled, NotFound, ServiceError
 from ..models import Job, WorkerHeartbeat
-from ..storage import get_storage
+from ..workspaces import default_workspace, job_storage, jobs_visible_to
 from .context import JobContext
 from .registry import get_kind
 
@@ -59,42 +58,105 @@ def live_worker_queues() -> set[str]:
     return {q for w in live_workers() for q in w.queues}
 
 
-def _enqueue(job: Job) -> None:
+def _time_limit(job: Job) -> int:
+    return job.time_limit or get_kind(job.kind).time_limit
+
+
+def _enqueue(job: Job, *, countdown: float | None = None) -> None:
     from ..tasks import run_job
 
-    kind = get_kind(job.kind)
+    limit = _time_limit(job)
     run_job.apply_async(
-        args=[str(job.id)], queue=job.queue, soft_time_limit=kind.time_limit, time_limit=kind.time_limit + 60
+        args=[str(job.id)], queue=job.queue, soft_time_limit=limit, time_limit=limit + 60, countdown=countdown
     )
 
 
+def _limited(owner) -> bool:
+    return not (owner.is_staff or owner.is_superuser)
+
+
+def _check_time_limit(owner, job_kind, time_limit: int | None) -> int | None:
+    """The time limit a job gets: what was asked (within the kind's), capped for non-staff users."""
+    if time_limit is None:
+        cap = settings.JOB_USER_MAX_TIME_LIMIT_SECONDS
+        if _limited(owner) and job_kind.time_limit > cap:
+            return cap
+        return None
+    if time_limit < 1:
+        raise ServiceError("time_limit must be at least 1 second", code="invalid_time_limit")
+    most = (
+        job_kind.time_limit
+        if not _limited(owner)
+        else min(job_kind.time_limit, settings.JOB_USER_MAX_TIME_LIMIT_SECONDS)
+    )
+    if time_limit > most:
+        raise ServiceError(
+            f"time_limit {time_limit} s is more than the {most} s a {job_kind.name} job may ask for"
+            + (" (JOB_USER_MAX_TIME_LIMIT_SECONDS; staff may ask for the kind's limit)" if _limited(owner) else ""),
+            code="time_limit_too_long",
+            details={"max": most},
+        )
+    return time_limit
+
+
+def _check_queue_room(owner) -> None:
+    """At most JOB_MAX_QUEUED_PER_USER jobs of one non-staff user wait at once: 429 beyond."""
+    if not _limited(owner):
+        return
+    waiting = Job.objects.filter(owner=owner, status=Job.Status.QUEUED, parent__isnull=True).count()
+    if waiting >= settings.JOB_MAX_QUEUED_PER_USER:
+        raise ServiceError(
+            f"you have {waiting} jobs waiting, the most one user may have (JOB_MAX_QUEUED_PER_USER); wait for "
+            "some to finish or cancel some",
+            code="too_many_jobs",
+            status=429,
+            details={"queued": waiting, "max_queued": settings.JOB_MAX_QUEUED_PER_USER},
+        )
+
+
 def job_submit(
-    *, owner, kind: str, params: dict[str, Any], inputs: list[dict] | None = None, force: bool = False
+    *,
+    owner,
+    kind: str,
+    params: dict[str, Any],
+    inputs: list[dict] | None = None,
+    force: bool = False,
+    workspace=None,
+    time_limit: int | None = None,
 ) -> tuple[Job, bool]:
-    """Create a job and enqueue it after the transaction commits.
+    """Create a job in ``workspace`` and enqueue it after the transaction commits.
 
     Returns ``(job, created)``. Unless ``force``, a succeeded job of this
-    owner with the same kind, params and input hashes is returned instead of
-    running the work again (``created`` is then False)."""
+    owner in this workspace with the same kind, params and input hashes is
+    returned instead of running the work again (``created`` is then False).
+    Raises 429 ``too_many_jobs`` past the owner's queued-job limit and 400
+    ``time_limit_too_long`` for a time limit over what the owner may ask. Without ``workspace`` the job
+    goes to the owner's default workspace."""
     job_kind = get_kind(kind)
+    if workspace is None:
+        workspace = default_workspace(owner)
     inputs = inputs or []
     fp = _fingerprint(kind, params, inputs)
     if not force:
         previous = (
-            Job.objects.filter(owner=owner, fingerprint=fp, status=Job.Status.SUCCEEDED)
+            Job.objects.filter(owner=owner, workspace=workspace, fingerprint=fp, status=Job.Status.SUCCEEDED)
             .order_by("-finished_at")
             .first()
         )
         if previous is not None:
             return previous, False
+    limit = _check_time_limit(owner, job_kind, time_limit)
+    _check_queue_room(owner)
     with transaction.atomic():
         job = Job.objects.create(
             owner=owner,
+            workspace=workspace,
             kind=kind,
             params=params,
             inputs=inputs,
             fingerprint=fp,
             queue=_queue_for(job_kind.queue),
+            time_limit=limit,
         )
         transaction.on_commit(lambda: _enqueue(job))
     return job, True
@@ -166,6 +228,10 @@ def job_claim(*, job_id: str) -> Job | None:
             return None
         if job.status == Job.Status.RUNNING and not _is_lost(job):
             return None  # another worker is running it right now
+        if job.status == Job.Status.QUEUED and _owner_at_running_limit(job):
+            # One user may not hold every worker: the job waits and is offered again shortly.
+            transaction.on_commit(lambda: _enqueue(job, countdown=settings.JOB_USER_LIMIT_RETRY_SECONDS))
+            return None
         if job.attempts >= settings.JOB_MAX_ATTEMPTS:
             _fail(
                 job,
@@ -183,6 +249,15 @@ def job_claim(*, job_id: str) -> Job | None:
         job.error = None
         job.save()
         return job
+
+
+def _owner_at_running_limit(job: Job) -> bool:
+    """True when the job's (non-staff) owner already runs JOB_MAX_RUNNING_PER_USER jobs."""
+    owner = job.owner
+    if job.parent_id is not None or not _limited(owner):
+        return False  # a batch of a fanned-out job runs under its parent's slot
+    running = Job.objects.filter(owner=owner, status=Job.Status.RUNNING, parent__isnull=True).exclude(pk=job.pk).count()
+    return running >= settings.JOB_MAX_RUNNING_PER_USER
 
 
 class _Heartbeat(threading.Thread):
@@ -217,7 +292,7 @@ def job_execute(*, job_id: str) -> Job | None:
         Job.objects.filter(pk=job.pk).update(progress=fraction, progress_message=message, heartbeat_at=timezone.now())
 
     ctx = JobContext(
-        storage=get_storage(),
+        storage=job_storage(job),
         job_id=str(job.pk),
         on_progress=on_progress,
         is_cancelled=beat.cancelled.is_set,
@@ -240,14 +315,17 @@ def job_execute(*, job_id: str) -> Job | None:
 
         job.refresh_from_db()
         if isinstance(exc, SoftTimeLimitExceeded):
-            _fail(job, "time_limit", f"the job ran longer than its limit of {kind.time_limit} s")
+            _fail(job, "time_limit", f"the job ran longer than its limit of {_time_limit(job)} s")
         else:
+            # The traceback and the exception's text (which can hold server paths or SQL) go to the log;
+            # the job says what kind of failure it was and where to look.
             log.exception("job %s (%s) crashed", job.pk, job.kind)
             _fail(
                 job,
                 "internal_error",
-                f"{type(exc).__name__}: {exc}",
-                {"traceback": traceback.format_exc(limit=8)},
+                f"the job stopped on an unexpected error ({type(exc).__name__}); it has been logged "
+                f"with the job id {job.pk}",
+                {"exception": type(exc).__name__},
             )
     else:
         job.refresh_from_db()
@@ -262,7 +340,10 @@ def job_execute(*, job_id: str) -> Job | None:
         job.finished_at = timezone.now()
         job.save()
     finally:
+        # Stop the heartbeat and wait for it: it touches the database, and a
+        # thread left running would write after the job (or a test) ended.
         beat.stop_event.set()
+        beat.join()
     return job
 
 
@@ -331,6 +412,8 @@ def _run_batches(parent: Job, kind: str, batches: list[dict], report) -> list[di
                 continue
             child = Job.objects.create(
                 owner_id=parent.owner_id,
+                workspace_id=parent.workspace_id,  # a batch reads and writes where its parent does
+                time_limit=parent.time_limit,
                 kind=kind,
                 params={**params, "batch_index": i, "batch_plan": plan},
                 queue=parent.queue,
@@ -381,9 +464,8 @@ def worker_heartbeat(*, hostname: str, queues: list[str], started_at) -> None:
 
 
 def job_get_for_user(*, user, job_id) -> Job:
-    """A job the user may see (their own; staff see all), or NotFound."""
-    qs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
-    job = qs.filter(pk=job_id).first()
+    """A job the user may see (in one of their workspaces; staff see all), or NotFound."""
+    job = jobs_visible_to(user).filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"no job {job_id}", code="job_not_found")
     return job

@@ -43,7 +43,16 @@ from .folders import (
 )
 from .gcs import GCS_LIST_FIELDS, GCS_TMP_PREFIX, GcsClient, GcsObject
 from .local import LocalStore
-from .locations import CHUNK, StoredFile, is_gcs, md5_file, parse_gcs, safe_filename, sha256_file
+from .locations import (
+    CHUNK,
+    StoredFile,
+    check_location,
+    is_gcs,
+    md5_file,
+    parse_gcs,
+    safe_filename,
+    sha256_file,
+)
 from .outputs import Outputs
 
 __all__ = [
@@ -60,6 +69,7 @@ __all__ = [
     "GcsObject",
     "Storage",
     "StoredFile",
+    "check_location",
     "get_storage",
     "is_gcs",
     "md5_file",
@@ -77,6 +87,9 @@ class Storage(LocalStore, BucketStore, GcsMirror, Outputs):
     models_root: Path | None = None
     allowed_buckets: tuple[str, ...] = ()
     max_upload_bytes: int | None = None
+    # Folders of the data root that are not part of this storage (other workspaces' folders when this
+    # is a workspace whose root holds them): refused as locations, never entered by a walk.
+    hidden: tuple[str, ...] = ()
     _gcs_client: object | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

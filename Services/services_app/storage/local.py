@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import ServiceError
-from .locations import CHUNK, StoredFile, is_gcs, safe_filename, sha256_file
+from .locations import CHUNK, StoredFile, check_location, is_gcs, safe_filename, sha256_file
 
 
 class LocalStore:
@@ -31,10 +31,7 @@ class LocalStore:
 
         Relative locations are taken relative to ``root`` (the data root by
         default)."""
-        if not isinstance(location, str) or not location.strip():
-            raise ServiceError("location is empty: give a path under the data root", code="invalid_location")
-        if "\x00" in location:
-            raise ServiceError("location contains a NUL byte", code="invalid_location")
+        check_location(location)
         if is_gcs(location):
             raise ServiceError(
                 f"{location!r} is a gs:// location; this operation needs a local path", code="invalid_location"
@@ -47,17 +44,32 @@ class LocalStore:
             )
         base = root or self.data_root
         candidate = raw if raw.is_absolute() else base / raw
-        resolved = candidate.resolve(strict=False)  # follows symlinks
-        if not any(resolved == r or resolved.is_relative_to(r) for r in self.roots):
+        try:
+            resolved = candidate.resolve(strict=False)  # follows symlinks
+            exists = resolved.exists() if must_exist else True
+        except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
             raise ServiceError(
-                f"location {location!r} is outside the data root; paths must stay under {self.data_root}",
+                f"location {location!r} cannot be used: {getattr(exc, 'strerror', None) or 'symlink loop'}",
+                code="invalid_location",
+                details={"location": location},
+            ) from None
+        if not any(resolved == r or resolved.is_relative_to(r) for r in self.roots) or self._hidden(resolved):
+            raise ServiceError(
+                f"location {location!r} is outside your workspace; give a path inside it",
                 code="path_outside_root",
                 status=403,
                 details={"location": location},
             )
-        if must_exist and not resolved.exists():
+        if must_exist and not exists:
             raise ServiceError(f"location {location!r} does not exist", code="not_found", status=404)
         return resolved
+
+    @property
+    def hidden_dirs(self) -> tuple[Path, ...]:
+        return tuple(self.data_root / h for h in getattr(self, "hidden", ()))
+
+    def _hidden(self, path: Path) -> bool:
+        return any(path == h or path.is_relative_to(h) for h in self.hidden_dirs)
 
     def resolve_model_path(self, location: str, *, must_exist: bool = False) -> Path:
         if self.models_root is None:

@@ -106,9 +106,14 @@ def _ident(name: str) -> str:
 
 
 def _clean(msg: str, limit: int = 600) -> str:
-    """A DuckDB error message without the (possibly huge) offending line."""
+    """A DuckDB error message without the (possibly huge) offending line, the SQL it ran, or a server path.
+
+    DuckDB quotes the statement after ``LINE 1:`` (with the absolute path of the file it read) and names
+    files by absolute path; what a user sees names the file by its base name only."""
     msg = re.sub(r"(Original Line:\s*)(.{0,120}).*?(\n|$)", r"\1\2…\3", msg, flags=re.S)
     msg = msg.split("\n\n  file =")[0].split("Possible solutions:")[0]
+    msg = re.split(r"\s*LINE \d+:", msg)[0]
+    msg = re.sub(r"(['\"]?)(/[^'\"\s]+/)([^/'\"\s]+)\1", r"\1\3\1", msg)
     msg = " ".join(msg.split())
     return msg[:limit]
 
@@ -679,6 +684,12 @@ def _translate(exc: Exception, plan: Plan | None) -> ServiceError:
                 "skip_rows, or line endings that change after the preamble",
                 code="malformed_csv",
             )
+    if "column_types error" in low:
+        names = re.findall(r'"([^"]+)"', msg.split("do not exist")[0])
+        return TableError(
+            f"column_types names {names or 'columns'} that are not in the file; check the column names",
+            code="column_not_found",
+        )
     if "conversion error" in low or "could not convert" in low:
         return TableError(f"a value does not fit its column type: {_clean(msg)}", code="type_error")
     return TableError(f"cannot read the file: {_clean(msg)}", code="read_error")

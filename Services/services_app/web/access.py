@@ -15,12 +15,13 @@ from __future__ import annotations
 from posixpath import normpath
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ..errors import NotFound
 from ..jobs.selectors import job_list
 from ..models import ApiKey, Job
 from ..storage import get_storage
+from ..workspaces import root_location
 
 # Folders of the data root that belong to the platform, never to a user.
 HIDDEN_TOP = (".cache",)
@@ -28,7 +29,7 @@ HIDDEN_TOP = (".cache",)
 
 def visible_jobs(user) -> QuerySet[Job]:
     """Jobs the user may see, newest first (the API's rule)."""
-    return job_list(user=user).select_related("owner")
+    return job_list(user=user).select_related("owner", "workspace")
 
 
 def visible_job(user, job_id) -> Job:
@@ -61,13 +62,15 @@ def norm_location(location: str) -> str:
 
 
 def _job_locations(job: Job) -> set[str]:
+    """The job's inputs and outputs as data-root locations (a job's own locations are relative to its
+    workspace's folder)."""
     locs = {o for o in job.outputs or [] if isinstance(o, str)}
     locs |= {i.get("location") for i in job.inputs or [] if isinstance(i, dict) and i.get("location")}
     result = job.result or {}
     for key in ("output", "report", "summary"):
         if isinstance(result.get(key), str):
             locs.add(result[key])
-    return {norm_location(loc) for loc in locs if loc and not loc.startswith("pipeline:")}
+    return {norm_location(root_location(job.workspace, loc)) for loc in locs if loc and not loc.startswith("pipeline:")}
 
 
 def data_roots(user) -> list[str]:
@@ -152,14 +155,15 @@ def require_location(user, location: str) -> str:
     return loc
 
 
-def visible_knowledge_base_names(user, all_names: list[str]) -> list[str]:
-    """Knowledge bases built by a job the user may see (staff: all)."""
+def visible_knowledge_base_names(user, all_names: list[str], workspace=None) -> list[str]:
+    """Knowledge bases (of ``workspace``, whose folder holds them) built by a job the user may see
+    (staff: all)."""
     if user.is_staff:
         return list(all_names)
-    built = {
-        (job.params or {}).get("name")
-        for job in visible_jobs(user).select_related(None).filter(kind="knowledgebase.build").only("params")
-    }
+    jobs = visible_jobs(user).select_related(None).filter(kind="knowledgebase.build")
+    if workspace is not None:  # rows without a workspace belong to their owner's default one
+        jobs = jobs.filter(Q(workspace=workspace) | Q(workspace__isnull=True, owner=user))
+    built = {(job.params or {}).get("name") for job in jobs.only("params")}
     return [n for n in all_names if n in built]
 
 

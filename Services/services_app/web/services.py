@@ -6,7 +6,7 @@ from ..capabilities.checks.validation import validate_inputs
 from ..errors import ServiceError
 from ..jobs.services import job_submit
 from ..models import Job
-from ..storage import get_storage
+from ..workspaces import default_workspace, job_storage, workspace_location, workspace_storage
 
 CHECKS_KIND = "checks.incoming"
 CONVERSION_KIND = "conversion.parquet"
@@ -14,11 +14,12 @@ CONVERSION_KIND = "conversion.parquet"
 
 def conversion_upload_submit(*, user, upload) -> tuple[Job, bool]:
     """One uploaded file converted to Parquet (as `POST /api/conversions/upload` with one file)."""
-    storage = get_storage()
+    workspace = default_workspace(user)
+    storage = workspace_storage(workspace)
     stored = storage.store_upload(upload, upload.name or "upload")
     params = {"files": [stored.location], "output": None, "options": {}}
     inputs = [{"location": stored.location, "sha256": stored.sha256}]
-    return job_submit(owner=user, kind=CONVERSION_KIND, params=params, inputs=inputs)
+    return job_submit(owner=user, workspace=workspace, kind=CONVERSION_KIND, params=params, inputs=inputs)
 
 
 def check_submit(
@@ -27,21 +28,23 @@ def check_submit(
     """Incoming data checks on a dataset (as `POST /api/checks`): integrity, and drift with a reference."""
     if not label:
         raise ServiceError("choose the label column to check", code="invalid_params")
-    params = {"dataset": dataset, "label": label, "wandb": wandb}
+    # the pages show data-root locations; the job takes them in the user's workspace
+    workspace = default_workspace(user)
+    params = {"dataset": workspace_location(workspace, dataset), "label": label, "wandb": wandb}
     if text:
         params["text"] = text
     if reference:
-        params["reference"] = reference
-    storage = get_storage()
+        params["reference"] = workspace_location(workspace, reference)
+    storage = workspace_storage(workspace)
     validated = validate_inputs(storage, params)  # a 4xx now, before anything is queued
     inputs = [storage.fingerprint(validated[r]) for r in ("dataset", "reference") if validated.get(r)]
-    return job_submit(owner=user, kind=CHECKS_KIND, params=params, inputs=inputs)
+    return job_submit(owner=user, workspace=workspace, kind=CHECKS_KIND, params=params, inputs=inputs)
 
 
 def job_rerun(*, user, job: Job) -> Job:
     """The same kind and parameters again, as a new job of ``user``; inputs are hashed afresh
     where they can be, so a changed input is recorded as changed."""
-    storage = get_storage()
+    storage = job_storage(job)
     inputs = []
     for item in job.inputs or []:
         location = item.get("location") if isinstance(item, dict) else None
@@ -52,5 +55,7 @@ def job_rerun(*, user, job: Job) -> Job:
             except ServiceError:
                 fresh = item  # gone since: the job itself will say what is missing
         inputs.append(fresh)
-    new, _ = job_submit(owner=user, kind=job.kind, params=dict(job.params or {}), inputs=inputs, force=True)
+    new, _ = job_submit(
+        owner=user, workspace=job.workspace, kind=job.kind, params=dict(job.params or {}), inputs=inputs, force=True
+    )
     return new

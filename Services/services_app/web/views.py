@@ -25,6 +25,7 @@ from ..jobs.registry import KINDS
 from ..jobs.services import job_cancel
 from ..models import ApiKey, Job
 from ..storage import get_storage
+from ..workspaces import default_workspace, job_storage, root_location, workspace_storage
 from . import access, charts, datasets, services
 
 PAGE_SIZE = 50
@@ -146,7 +147,9 @@ def job_row(request, job_id: UUID):
 def _job_context(user, job: Job) -> dict:
     ctx: dict = {"job": job, "can_act": access.can_act_on(user, job)}
     ctx["params_rows"] = _readable(job.params or {})
-    ctx["outputs"] = [_output_link(user, o) for o in job.outputs or [] if isinstance(o, str)]
+    ctx["outputs"] = [
+        _output_link(user, root_location(job.workspace, o)) for o in job.outputs or [] if isinstance(o, str)
+    ]
     result = job.result or {}
     ctx["result"] = result
     if job.kind == services.CHECKS_KIND and result:
@@ -192,7 +195,8 @@ def _lineage(user, job: Job, limit: int = 500) -> tuple[list[Job], list[Job]]:
     if not inputs and not outputs:
         return [], []
     producers, consumers = [], []
-    for other in access.visible_jobs(user).exclude(pk=job.pk)[:limit]:
+    # locations are relative to a job's workspace: only jobs of the same workspace share them
+    for other in access.visible_jobs(user).filter(workspace_id=job.workspace_id).exclude(pk=job.pk)[:limit]:
         if inputs & set(other.outputs or []):
             producers.append(other)
         other_inputs = {i.get("location") for i in other.inputs or [] if isinstance(i, dict)}
@@ -259,7 +263,7 @@ def check_report_html(request, job_id: UUID):
     location = (job.result or {}).get("report")
     if not location:
         raise ServiceError(f"this check has no report yet (status: {job.status})", code="report_not_ready", status=409)
-    path = get_storage().resolve(location, must_exist=True)
+    path = job_storage(job).resolve(location, must_exist=True)  # the report lives in the job's workspace
     download = request.GET.get("download") == "1"
     response = FileResponse(
         open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
@@ -418,10 +422,12 @@ def dataset(request):
 def _conversion_of(user, location: str) -> dict | None:
     """The visible conversion job whose output is this file, and its entry for the file."""
     for job in access.visible_jobs(user).filter(kind=services.CONVERSION_KIND, status=Job.Status.SUCCEEDED)[:500]:
-        if location in (job.outputs or []):
+        outputs = {root_location(job.workspace, o): o for o in job.outputs or [] if isinstance(o, str)}
+        if location in outputs:
+            own = outputs[location]  # the location as the job knows it, in its workspace
             for entry in (job.result or {}).get("files", []):
                 for out in entry.get("outputs", []):
-                    if out.get("location") == location:
+                    if out.get("location") == own:
                         return {"job": job, "entry": entry, "output": out, "report": (job.result or {}).get("report")}
             return {"job": job, "entry": None, "report": (job.result or {}).get("report")}
     return None
@@ -475,8 +481,9 @@ def upload_row(request, job_id: UUID):
 def knowledge_bases(request):
     from ..capabilities.knowledgebase import store
 
-    manifests = {m["name"]: m for m in store.kb_list(get_storage())}
-    names = access.visible_knowledge_base_names(request.user, list(manifests))
+    workspace = default_workspace(request.user)  # knowledge bases live in a workspace's folder
+    manifests = {m["name"]: m for m in store.kb_list(workspace_storage(workspace))}
+    names = access.visible_knowledge_base_names(request.user, list(manifests), workspace)
     return render(request, "web/knowledge_bases.html", {"kbs": [manifests[n] for n in names]})
 
 
@@ -484,9 +491,10 @@ def knowledge_bases(request):
 def knowledge_base(request, name: str):
     from ..capabilities.knowledgebase import store
 
-    if name not in access.visible_knowledge_base_names(request.user, [name]):
+    workspace = default_workspace(request.user)
+    if name not in access.visible_knowledge_base_names(request.user, [name], workspace):
         raise ServiceError(f"no knowledge base {name!r} that you can see", code="not_found", status=404)
-    storage = get_storage()
+    storage = workspace_storage(workspace)
     manifest = store.read_manifest(storage, store.check_name(name))
     q = request.GET.get("q", "").strip()
     folder = request.GET.get("folder", "").strip()
@@ -499,7 +507,7 @@ def knowledge_base(request, name: str):
     source = str(manifest.get("source", "")).rstrip("/")
     for row in [*(results or {}).get("results", []), *docs]:
         # a link to the source document where the user may open it
-        loc = f"{source}/{row.get('path', '')}"
+        loc = root_location(workspace, f"{source}/{row.get('path', '')}")
         row["location"] = loc if not loc.startswith("gs://") and access.location_visible(request.user, loc) else None
     return render(
         request,
@@ -517,7 +525,8 @@ def pipelines(request):
     from ..capabilities.pipelines.definitions import list_pipelines
 
     tests = _tests()
-    rows = [_describe(p, tests) for p in list_pipelines()]
+    data_root = workspace_storage(default_workspace(request.user)).data_root
+    rows = [_describe(p, tests, data_root) for p in list_pipelines()]
     runs = {
         r["name"]: [
             j

@@ -6,7 +6,8 @@ import gzip
 import hashlib
 import json
 import os
-import time
+import re
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -115,7 +116,9 @@ def test_explicit_encoding_and_tsv(tmp_path):
 
 def test_gzip_text(tmp_path):
     report, table = conv(tmp_path, "g.csv.gz", gzip.compress(b"a,b\n1,x\n2,y\n"))
-    assert table.num_rows == 2 and report["format"] == "csv.gz"
+    assert report["format"] == "csv.gz"
+    assert table.to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    assert table.schema.field("a").type == pa.int64()
 
 
 def test_no_header_and_column_types_and_columns(tmp_path):
@@ -129,17 +132,20 @@ def test_no_header_and_column_types_and_columns(tmp_path):
 def test_txt_without_delimiter_is_one_row_per_line(tmp_path):
     report, table = conv(tmp_path, "notes.txt", "first line\nsecond line, with a comma\nthird\n")
     assert table.column_names == ["text"]
-    assert table.num_rows == 3
+    assert table.column("text").to_pylist() == ["first line", "second line, with a comma", "third"]
+    assert report["warnings"] == []
 
 
 def test_json_layouts(tmp_path):
     _, t1 = conv(tmp_path, "arr.json", json.dumps([{"a": 1, "n": {"x": 1, "y": [1, 2]}}, {"a": 2, "n": None}]))
-    assert t1.num_rows == 2 and pa.types.is_struct(t1.schema.field("n").type)
+    assert pa.types.is_struct(t1.schema.field("n").type)
+    assert t1.to_pylist() == [{"a": 1, "n": {"x": 1, "y": [1, 2]}}, {"a": 2, "n": None}]
     _, t2 = conv(tmp_path, "obj.json", json.dumps({"a": [1, 2, 3], "b": ["x", None, "z"]}))
     assert t2.to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": None}, {"a": 3, "b": "z"}]
     _, t3 = conv(tmp_path, "l.jsonl", '{"a": 1, "t": "2024-01-02T03:04:05"}\n{"a": 2, "t": null}\n')
     assert t3.schema.field("a").type == pa.int64()
     assert pa.types.is_timestamp(t3.schema.field("t").type)
+    assert t3.to_pylist() == [{"a": 1, "t": datetime(2024, 1, 2, 3, 4, 5)}, {"a": 2, "t": None}]
 
 
 def test_json_negative_integers_stay_int64_when_nested(tmp_path):
@@ -150,11 +156,18 @@ def test_json_negative_integers_stay_int64_when_nested(tmp_path):
     assert t.to_pylist()[0] == {"a": -5, "s": {"c": -3, "l": [-1, 2]}}
 
 
+# A column typed BIGINT from the first rows that meets text later is kept as JSON values.
+LATE_JSON_VALUES = ["0", "24999", '"N/A"']
+
+
 def test_jsonl_late_type_change_widens(tmp_path):
     body = "".join(json.dumps({"a": i}) + "\n" for i in range(25_000)) + '{"a": "N/A"}\n'
     report, table = conv(tmp_path, "late.jsonl", body)
     assert table.num_rows == 25_001
-    assert report["warnings"]
+    column = table.column("a")
+    assert [column[0].as_py(), column[24_999].as_py(), column[25_000].as_py()] == LATE_JSON_VALUES
+    assert len(report["warnings"]) == 1
+    assert "column 'a'" in report["warnings"][0] and "do not fit BIGINT" in report["warnings"][0]
 
 
 def test_parquet_is_validated_and_reencoded(tmp_path):
@@ -249,7 +262,7 @@ def test_ragged_rows_name_the_line(tmp_path):
 def test_unmatched_quote(tmp_path):
     err = fails(tmp_path, "q.csv", 'a,b\n1,"open\n2,y\n')
     assert err.code == "malformed_csv"
-    assert "quote" in err.message.lower() or "line" in err.message
+    assert "unmatched quote" in err.message and re.search(r"\bline \d+\b", err.message), err.message
 
 
 def test_single_huge_line_is_refused_in_bounded_memory(tmp_path):
@@ -287,15 +300,22 @@ def test_corrupt_xlsx(tmp_path):
     assert fails(tmp_path, "trunc.xlsx", data[: len(data) // 2]).code == "corrupt_file"
 
 
-def test_xlsx_zip_bomb_rejected_fast(tmp_path):
+def test_xlsx_zip_bomb_rejected_without_inflating_it(tmp_path, monkeypatch):
     src = make_zip_bomb_xlsx(tmp_path / "bomb.xlsx", inflated_mb=60)
     assert src.stat().st_size < 2_000_000
-    started = time.monotonic()
+    opened = []
+    real_open = zipfile.ZipFile.open
+
+    def recording_open(self, name, *args, **kwargs):
+        opened.append(getattr(name, "filename", name))
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", recording_open)
     with pytest.raises(ServiceError) as info:
         convert_file(src, tmp_path / "out" / "bomb.parquet")
     assert info.value.code == "unsafe_file"
     assert "zip bomb" in info.value.message
-    assert time.monotonic() - started < 30  # generous: the check reads only the zip directory
+    assert opened == []  # refused from the zip directory alone: no part was read, let alone inflated
     with pytest.raises(ServiceError) as info:
         convert_file(src, tmp_path / "out" / "bomb.parquet", {"max_uncompressed_bytes": 10_000_000})
     assert "uncompressed" in info.value.message
@@ -325,15 +345,15 @@ def test_pdf_extraction_is_bounded_by_a_timeout(tmp_path):
     assert not (tmp_path / "out" / "slow.parquet").exists()
 
 
-def test_pdf_with_a_cyclic_page_tree_ends_cleanly(tmp_path):
+def test_pdf_with_a_cyclic_page_tree_fails_as_corrupt(tmp_path):
+    """A page tree whose kid points back at itself: pdfium refuses to load its pages, and the file
+    fails as corrupt (not a timeout, not a crash of the caller, nothing written)."""
     src = make_pdf(tmp_path / "loop.pdf", ["a", "b"], cyclic=True)
-    started = time.monotonic()
-    try:
-        report = convert_file(src, tmp_path / "out" / "loop.parquet", {"pdf_timeout_seconds": 20})
-        assert report["status"] == "converted"
-    except ServiceError as exc:
-        assert exc.code in ("corrupt_file", "timeout")
-    assert time.monotonic() - started < 60
+    with pytest.raises(ServiceError) as info:
+        convert_file(src, tmp_path / "out" / "loop.parquet", {"pdf_timeout_seconds": 20})
+    assert info.value.code == "corrupt_file"
+    assert "PDF" in info.value.message
+    assert not (tmp_path / "out" / "loop.parquet").exists()
 
 
 def test_corrupt_pdf(tmp_path):
@@ -342,7 +362,7 @@ def test_corrupt_pdf(tmp_path):
 
 def test_duplicate_and_empty_column_names(tmp_path):
     report, table = conv(tmp_path, "d.csv", "a,a,,b\n1,2,3,4\n")
-    assert len(set(table.column_names)) == 4
+    assert table.to_pylist() == [{"a": 1, "a_1": 2, "column2": 3, "b": 4}]
     assert any("duplicate" in w for w in report["warnings"])
     assert any("empty header" in w for w in report["warnings"])
 

@@ -1,1 +1,10 @@
+import pytest
+
 from tests.gcs_fixtures import gcs, gcs_emulator  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def allow_local_server(settings):
+    """These tests play the remote side with a server on 127.0.0.1: the operator allow list lets it through
+    (tests/security/test_outbound.py covers the refusal)."""
+    settings.SERVICES_OUTBOUND_ALLOW_HOSTS = ["127.0.0.1"]

@@ -39,6 +39,7 @@ PROCESSES = [
 
 class Api(BaseHTTPRequestHandler):
     hits: dict[str, int] = {}
+    events: list[tuple] = []  # ("hit", path) in the order the server saw the requests
     lock = threading.Lock()
 
     def log_message(self, *args):  # quiet
@@ -58,6 +59,7 @@ class Api(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         with self.lock:
             n = self.hits[url.path] = self.hits.get(url.path, 0) + 1
+            self.events.append(("hit", url.path))
         path = url.path
         if path == "/data.csv":
             return self._send(200, CSV, "text/csv; charset=utf-8")
@@ -159,14 +161,28 @@ def test_url_download_records_checksum_and_converts(ctx, server):
     assert table.column("name").to_pylist() == ["alpha", "beta", "gamma"]
 
 
-def test_retries_5xx_and_429_honouring_retry_after(ctx, server):
+def test_retries_5xx_and_429_honouring_retry_after(ctx, server, monkeypatch):
+    """The waits between attempts are the server's Retry-After, in order between its requests (the
+    downloader's sleeps are recorded next to the server's log of requests, not timed)."""
+    import time
+    import types
+
+    from services_app.capabilities.downloads import http
+
+    def sleep(seconds):
+        with Api.lock:
+            Api.events.append(("sleep", seconds))
+
+    monkeypatch.setattr(http, "time", types.SimpleNamespace(time=time.time, sleep=sleep))
+    Api.events.clear()
     out = download(ctx, {"connector": "url", "params": {"url": f"{server}/flaky.csv", **FAST}})
     assert out["files"][0]["size"] == len(CSV) and Api.hits["/flaky.csv"] == 3
-    import time
-
-    started = time.monotonic()
+    flaky = [("hit", "/flaky.csv"), ("sleep", 0.0)] * 2 + [("hit", "/flaky.csv")]
+    assert Api.events[: len(flaky)] == flaky
+    Api.events.clear()
     download(ctx, {"connector": "url", "params": {"url": f"{server}/limited.csv", **FAST}})
-    assert Api.hits["/limited.csv"] == 2 and time.monotonic() - started >= 0.9  # waited Retry-After: 1
+    assert Api.hits["/limited.csv"] == 2
+    assert Api.events[:3] == [("hit", "/limited.csv"), ("sleep", 1.0), ("hit", "/limited.csv")]
 
 
 def test_500_storm_fails_clearly_after_retries(ctx, server):

@@ -167,5 +167,5 @@ def test_management_command(data_roots, capsys):
     assert "unchanged 11" in capsys.readouterr().out
     from django.core.management.base import CommandError
 
-    with pytest.raises(CommandError, match="outside the data root"):
+    with pytest.raises(CommandError, match="outside your workspace"):
         call_command("build_knowledgebase", "/etc", "--name", "cli", "--no-progress")

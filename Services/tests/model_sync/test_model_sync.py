@@ -262,10 +262,24 @@ def test_scan_walks_once_skips_dot_entries_and_trusts_the_hash_cache(tmp_path):
     assert list(core.local_versions(core.Storage(data_root=tmp_path / "d", models_root=root))) == [("m", "v1")]
 
 
-def test_download_job_unchanged_reports_up_to_date_without_rescanning(gcs):
+def test_download_job_unchanged_reports_up_to_date_without_rescanning(gcs, monkeypatch):
+    """The second, unchanged download reads no local file again: every hash comes from the cache
+    (keyed by size and mtime), and no byte moves."""
     put_model(gcs, "clf", "v2")
     params = {"name": "clf", "version": "v2", "bucket": gcs.name}
+    hashed: list[str] = []
+    real_hash_file = core.hash_file
+    monkeypatch.setattr(core, "hash_file", lambda path: hashed.append(str(path)) or real_hash_file(path))
     first = jobs.download(ctx_for(gcs), params)
+    assert first["status"] == "downloaded" and first["files_transferred"] == 2
+    hashed.clear()
     again = jobs.download(ctx_for(gcs), params)
-    assert first["status"] == "downloaded" and again["status"] == "up_to_date"
+    assert again["status"] == "up_to_date"
+    assert hashed == []  # nothing rescanned
+    assert again["files_transferred"] == 0 and again["bytes_transferred"] == 0 and again["files_removed"] == 0
     assert again["checksum"] == first["checksum"] and again["files"] == first["files"] == 2
+    # a file touched on disk (same size, new mtime) is hashed again, and only that one
+    model_file = next(p for p in (ctx_for(gcs).storage.models_root / "clf" / "v2").rglob("*") if p.is_file())
+    os.utime(model_file, ns=(model_file.stat().st_atime_ns, model_file.stat().st_mtime_ns + 10**9))
+    third = jobs.download(ctx_for(gcs), params)
+    assert third["status"] == "up_to_date" and hashed == [str(model_file)]

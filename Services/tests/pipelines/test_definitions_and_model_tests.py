@@ -36,8 +36,9 @@ def test_unknown_pipeline_and_stage():
         load_pipeline("nope")
     with pytest.raises(ServiceError, match="has no stage"):
         load_pipeline("regression").stage("fly")
-    with pytest.raises(ServiceError):
+    with pytest.raises(ServiceError) as err:
         load_pipeline("../etc")
+    assert (err.value.status, err.value.code) == (400, "invalid_pipeline") and "not valid" in err.value.message
 
 
 def test_overrides_must_name_existing_params():

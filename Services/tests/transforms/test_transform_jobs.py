@@ -70,10 +70,48 @@ def test_hash_is_pinned():
     """The split hash must never change between versions: these values are part of the contract."""
     h = stable_hash(np.array(["hello", "world"], dtype=object), seed=42)
     assert h.dtype == np.uint64
-    assert list(h) == list(stable_hash(np.array(["hello", "world"], dtype=object), seed=42))
+    assert [int(x) for x in h] == [13507147744859937690, 15130932317878975091]
+    assert [int(x) for x in stable_hash(np.array(["hello"], dtype=object), seed=7)] != [13507147744859937690]
     u = unit_interval(h)
+    assert list(u) == [int(x >> np.uint64(11)) / 2**53 for x in h]
     assert ((u >= 0) & (u < 1)).all()
     assert list(assign_splits(np.array([0.1, 0.85, 0.95]), (0.8, 0.1, 0.1))) == [0, 1, 2]
+
+
+# Which split each id lands in, with the default seed (42) and fractions (0.8 / 0.1 / 0.1), and with seed 7.
+# A change here moves users' rows between train and test: it must be a deliberate, announced break.
+PINNED_SPLITS = {
+    42: {
+        "validation": ["doc-34"],
+        "test": ["doc-0", "doc-22", "doc-28", "doc-29", "doc-35", "doc-37"],
+    },
+    7: {
+        "validation": ["doc-4", "doc-39"],
+        "test": ["doc-7", "doc-10", "doc-13", "doc-33"],
+    },
+}
+
+
+@pytest.mark.parametrize("seed", sorted(PINNED_SPLITS))
+def test_split_of_each_id_is_pinned(storage, seed):
+    ids = [f"doc-{i}" for i in range(40)]
+    texts = [f"sentence {i} with some words" for i in range(40)]
+    _write(storage, "ids.csv", pd.DataFrame({"id": ids, "text": texts}))
+    _, out, _ = _run(
+        storage,
+        job_type="language_modeling",
+        source="ids.csv",
+        text_columns="text",
+        id_column="id",
+        seed=seed,
+        name=f"pinned{seed}",
+    )
+    texts_to_id = dict(zip(texts, ids, strict=True))
+    got = {s: sorted((texts_to_id[t] for t in df["text"]), key=lambda i: int(i[4:])) for s, df in _splits(out).items()}
+    expected = PINNED_SPLITS[seed]
+    assert got["validation"] == expected["validation"]
+    assert got["test"] == expected["test"]
+    assert got["train"] == [i for i in ids if i not in expected["validation"] + expected["test"]]
 
 
 def test_stratified_proportions_and_no_duplicates_across_splits(storage):

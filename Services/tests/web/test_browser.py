@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from services_app.models import Job
 
-from ..conftest import IN_CI, require_service
+from ..conftest import CHROMIUM_ARGS, require_chromium, require_service
 from ..conversion.makers import make_xlsx
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 PASSWORD = "a long test password 9"
 # Cells a hostile spreadsheet could carry: if any of them ran, the page title would change.
 HOSTILE = [
@@ -33,10 +31,7 @@ SCREENSHOTS = os.environ.get("WEB_SCREENSHOTS_DIR", "")
 def browser():
     require_service("PostgreSQL", "DATABASE_URL", 5432, "postgres")
     require_service("Redis", "REDIS_URL", 6379, "redis")
-    if not os.path.exists(CHROMIUM):
-        if IN_CI:
-            pytest.fail("chromium is not installed (make browser installs Debian's chromium)", pytrace=False)
-        pytest.skip("chromium is not installed: run `make browser`")
+    chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes
@@ -44,8 +39,8 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as pw:
         b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+            executable_path=chromium,
+            args=CHROMIUM_ARGS,
         )
         yield b
         b.close()
@@ -54,8 +49,15 @@ def browser():
 
 @pytest.fixture
 def people(django_user_model):
+    """Alice in the workspace whose folder is the data root (where these tests put her files); Bob in a
+    workspace of his own, made on first use."""
+    from services_app.models import Workspace
+    from services_app.workspaces import workspace_add_member
+
     alice = django_user_model.objects.create_user(username="alice", password=PASSWORD)
     bob = django_user_model.objects.create_user(username="bob", password=PASSWORD)
+    default, _ = Workspace.objects.get_or_create(slug="default", defaults={"folder": "", "buckets": ["*"]})
+    workspace_add_member(workspace=default, user=alice, default=True)
     return alice, bob
 
 

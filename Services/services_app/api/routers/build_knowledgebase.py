@@ -7,8 +7,8 @@ from ninja.pagination import paginate
 from ...capabilities.knowledgebase import store
 from ...capabilities.knowledgebase.request import KnowledgeBaseRequest
 from ...capabilities.knowledgebase.submit import knowledgebase_submit
-from ...storage import get_storage
-from ..jobs import accepted
+from ...workspaces import request_storage
+from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.knowledgebase import (
@@ -33,13 +33,17 @@ def build_kb(request, payload: KnowledgeBaseRequest):
     mirrored first: only objects whose generation changed are downloaded) and writes one record per document chunk to
     `knowledge.jsonl` and `knowledge.parquet`, a Neo4j export and, with `embed`, a semantic index.
     Building an existing name again is incremental: only new and changed files are read."""
-    return accepted(*knowledgebase_submit(owner=request.auth, request=payload, storage=get_storage()))
+    return accepted(
+        *knowledgebase_submit(
+            owner=request.auth, request=payload, storage=request_storage(request), **job_scope(request)
+        )
+    )
 
 
 @router.get("/knowledgebases", response=list[KnowledgeBaseOut], url_name="kb_list", summary="List knowledge bases")
 @paginate
 def list_kbs(request):
-    return store.kb_list(get_storage())
+    return store.kb_list(request_storage(request))
 
 
 @router.get(
@@ -50,7 +54,7 @@ def list_kbs(request):
 )
 def get_kb(request, name: str):
     """The manifest of the last completed build: counts, options, exports, embeddings."""
-    return store.read_manifest(get_storage(), store.check_name(name))
+    return store.read_manifest(request_storage(request), store.check_name(name))
 
 
 @router.get(
@@ -63,7 +67,11 @@ def get_kb(request, name: str):
 def list_documents(request, name: str, filters: Query[DocumentFilters]):
     """One row per file, with its status: ok, empty (no text), or error with the reason."""
     return store.documents(
-        get_storage(), store.check_name(name), folder=filters.folder, status=filters.status, extension=filters.extension
+        request_storage(request),
+        store.check_name(name),
+        folder=filters.folder,
+        status=filters.status,
+        extension=filters.extension,
     )
 
 
@@ -78,7 +86,7 @@ def search_kb(request, name: str, query: Query[SearchQuery]):
     Needs a build with `embed: true`."""
     from ...capabilities.knowledgebase.index import search
 
-    return search(get_storage(), store.check_name(name), q=query.q, k=query.k, folder=query.folder)
+    return search(request_storage(request), store.check_name(name), q=query.q, k=query.k, folder=query.folder)
 
 
 @router.get(
@@ -90,7 +98,7 @@ def search_kb(request, name: str, query: Query[SearchQuery]):
 def download_export(request, name: str, export: str):
     """`knowledge.jsonl`, `knowledge.parquet`, `files.parquet`, `manifest.json` or `neo4j.zip`
     (CSV files for `neo4j-admin database import` and a Cypher script)."""
-    path = store.export_path(get_storage(), store.check_name(name), export)
+    path = store.export_path(request_storage(request), store.check_name(name), export)
     response = FileResponse(open(path, "rb"), as_attachment=True, filename=f"{name}-{export}")  # noqa: SIM115
     response["Content-Type"] = store.EXPORTS[export]
     return response

@@ -10,8 +10,8 @@ from ...capabilities.transforms.inspect import inspect_dataset
 from ...capabilities.transforms.request import InspectRequest, TransformRequest
 from ...capabilities.transforms.submit import transform_submit
 from ...errors import ServiceError
-from ...storage import get_storage
-from ..jobs import accepted
+from ...workspaces import request_storage
+from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.transforms import InspectOut, JobTypeOut
@@ -50,7 +50,7 @@ def inspect(request, file: File[UploadedFile] = None, location: Form[str] = None
     JSON body like every other endpoint, or as a form field). Answers its columns, types, row count, sample rows,
     and which columns look like text and like labels. An upload is stored and its `location` can be used as
     `source` in `POST /api/transforms`."""
-    storage = get_storage()
+    storage = request_storage(request)
     if request.content_type == "application/json":
         try:
             body = InspectRequest.model_validate_json(request.body or b"{}")
@@ -86,4 +86,6 @@ def create_transform(request, payload: TransformRequest):
     """Checks the request against the source's columns at once (4xx listing the columns), then answers 202 with a
     job. The job writes `train`/`validation`/`test` Parquet and JSONL, `label_map.json`, `stats.json`, a dataset
     card `README.md` and `manifest.json` under `jobs/<job_type>/target/<name or job id>/`."""
-    return accepted(*transform_submit(owner=request.auth, request=payload, storage=get_storage()))
+    return accepted(
+        *transform_submit(owner=request.auth, request=payload, storage=request_storage(request), **job_scope(request))
+    )

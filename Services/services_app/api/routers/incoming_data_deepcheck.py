@@ -14,8 +14,9 @@ from ...capabilities.checks.row_results import EXPORTS, read_rows
 from ...capabilities.checks.submit import checks_submit
 from ...errors import NotFound, ServiceError
 from ...jobs.services import job_get_for_user
-from ...storage import get_storage
-from ..jobs import accepted
+from ...workspaces import job_storage, request_storage
+from ..jobs import accepted, job_scope
+from ..reports import sandboxed_html
 from ..schemas.checks import ConditionsOut, RowsOut
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
@@ -31,7 +32,9 @@ def run_checks(request, payload: ChecksRequest):
 
     Poll `GET /api/jobs/{id}`; the result holds `passed`, one entry per check, and the report's location.
     Open the report at `GET /api/checks/{id}/report`."""
-    return accepted(*checks_submit(owner=request.auth, request=payload, storage=get_storage()))
+    return accepted(
+        *checks_submit(owner=request.auth, request=payload, storage=request_storage(request), **job_scope(request))
+    )
 
 
 @router.post(
@@ -57,7 +60,7 @@ def run_checks_upload(
 ):
     """Same as `POST /api/checks` with the files uploaded: `text` and `suites` comma-separated,
     `conditions` a JSON object."""
-    storage = get_storage()
+    storage = request_storage(request)
     try:
         parsed_conditions = json.loads(conditions) if conditions else {}
     except json.JSONDecodeError as exc:
@@ -76,7 +79,7 @@ def run_checks_upload(
         "force": force,
     }
     checks = ChecksRequest.from_params({k: v for k, v in params.items() if v is not None})
-    return accepted(*checks_submit(owner=request.auth, request=checks, storage=storage))
+    return accepted(*checks_submit(owner=request.auth, request=checks, storage=storage, **job_scope(request)))
 
 
 @router.get("/checks/conditions", response=ConditionsOut, url_name="checks_conditions", summary="Default conditions")
@@ -96,8 +99,8 @@ def report(request, job_id: UUID):
         raise ServiceError(
             f"job {job_id} has no report yet (status: {job.status})", code="report_not_ready", status=409
         )
-    path = get_storage().resolve(location, must_exist=True)
-    return FileResponse(open(path, "rb"), content_type="text/html; charset=utf-8")
+    path = job_storage(job).resolve(location, must_exist=True)
+    return sandboxed_html(FileResponse(open(path, "rb"), content_type="text/html; charset=utf-8"))
 
 
 @router.get(
@@ -111,7 +114,7 @@ def summary(request, job_id: UUID):
     return job.result
 
 
-def _finished_output(request, job_id: UUID, key: str) -> dict:
+def _finished_output(request, job_id: UUID, key: str):
     job = job_get_for_user(user=request.auth, job_id=job_id)
     if job.kind != KIND:
         raise NotFound(f"job {job_id} is not a checks job")
@@ -120,7 +123,7 @@ def _finished_output(request, job_id: UUID, key: str) -> dict:
         raise ServiceError(
             f"job {job_id} has no per-row results (status: {job.status})", code="report_not_ready", status=409
         )
-    return rows
+    return job, rows
 
 
 @router.get(
@@ -139,8 +142,8 @@ def rows(
 
     Each row: its position in the source file, label quality, suggested label, duplicate set, outlier score,
     issues. The whole table: `GET /api/checks/{id}/exports/rows.parquet`."""
-    found = _finished_output(request, job_id, "rows.parquet")
-    path = get_storage().resolve(found["rows.parquet"], must_exist=True)
+    job, found = _finished_output(request, job_id, "rows.parquet")
+    path = job_storage(job).resolve(found["rows.parquet"], must_exist=True)
     return read_rows(path, issue=issue, limit=limit, offset=offset)
 
 
@@ -153,8 +156,8 @@ def rows(
 def export(request, job_id: UUID, name: Literal["rows.parquet", "fix_first.csv", "label_studio.json"]):
     """`fix_first.csv` (the ranked rows to fix, cut to the request's `fix_budget`), `label_studio.json`
     (the same rows as Label Studio tasks with the suggested label as a prediction), `rows.parquet` (every row)."""
-    found = _finished_output(request, job_id, name)
-    path = get_storage().resolve(found[name], must_exist=True)
+    job, found = _finished_output(request, job_id, name)
+    path = job_storage(job).resolve(found[name], must_exist=True)
     response = FileResponse(open(path, "rb"), content_type=EXPORTS[name])
     response["Content-Disposition"] = f'attachment; filename="{job_id}-{name}"'
     return response

@@ -8,6 +8,7 @@ from ninja.pagination import paginate
 from ...capabilities.demo import DemoRequest
 from ...jobs.selectors import job_list
 from ...jobs.services import job_cancel, job_get_for_user
+from ...workspaces import request_workspace, requested_slug
 from ..jobs import submit
 from ..schemas.common import ERRORS, ErrorOut
 from ..schemas.jobs import JobFilters, JobOut, JobSummaryOut
@@ -23,9 +24,13 @@ router = Router(tags=["Jobs"])
 )
 @paginate
 def list_jobs(request, filters: Query[JobFilters]):
-    """Newest first, without inputs, outputs and results (`GET /api/jobs/{id}` has them). Staff see every
-    user's jobs."""
-    return job_list(user=request.auth, kind=filters.kind, status=filters.status).select_related("owner")
+    """Newest first, without inputs, outputs and results (`GET /api/jobs/{id}` has them): the jobs of every
+    workspace you are a member of (staff: every job), or of the workspace named by `X-Workspace` or
+    `?workspace=`."""
+    workspace = request_workspace(request) if requested_slug(request) else None
+    return job_list(user=request.auth, kind=filters.kind, status=filters.status, workspace=workspace).select_related(
+        "owner", "workspace"
+    )
 
 
 @router.get("/jobs/{job_id}", response={200: JobOut, **ERRORS}, url_name="job_get", summary="Read one job")

@@ -10,8 +10,8 @@ from ...capabilities.language_models.request import LanguageModelRequest
 from ...capabilities.language_models.submit import language_model_submit
 from ...errors import ServiceError
 from ...jobs.services import job_get_for_user
-from ...storage import get_storage
-from ..jobs import accepted
+from ...workspaces import job_storage, request_storage
+from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.language_models import NextOut, PerplexityIn, PerplexityOut, SimilarOut
@@ -28,7 +28,7 @@ def _model(request, job_id: UUID, kind: str):
             f"the model of job {job_id} is not ready: the job is {job.status}", code="model_not_ready", status=409
         )
     # A model saved to gs:// is mirrored into the local cache (re-downloaded only when its objects change).
-    model = load_model(get_storage().local_copy(job.result["model"]))
+    model = load_model(job_storage(job).local_copy(job.result["model"]))
     if model.kind != kind:
         other = "/similar" if model.kind == "cooccurrence" else "/next and /perplexity"
         raise ServiceError(
@@ -46,7 +46,11 @@ def _model(request, job_id: UUID, kind: str):
 def train_model(request, payload: LanguageModelRequest):
     """Trains on the train split and reports perplexity (n-gram) on the validation split. The model is saved under
     `jobs/language_modeling/models/<name or job id>/`; query it with the job id."""
-    return accepted(*language_model_submit(owner=request.auth, request=payload, storage=get_storage()))
+    return accepted(
+        *language_model_submit(
+            owner=request.auth, request=payload, storage=request_storage(request), **job_scope(request)
+        )
+    )
 
 
 @router.get(

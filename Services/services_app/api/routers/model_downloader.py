@@ -7,8 +7,8 @@ from ninja.pagination import paginate
 from ...capabilities.model_sync import core
 from ...capabilities.model_sync.request import ModelDownloadRequest, ModelSyncRequest, ModelUploadRequest
 from ...capabilities.model_sync.submit import model_download_submit, model_sync_submit, model_upload_submit
-from ...storage import get_storage
-from ..jobs import accepted
+from ...workspaces import request_storage
+from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.models import ModelFilters, ModelVersionOut
@@ -22,7 +22,7 @@ def list_models(request, filters: Query[ModelFilters]):
     """Every model version in the models bucket (`GCS_MODELS_BUCKET`) and under the local models
     root, with sizes, checksums and whether the local copy is in sync (decided from the bucket's
     md5 sums, without downloading)."""
-    storage = get_storage()
+    storage = request_storage(request)
     bucket = settings.GCS_MODELS_BUCKET
     storage.check_bucket(bucket)
     rows = core.list_models(storage, bucket)
@@ -45,7 +45,11 @@ def download_model(request, payload: ModelDownloadRequest):
     A copy already identical is not downloaded again."""
     return accepted(
         *model_download_submit(
-            owner=request.auth, request=payload, storage=get_storage(), bucket=settings.GCS_MODELS_BUCKET
+            owner=request.auth,
+            request=payload,
+            storage=request_storage(request),
+            bucket=settings.GCS_MODELS_BUCKET,
+            **job_scope(request),
         )
     )
 
@@ -62,7 +66,11 @@ def upload_model(request, payload: ModelUploadRequest):
     content is refused unless `overwrite` is set."""
     return accepted(
         *model_upload_submit(
-            owner=request.auth, request=payload, storage=get_storage(), bucket=settings.GCS_MODELS_BUCKET
+            owner=request.auth,
+            request=payload,
+            storage=request_storage(request),
+            bucket=settings.GCS_MODELS_BUCKET,
+            **job_scope(request),
         )
     )
 
@@ -79,6 +87,10 @@ def sync_models(request, payload: ModelSyncRequest):
     result lists what would move. Always runs (never reuses an earlier sync's result)."""
     return accepted(
         *model_sync_submit(
-            owner=request.auth, request=payload, storage=get_storage(), bucket=settings.GCS_MODELS_BUCKET
+            owner=request.auth,
+            request=payload,
+            storage=request_storage(request),
+            bucket=settings.GCS_MODELS_BUCKET,
+            **job_scope(request),
         )
     )

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError
 from ...capabilities.conversion.options import ConvertOptions
 from ...capabilities.conversion.preview import preview_parquet
 from ...errors import ServiceError
-from ...storage import get_storage
+from ...workspaces import request_storage
 from ..jobs import submit
 from ..schemas.common import ERRORS
 from ..schemas.conversion import ConversionIn, ConversionOptionsIn, DatasetPreviewOut
@@ -47,7 +47,7 @@ def create_conversion(request, payload: ConversionIn):
     and keeps its subfolders; the job result has one entry per file (status, rows, columns, schema, bytes in
     and out, seconds, warnings or the error). An identical earlier conversion of unchanged input is
     returned with 200 unless `force`."""
-    storage = get_storage()
+    storage = request_storage(request)
     options = _options(payload.options)
     inputs = [storage.fingerprint(payload.source)]
     if payload.output:
@@ -81,7 +81,7 @@ def upload_conversion(
         fields = [{"field": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")} for e in exc.errors()]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:3])
         raise ServiceError(f"options: {summary}", code="invalid_option", details=fields) from None
-    storage = get_storage()
+    storage = request_storage(request)
     if output:
         _check_output(storage, output)
     stored = [storage.store_upload(f, f.name or "upload") for f in files]
@@ -102,4 +102,4 @@ class PreviewQuery(Schema):
     summary="Schema, row count and first rows of a Parquet file",
 )
 def dataset_preview(request, query: Query[PreviewQuery]):
-    return preview_parquet(get_storage(), query.location, rows=query.rows)
+    return preview_parquet(request_storage(request), query.location, rows=query.rows)

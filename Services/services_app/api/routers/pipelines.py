@@ -1,6 +1,5 @@
 """HTTP door of the MLOps pipelines capability (`services_app.capabilities.pipelines`)."""
 
-from django.conf import settings
 from ninja import Router
 from ninja.pagination import paginate
 
@@ -17,7 +16,8 @@ from ...capabilities.pipelines.request import PipelineRunRequest
 from ...capabilities.pipelines.runner import check_metrics
 from ...capabilities.pipelines.submit import pipeline_run_submit
 from ...errors import ServiceError
-from ..jobs import accepted
+from ...workspaces import request_storage
+from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.pipelines import PipelineOut
@@ -25,8 +25,8 @@ from ..schemas.pipelines import PipelineOut
 router = Router(tags=["MLOps pipelines"])
 
 
-def _describe(pipeline: Pipeline, tests) -> dict:
-    latest = latest_run(settings.DATA_ROOT, pipeline.name)
+def _describe(pipeline: Pipeline, tests, data_root) -> dict:
+    latest = latest_run(data_root, pipeline.name)  # the latest run in the request's workspace
     if latest:
         metrics, source = latest.get("metrics") or {}, "run"
     else:
@@ -60,14 +60,15 @@ def list_all(request):
     """Every pipeline under `Services/DVC/` with its stages, params and latest metrics (from the latest run
     through the API, else the metrics committed in the repository), checked against model_tests.yaml."""
     tests = _tests()
-    return [_describe(p, tests) for p in list_pipelines()]
+    data_root = request_storage(request).data_root
+    return [_describe(p, tests, data_root) for p in list_pipelines()]
 
 
 @router.get(
     "/pipelines/{name}", response={200: PipelineOut, **ERRORS}, url_name="pipeline_get", summary="Read one pipeline"
 )
 def get_one(request, name: str):
-    return _describe(load_pipeline(name), _tests())
+    return _describe(load_pipeline(name), _tests(), request_storage(request).data_root)
 
 
 @router.post(
@@ -81,4 +82,4 @@ def run(request, name: str, payload: PipelineRunRequest):
     Runs that include a GPU stage go to the `gpu` queue when a GPU worker is up. The job's result holds the
     metrics and the model test checks; its output folder holds metrics, plots and a markdown report.
     An identical request (same overrides, same pipeline files) returns the earlier job unless `force`."""
-    return accepted(*pipeline_run_submit(owner=request.auth, name=name, request=payload))
+    return accepted(*pipeline_run_submit(owner=request.auth, name=name, request=payload, **job_scope(request)))

@@ -21,7 +21,7 @@ from ...capabilities.training_runs.submit import (
     run_upload_status,
 )
 from ...errors import ServiceError
-from ...storage import get_storage
+from ...workspaces import default_workspace, workspace_storage
 from ..schemas.common import ERRORS
 from ..schemas.jobs import JobOut
 from ..schemas.training_runs import (
@@ -35,6 +35,12 @@ from ..schemas.training_runs import (
     UploadOut,
 )
 
+
+def _storage(owner):
+    """A run's files live in its owner's default workspace, where its analysis job runs."""
+    return workspace_storage(default_workspace(owner))
+
+
 router = Router(tags=["Training runs"])
 
 
@@ -43,7 +49,7 @@ def _upload(run) -> dict:
         "run_id": run.id,
         "status": run.status,
         "part_bytes": MAX_PART_BYTES,
-        "files": run_upload_status(storage=get_storage(), run=run),
+        "files": run_upload_status(storage=_storage(run.owner), run=run),
     }
 
 
@@ -51,7 +57,7 @@ def _upload(run) -> dict:
 def create_run(request, payload: RunCreate):
     """Declares the run's files (name, size, sha256); then upload each with `PUT /api/runs/{id}/files/{name}`
     and finish with `POST /api/runs/{id}/complete`. The Python client does all of this in `finish()`."""
-    run = run_create(owner=request.auth, request=payload, storage=get_storage())
+    run = run_create(owner=request.auth, request=payload, storage=_storage(request.auth))
     return HTTPStatus.CREATED, _upload(run)
 
 
@@ -90,7 +96,13 @@ def upload_part(request, run_id: UUID, name: str, offset: int, x_part_sha256: st
     except ValueError:
         raise ServiceError("Content-Length is not a number", code="bad_request") from None
     received = run_receive_part(
-        storage=get_storage(), run=run, name=name, offset=offset, stream=request, length=length, sha256=x_part_sha256
+        storage=_storage(run.owner),
+        run=run,
+        name=name,
+        offset=offset,
+        stream=request,
+        length=length,
+        sha256=x_part_sha256,
     )
     return {"name": name, "received": received}
 
@@ -105,7 +117,7 @@ def complete_run(request, run_id: UUID):
     """Checks every file against its sha256 and submits the job that computes the signals (202 with the job;
     200 with the same job when called again)."""
     run = run_get_for_user(user=request.auth, run_id=run_id)
-    job, created = run_complete(storage=get_storage(), run=run)
+    job, created = run_complete(storage=_storage(run.owner), run=run)
     return (HTTPStatus.ACCEPTED if created else HTTPStatus.OK), job
 
 
@@ -116,7 +128,7 @@ def summary(request, run_id: UUID):
     """Per split: accuracy, bands, likely mislabelled, boundary, coverage and drift; per class and metadata slice
     error rates; clusters with top words."""
     run = run_get_for_user(user=request.auth, run_id=run_id)
-    return results.read_summary(run_results(storage=get_storage(), run=run))
+    return results.read_summary(run_results(storage=_storage(run.owner), run=run))
 
 
 @router.get("/runs/{run_id}/samples", response={200: SamplesOut, **ERRORS}, url_name="run_samples", summary="Samples")
@@ -124,7 +136,7 @@ def samples(request, run_id: UUID, query: Query[SamplesQuery]):
     """Per-sample signals of one split, filtered, sorted and paged; e.g. `filter=likely_mislabelled,label:sports`
     with `sort=dep` gives the likely mislabelled samples of class sports, worst first."""
     run = run_get_for_user(user=request.auth, run_id=run_id)
-    folder = run_results(storage=get_storage(), run=run)
+    folder = run_results(storage=_storage(run.owner), run=run)
     return results.samples(
         folder,
         query.split,
@@ -141,7 +153,7 @@ def export(request, run_id: UUID, query: Query[ExportQuery]):
     """The selected samples (likely mislabelled by default), worst first, as CSV or as Label Studio import JSON
     with the suggested label as a pre-annotation."""
     run = run_get_for_user(user=request.auth, run_id=run_id)
-    folder = run_results(storage=get_storage(), run=run)
+    folder = run_results(storage=_storage(run.owner), run=run)
     table = results.order(results.select(results.split_table(folder, query.split), query.filter), query.sort, True)
     table = table.slice(0, query.limit)
     stem = f"{run.project}-{run.name}-{query.split}"
@@ -164,12 +176,11 @@ def export(request, run_id: UUID, query: Query[ExportQuery]):
 def compare(request, run_id: UUID, other_id: UUID, query: Query[CompareQuery]):
     """The same split of two runs, joined by sample id: which problems (likely mislabelled or hard) got fixed,
     which remain, which are new, and which labels changed."""
-    storage = get_storage()
     base = run_get_for_user(user=request.auth, run_id=run_id)
     other = run_get_for_user(user=request.auth, run_id=other_id)
     out = results.compare(
-        results.split_table(run_results(storage=storage, run=base), query.split),
-        results.split_table(run_results(storage=storage, run=other), query.split),
+        results.split_table(run_results(storage=_storage(base.owner), run=base), query.split),
+        results.split_table(run_results(storage=_storage(other.owner), run=other), query.split),
         limit=query.limit,
     )
     return {"base": str(base.id), "other": str(other.id), "split": query.split, **out}

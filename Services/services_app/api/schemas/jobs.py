@@ -15,6 +15,7 @@ class JobSummaryOut(Schema):
     status: JobStatus
     queue: str
     owner: str = Field(alias="owner.username")
+    workspace: str | None = Field(None, alias="workspace.slug", description="The workspace the job belongs to")
     progress: float = Field(description="Fraction done, 0..1")
     progress_message: str
     params: dict[str, Any]

@@ -12,6 +12,7 @@ before it queues a job.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,17 @@ from ...tables import EXTENSIONS, TableError, detect_format, sniff
 from ...tables import read as read_any
 
 
+def parquet_files(folder: Path) -> list[str]:
+    """The Parquet files of a folder, listed by the confined walk: links out of the folder are not read."""
+    from ...walk import walk
+
+    return [os.fsdecode(e.path) for e in walk(folder, data_root=folder) if e.ext == ".parquet"]
+
+
 def table_format(path: Path) -> str:
     """``parquet`` for a folder of Parquet files, else the reader's format of the file."""
     if path.is_dir():
-        if any(path.rglob("*.parquet")):
+        if parquet_files(path):
             return "parquet"
         raise ServiceError(
             f"{path.name!r} is a folder without Parquet files: give a csv, parquet, jsonl, json or xlsx file",
@@ -67,7 +75,7 @@ def read_table(path: Path, *, columns: list[str] | None = None) -> pd.DataFrame:
         import pyarrow.parquet as pq
 
         try:
-            table = pq.read_table(path, columns=columns)
+            table = pq.read_table(parquet_files(path), columns=columns)
         except Exception as exc:  # noqa: BLE001 - pyarrow's own error types
             raise ServiceError(
                 f"could not read {path.name!r} as parquet: {str(exc).splitlines()[0][:300]}", code="not_tabular"
@@ -100,7 +108,7 @@ def table_columns(path: Path) -> TableInfo:
     if path.is_dir():
         import pyarrow.dataset as ds
 
-        dataset = ds.dataset(path, format="parquet")
+        dataset = ds.dataset(parquet_files(path), format="parquet")
         return TableInfo(columns=list(dataset.schema.names), rows=dataset.count_rows())
     if path.stat().st_size == 0:
         return TableInfo(columns=[], rows=0)

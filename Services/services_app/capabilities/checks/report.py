@@ -185,10 +185,17 @@ def save_html(
     exports: dict | None = None,
 ) -> None:
     """One self-contained page: scripts (requirejs, plotly) are inlined, nothing is fetched. The problems in
-    plain words and our checks come first, then deepchecks' own pages."""
+    plain words and our checks come first (escaped), then deepchecks' own pages.
+
+    Every value of the checked data that lands in a table is escaped first: deepchecks renders its
+    tables through pandas' Styler, which writes cell values as raw HTML, so a cell holding
+    ``<script>`` would run in the page. The API also serves the page under a sandboxing
+    Content-Security-Policy (see `services_app.api.reports`)."""
     from deepchecks.core.suite import SuiteResult
 
-    suite_result = SuiteResult(title, results, extra_info=notes)
+    for result in results:
+        _escape_display(result)
+    suite_result = SuiteResult(title, results, extra_info=[html.escape(n) for n in notes])
     suite_result.save_as_html(str(target), as_widget=False, connected=False)
     if problems is None and entries is None:
         return
@@ -197,3 +204,45 @@ def save_html(
     match = re.search(r"<body[^>]*>", page)
     at = match.end() if match else 0
     target.write_text(page[:at] + block + page[at:], encoding="utf-8")
+
+
+def _escape_frame(df):
+    """A copy of ``df`` whose string cells, column names and index labels are HTML-escaped."""
+    import pandas as pd
+
+    def esc(v):
+        return html.escape(v) if isinstance(v, str) else v
+
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            out[col] = out[col].map(esc)
+    out.columns = out.columns.map(lambda c: esc(c) if not isinstance(c, tuple) else tuple(esc(x) for x in c))
+    out.index = out.index.map(lambda c: esc(c) if not isinstance(c, tuple) else tuple(esc(x) for x in c))
+    return out
+
+
+def _escape_display(result: Any) -> None:
+    """Escape the tables (DataFrames and Stylers) a check result displays, and its header, in place."""
+    import pandas as pd
+    from pandas.io.formats.style import Styler
+
+    header = getattr(result, "header", None)
+    if isinstance(header, str):
+        try:
+            result.header = html.escape(header, quote=False)
+        except AttributeError:
+            pass
+    display = getattr(result, "display", None)
+    if not isinstance(display, list):
+        return
+    for i, item in enumerate(display):
+        try:
+            if isinstance(item, pd.DataFrame):
+                display[i] = _escape_frame(item)
+            elif isinstance(item, Styler):
+                escaped = _escape_frame(item.data)
+                item.data = escaped
+                item.index, item.columns = escaped.index, escaped.columns
+        except Exception:  # noqa: BLE001 - a table we cannot rewrite is dropped rather than shown raw
+            display[i] = "<p>(a table of this check was left out: its values could not be escaped)</p>"

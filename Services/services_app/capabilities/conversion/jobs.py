@@ -34,6 +34,8 @@ from pathlib import Path, PurePosixPath
 from ...errors import JobCancelled, ServiceError
 from ...jobs.context import JobContext
 from ...tables import detect_format
+from ...tables.engine import _clean
+from ...walk import Skipped, walk
 from . import hashes
 from .core import CONVERTER_VERSION, convert_file
 from .options import ConvertOptions
@@ -61,8 +63,19 @@ def _default_output(storage, source: str, is_file: bool) -> str:
     return str(base)
 
 
-def collect_inputs(ctx: JobContext, params: dict) -> tuple[list[tuple[Path, str]], str, bool, str, Path]:
+def _not_entered(storage, out_local: Path | None) -> tuple[Path, ...]:
+    """Folders the walk passes over: the output folder, and the storage's own hidden areas."""
+    hidden = tuple(getattr(storage, "hidden_dirs", ()) or ())
+    return hidden + ((out_local,) if out_local is not None else ())
+
+
+def collect_inputs(
+    ctx: JobContext, params: dict, skipped_entries: list[dict] | None = None
+) -> tuple[list[tuple[Path, str]], str, bool, str, Path]:
     """([(path, relative name)], output location, single-file output?, source label, local source root).
+
+    A folder is listed by the confined walk (`services_app.walk`): what it does not read (a symlink out of
+    the data root, a hard link, a mount) is appended to ``skipped_entries`` with its reason.
 
     A gs:// source is first mirrored into the local cache (verified, reused
     while unchanged) and read from there."""
@@ -93,23 +106,39 @@ def collect_inputs(ctx: JobContext, params: dict) -> tuple[list[tuple[Path, str]
     if out_local is not None and out_local == src:
         raise ServiceError("the output folder must differ from the source folder", code="invalid_request")
     items = []
-    for dirpath, dirnames, filenames in os.walk(src):
-        d = Path(dirpath)
-        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and (d / n).resolve() != out_local)
-        for name in sorted(filenames):
-            if name.startswith(".") or name == REPORT_NAME:
-                continue
-            p = d / name
-            items.append((p, p.relative_to(src).as_posix()))
+    skipped: list[Skipped] = []
+    for entry in walk(src, data_root=storage.data_root, skipped=skipped, skip_dirs=_not_entered(storage, out_local)):
+        rel = entry.rel_text
+        if PurePosixPath(rel).name == REPORT_NAME:
+            continue
+        items.append((Path(os.fsdecode(entry.path)), rel))
+    found_skipped = [
+        {
+            "source": f"{source.rstrip('/')}/{s.rel}",
+            "relative_path": s.rel,
+            "status": "skipped",
+            "reason": s.reason,
+            "code": s.code,
+            "bytes_in": 0,
+        }
+        for s in skipped
+    ]
+    if skipped_entries is not None:
+        skipped_entries.extend(found_skipped)
     if not items:
-        raise ServiceError(f"the folder {source!r} holds no files", code="empty_source")
+        raise ServiceError(
+            f"the folder {source!r} holds no files it may read",
+            code="empty_source",
+            details={"skipped": found_skipped[:50]} if found_skipped else None,
+        )
     return items, out, False, source, src
 
 
 def convert(ctx: JobContext, params: dict) -> dict:
     started = time.monotonic()
     opts = ConvertOptions.from_dict(params.get("options"))
-    items, out_location, single, source_label, src_root = collect_inputs(ctx, params)
+    walk_skipped: list[dict] = []
+    items, out_location, single, source_label, src_root = collect_inputs(ctx, params, walk_skipped)
     storage = ctx.storage
     remote_in = source_label.startswith("gs://")
     remote_out = out_location.startswith("gs://")
@@ -141,6 +170,9 @@ def convert(ctx: JobContext, params: dict) -> dict:
             entries = _convert_in_batches(ctx, items, out, opts, batch_files)
         else:
             entries = _convert_items(ctx, items, out, single, opts, source_location, locate)
+        entries = walk_skipped + entries
+        for e in walk_skipped:
+            ctx.warn(f"{e['relative_path']}: not read: {e['reason']}")
         converted = [e for e in entries if e["status"] == "converted"]
         failed = [e for e in entries if e["status"] == "failed"]
         summary = {
@@ -299,7 +331,7 @@ def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_loca
         except ServiceError as exc:
             entry = _failed(location, path, exc.code, exc.message, exc.details)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-            entry = _failed(location, path, "internal_error", f"{type(exc).__name__}: {exc}")
+            entry = _failed(location, path, "internal_error", f"{type(exc).__name__}: {_clean(str(exc))}")
         entry["relative_path"] = rel
         entries.append(entry)
         for w in entry.get("warnings", []):

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from ...errors import ServiceError
+from ...outbound import guarded_client
 from ...storage import Storage
 
 USER_AGENT = "Services-data-download/1.0"
@@ -156,7 +157,8 @@ def get_json(
 
 
 def new_client(timeout: float = 60.0) -> httpx.Client:
-    return httpx.Client(
+    """A client whose every request and redirect hop passes the outbound guard (`services_app.outbound`)."""
+    return guarded_client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         follow_redirects=True,
         headers={"User-Agent": USER_AGENT},

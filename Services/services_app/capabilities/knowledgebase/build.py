@@ -743,6 +743,7 @@ def list_files(
         include_hidden=opts.include_hidden,
         max_depth=opts.max_depth,
         skipped=skipped,
+        skip_dirs=tuple(getattr(ctx.storage, "hidden_dirs", ())),
     ):
         entries.append(e)
         if len(entries) % 2000 == 0:

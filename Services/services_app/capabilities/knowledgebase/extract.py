@@ -337,7 +337,3 @@ def read_and_extract(path: bytes | str, ext: str, max_rows: int = 100_000) -> di
         "encoding": out.encoding,
         "sections": [(s.text, s.page, s.sheet, s.columns) for s in out.sections],
     }
-
-
-def read_and_extract_many(items: list[tuple[bytes | str, str]], max_rows: int = 100_000) -> list[dict]:
-    return [read_and_extract(path, ext, max_rows) for path, ext in items]

@@ -8,8 +8,18 @@ from .jobs import preflight
 from .request import KIND, LanguageModelRequest
 
 
-def language_model_submit(*, owner, request: LanguageModelRequest, storage: Storage):
+def language_model_submit(
+    *, owner, request: LanguageModelRequest, storage: Storage, workspace=None, time_limit: int | None = None
+):
     """Create (or reuse) the training job; returns ``(job, created)``."""
     preflight(storage, request)
     inputs = [storage.fingerprint(request.source)]
-    return job_submit(owner=owner, kind=KIND, params=request.job_params(), inputs=inputs, force=request.force)
+    return job_submit(
+        owner=owner,
+        kind=KIND,
+        params=request.job_params(),
+        inputs=inputs,
+        force=request.force,
+        workspace=workspace,
+        time_limit=time_limit,
+    )

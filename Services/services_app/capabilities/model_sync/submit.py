@@ -17,7 +17,15 @@ def _tree_identity(storage: Storage, location: str) -> dict:
         raise
 
 
-def model_download_submit(*, owner, request: ModelDownloadRequest, storage: Storage, bucket: str):
+def model_download_submit(
+    *,
+    owner,
+    request: ModelDownloadRequest,
+    storage: Storage,
+    bucket: str,
+    workspace=None,
+    time_limit: int | None = None,
+):
     """``gs://<bucket>/<name>/<version>/`` to the models root; 404 now when the version is not in the bucket."""
     storage.check_bucket(bucket)
     core.require_remote(storage, bucket, request.name, request.version)
@@ -26,10 +34,20 @@ def model_download_submit(*, owner, request: ModelDownloadRequest, storage: Stor
         _tree_identity(storage, str(storage.models_root / request.name / request.version)),
     ]
     params = {**request.job_params(), "bucket": bucket}
-    return job_submit(owner=owner, kind="models.download", params=params, inputs=inputs, force=request.force)
+    return job_submit(
+        owner=owner,
+        kind="models.download",
+        params=params,
+        inputs=inputs,
+        force=request.force,
+        workspace=workspace,
+        time_limit=time_limit,
+    )
 
 
-def model_upload_submit(*, owner, request: ModelUploadRequest, storage: Storage, bucket: str):
+def model_upload_submit(
+    *, owner, request: ModelUploadRequest, storage: Storage, bucket: str, workspace=None, time_limit: int | None = None
+):
     """A local folder to ``gs://<bucket>/<name>/<version>/``; 404 now when the folder does not exist."""
     storage.check_bucket(bucket)
     folder = request.path or str(storage.models_root / request.name / request.version)
@@ -39,11 +57,23 @@ def model_upload_submit(*, owner, request: ModelUploadRequest, storage: Storage,
         _tree_identity(storage, f"gs://{bucket}/{request.name}/{request.version}/"),
     ]
     params = {**request.job_params(), "bucket": bucket}
-    return job_submit(owner=owner, kind="models.upload", params=params, inputs=inputs, force=request.force)
+    return job_submit(
+        owner=owner,
+        kind="models.upload",
+        params=params,
+        inputs=inputs,
+        force=request.force,
+        workspace=workspace,
+        time_limit=time_limit,
+    )
 
 
-def model_sync_submit(*, owner, request: ModelSyncRequest, storage: Storage, bucket: str):
+def model_sync_submit(
+    *, owner, request: ModelSyncRequest, storage: Storage, bucket: str, workspace=None, time_limit: int | None = None
+):
     """Every model (or one) in one direction. Always runs: never reuses an earlier sync's result."""
     storage.check_bucket(bucket)
     params = {**request.job_params(), "bucket": bucket}
-    return job_submit(owner=owner, kind="models.sync", params=params, force=True)
+    return job_submit(
+        owner=owner, kind="models.sync", params=params, force=True, workspace=workspace, time_limit=time_limit
+    )

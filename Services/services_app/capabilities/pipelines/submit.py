@@ -8,7 +8,9 @@ from .jobs import needs_gpu, validate_run
 from .request import PipelineRun, PipelineRunRequest
 
 
-def pipeline_run_submit(*, owner, name: str, request: PipelineRunRequest):
+def pipeline_run_submit(
+    *, owner, name: str, request: PipelineRunRequest, workspace=None, time_limit: int | None = None
+):
     """Create (or reuse) the run's job; returns ``(job, created)``. A run with a GPU stage goes to ``gpu``.
 
     An identical request (same overrides, same pipeline files) returns the earlier job unless ``force``."""
@@ -16,4 +18,12 @@ def pipeline_run_submit(*, owner, name: str, request: PipelineRunRequest):
     pipeline, stages, _ = validate_run(run)
     kind = "pipelines.run_gpu" if needs_gpu(pipeline, stages) else "pipelines.run"
     inputs = [{"location": f"pipeline:{name}", "sha256": source_digest(pipeline)}]
-    return job_submit(owner=owner, kind=kind, params=run.job_params(), inputs=inputs, force=run.force)
+    return job_submit(
+        owner=owner,
+        kind=kind,
+        params=run.job_params(),
+        inputs=inputs,
+        force=run.force,
+        workspace=workspace,
+        time_limit=time_limit,
+    )

@@ -9,6 +9,7 @@ before it queues a job.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,8 +35,11 @@ def _format(path: Path) -> str:
 def _resolve_source(path: Path) -> Path:
     """A folder holding a single data file (e.g. a conversion output) reads as that file."""
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and tables.detect_format(p) is not None)
-        files = [p for p in files if not p.name.startswith(".") and p.name != "manifest.json"]
+        from ...walk import walk  # the confined walk: links out of the folder are not read
+
+        found = sorted(Path(os.fsdecode(e.path)) for e in walk(path, data_root=path))
+        files = [p for p in found if tables.detect_format(p) is not None]
+        files = [p for p in files if p.name != "manifest.json"]
         files = [p for p in files if tables.detect_format(p).format != "pdf"]
         if len(files) != 1:
             raise ServiceError(

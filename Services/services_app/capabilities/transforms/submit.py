@@ -8,11 +8,21 @@ from .jobs import preflight
 from .request import KIND, TransformRequest
 
 
-def transform_submit(*, owner, request: TransformRequest, storage: Storage):
+def transform_submit(
+    *, owner, request: TransformRequest, storage: Storage, workspace=None, time_limit: int | None = None
+):
     """Create (or reuse) the transform job; returns ``(job, created)``.
 
     Answers now what can be answered from the source's schema: split fractions (400 ``invalid_splits``), an
     unknown job type, columns that are not there (400 ``unknown_column`` listing the columns), the output."""
     preflight(storage, request)
     inputs = [storage.fingerprint(request.source)]
-    return job_submit(owner=owner, kind=KIND, params=request.job_params(), inputs=inputs, force=request.force)
+    return job_submit(
+        owner=owner,
+        kind=KIND,
+        params=request.job_params(),
+        inputs=inputs,
+        force=request.force,
+        workspace=workspace,
+        time_limit=time_limit,
+    )

@@ -16,17 +16,31 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="cli", help="a label for the key")
         parser.add_argument("--staff", action="store_true", help="make a newly created user staff")
         parser.add_argument(
+            "--workspace",
+            help="add the user to this workspace (its default when they have none); `make run` uses the "
+            "workspace `default`, whose folder is the data root itself",
+        )
+        parser.add_argument(
             "--key-file",
             help="keep the plain key in this file (mode 600) and reuse it while it is valid: "
             "for a local installation, so `make run` can print the same key every time",
         )
 
-    def handle(self, *args, user, name, staff, key_file, **opts):
+    def handle(self, *args, user, name, staff, key_file, workspace=None, **opts):
         User = get_user_model()
         account, created = User.objects.get_or_create(username=user, defaults={"is_staff": staff})
         if created:
             account.set_unusable_password()
             account.save()
+        if workspace:
+            from services_app.models import Workspace
+            from services_app.workspaces import workspace_add_member
+
+            found = Workspace.objects.filter(slug=workspace).first()
+            if found is None:
+                raise CommandError(f"no workspace {workspace!r} (create it with create_workspace)")
+            if not found.memberships.filter(user=account).exists():
+                workspace_add_member(workspace=found, user=account)
         if key_file:
             path = Path(key_file)
             if path.exists():
