@@ -183,7 +183,7 @@ def text_ref(storage):
 
 
 def run_text(storage, reference, df, name, **extra):
-    df.to_parquet(storage.data_root / f"{name}.parquet")
+    df.to_parquet(storage.data_root / f"{name}.parquet", index=False)
     params = {
         "dataset": f"{name}.parquet",
         "reference": reference,
@@ -217,7 +217,6 @@ def test_text_clean_and_planted_problems(storage, text_ref):
     companies = r"\b(Acme|Globex|Initech|Umbrella|Stark|Wayne|Hooli|Vandelay|Soylent|Tyrell)\b"
     twins["text"] = twins["text"].str.replace(companies, "Contoso", n=1, regex=True)  # one word changed
     twins["label"] = twins["label"].map({"environment": "social", "social": "governance", "governance": "environment"})
-    # The index travels into the Parquet file: a non-unique one must not matter.
     result, failed, checks = run_text(storage, text_ref, pd.concat([df.iloc[:380], twins]), "topics_twins")
     assert "near_duplicate_conflicts" in failed
     assert failed <= {"near_duplicate_conflicts", "near_duplicates", "label_issues"}, failed
