@@ -149,6 +149,12 @@ def german_texts(n: int, seed: int, labels: list[str] | None = None) -> list[str
     return [_sentence(rng, template) for template in picks]
 
 
-def off_topic_texts(n: int, seed: int) -> list[str]:
+OFF_TOPIC_BY_LABEL = {"environment": [0, 1], "social": [2, 3], "governance": [4]}
+
+
+def off_topic_texts(n: int, seed: int, labels: list[str] | None = None) -> list[str]:
+    """Off-topic sentences; with ``labels``, each label gets its own templates (near copies share a label)."""
     rng = np.random.default_rng(seed)
-    return [_sentence(rng, OFF_TOPIC[int(rng.integers(len(OFF_TOPIC)))]) for _ in range(n)]
+    if labels is None:
+        return [_sentence(rng, OFF_TOPIC[int(rng.integers(len(OFF_TOPIC)))]) for _ in range(n)]
+    return [_sentence(rng, OFF_TOPIC[int(rng.choice(OFF_TOPIC_BY_LABEL[label]))]) for label in labels]

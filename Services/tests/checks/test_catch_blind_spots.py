@@ -227,7 +227,7 @@ def test_text_clean_and_planted_problems(storage, text_ref):
     assert "language_mix" in failed and failed <= {"language_mix", "coverage", "label_issues", *TEXT_WHOLE}, failed
 
     df = text_batch(400, seed=26)
-    df.loc[:59, "text"] = off_topic_texts(60, seed=26)
+    df.loc[:59, "text"] = off_topic_texts(60, seed=26, labels=df.loc[:59, "label"].tolist())
     result, failed, checks = run_text(storage, text_ref, df, "topics_new_topic")
     assert "coverage" in failed and failed <= {"coverage", "label_issues", *TEXT_WHOLE}, failed
 
