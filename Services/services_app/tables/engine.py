@@ -572,12 +572,29 @@ def _late_json_fields(con, path: Path, kind: FileKind, base: str, head_sql: str,
     return sorted(found - _json_paths(con, head_sql))
 
 
-def plan_parquet(src: Path) -> Plan:
+def plan_parquet(src: Path, work: _Work) -> Plan:
+    """A Parquet file as it is, except pandas' unnamed row index (``__index_level_N__``), which pandas itself
+    turns back into the index, not a column: left out, and the report says so."""
     try:
         meta = pq.read_metadata(src)
+        pandas_meta = meta.schema.to_arrow_schema().pandas_metadata or {}
     except Exception as exc:  # noqa: BLE001
         raise TableError(f"not a valid Parquet file: {exc}", code="corrupt_file") from None
-    return Plan(from_sql=f"read_parquet({_lit(str(src))})", info={"source_rows": meta.num_rows})
+    from_sql = f"read_parquet({_lit(str(src))})"
+    index = [
+        c
+        for c in pandas_meta.get("index_columns", [])
+        if isinstance(c, str) and c.startswith("__index_level_") and c in meta.schema.names
+    ]
+    info = {"source_rows": meta.num_rows}
+    if index:
+        from_sql = f"(SELECT * EXCLUDE ({', '.join(_ident(c) for c in index)}) FROM {from_sql})"
+        info["dropped_index_columns"] = index
+        work.warn(
+            f"left out {', '.join(index)}: pandas' unnamed row index, stored as a column by DataFrame.to_parquet; "
+            "it holds row labels, not data"
+        )
+    return Plan(from_sql=from_sql, info=info)
 
 
 def plan_excel(src: Path, kind: FileKind, opts: ReadOptions, work: _Work) -> list[Plan]:
@@ -609,7 +626,7 @@ def make_plans(src: Path, kind: FileKind, opts: ReadOptions, work: _Work) -> lis
     if kind.format in ("csv", "tsv", "txt", "json", "jsonl"):
         return [plan_text(src, kind, opts, work)]
     if kind.format == "parquet":
-        return [plan_parquet(src)]
+        return [plan_parquet(src, work)]
     if kind.format in ("xlsx", "xls", "ods"):
         return plan_excel(src, kind, opts, work)
     if kind.format == "pdf":

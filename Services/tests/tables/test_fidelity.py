@@ -348,3 +348,16 @@ def test_options_refuse_unknown_names():
         with pytest.raises(ServiceError):
             tables.ReadOptions.from_dict(bad)
     assert os.path.basename(tables.__file__) == "__init__.py"
+
+
+def test_pandas_unnamed_index_is_not_a_data_column(tmp_path):
+    df = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"]})
+    filtered = df[df.label == "x"]  # a non-range index: pandas stores it as __index_level_0__
+    filtered.to_parquet(tmp_path / "new.parquet")
+    df.set_index("label").to_parquet(tmp_path / "named.parquet")  # a named index is data: kept
+    table, report = tables.read(tmp_path / "new.parquet")
+    assert table.column_names == ["text", "label"] and table.column("text").to_pylist() == ["a", "c"]
+    assert any("__index_level_0__" in w and "row index" in w for w in report.warnings)
+    named, _ = tables.read(tmp_path / "named.parquet")
+    assert sorted(named.column_names) == ["label", "text"]
+    assert checks_read(tmp_path / "new.parquet").columns.tolist() == ["text", "label"]
