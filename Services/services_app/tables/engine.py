@@ -130,6 +130,7 @@ class Plan:
     extra_meta: dict[str, str] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     locale_columns: dict[str, tuple] = field(default_factory=dict)  # column -> (NumberLocale, DuckDB type)
+    date_columns: dict[str, str] = field(default_factory=dict)  # column -> strptime format (day/month order decided)
     text_columns: set[str] = field(default_factory=set)  # columns widened to text after verification
     verify: dict[str, str] = field(default_factory=dict)  # column -> sniffed type, checked value by value
     widened: dict[str, str] = field(default_factory=dict)  # column -> type after a value did not fit
@@ -313,8 +314,75 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     plan.info["csv_args"] = args
     if not lines_mode:
         _plan_numbers(plan, body_text, delim, quote, header, opts, work)
+        _plan_dates(plan, opts, work)
     _finish_csv(plan, opts)
     return plan
+
+
+# a date written with day and month as numbers: 02/06/2024, 2.6.24, 02-06-2024 (an optional time after it)
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*$")
+
+
+def _plan_dates(plan: Plan, opts: ReadOptions, work: _Work) -> None:
+    """Dates whose day and month are both numbers (02/06/2024): which comes first is decided here, not left
+    to the CSV sniffer, and reported.
+
+    A value with a first part above 12 makes the column day-first, a second part above 12 month-first. When no
+    sampled value decides, day-first is assumed (the order of most of the world) and the warning shows the
+    values and the `date_format` option to set. Such columns are read as text and cast with ``strptime`` in
+    the select (a later value in another shape widens the column to text, reported); columns that disagree
+    with each other are left to the sniffer and reported."""
+    cols = plan.info.get("sample_columns") or []
+    names = plan.info.get("header_fields") or []
+    found: dict[str, tuple[str | None, str, bool, bool, list[str]]] = {}
+    for i, values in enumerate(cols):
+        values = [v for v in values if v.strip() and v not in opts.null_values]
+        matches = [_NUMERIC_DATE.match(v) for v in values]
+        if not values or not all(matches):
+            continue
+        first_high = any(int(m.group(1)) > 12 for m in matches)
+        second_high = any(int(m.group(3)) > 12 for m in matches)
+        if first_high and second_high and not opts.date_format:
+            continue  # not dates in one order: the sniffer leaves them as text
+        seps = {m.group(2) for m in matches}
+        year4 = {len(m.group(4)) == 4 for m in matches}
+        timed = any(" " in v.strip() or "T" in v for v in values)
+        if len(seps) > 1 or len(year4) > 1:
+            continue
+        order = "dmy" if first_high else "mdy" if second_high else None
+        name = names[i] if i < len(names) else f"column{i}"
+        found[name] = (order, seps.pop(), year4.pop(), timed, values[:3])
+    if not found:
+        return
+    if opts.date_format:  # given: every column of numeric dates is read with it (no time part: dates)
+        for name, (*_, timed, _examples) in found.items():
+            if not timed:
+                plan.date_columns[name] = opts.date_format
+                work.report.date_formats[name] = {"format": opts.date_format, "decision": "given"}
+        return
+    orders = {o for o, *_ in found.values() if o is not None}
+    shapes = {(sep, y4) for _, sep, y4, _, _ in found.values()}
+    if len(orders) > 1 or len(shapes) > 1:
+        work.warn(
+            f"date columns written in different orders or shapes ({', '.join(sorted(found))}): each is read as "
+            "the file's sniffer decides; check them, or set `date_format` (one pattern for the whole file)"
+        )
+        return
+    order = orders.pop() if orders else "dmy"
+    sep, year4 = shapes.pop()
+    year = "%Y" if year4 else "%y"
+    fmt = f"%d{sep}%m{sep}{year}" if order == "dmy" else f"%m{sep}%d{sep}{year}"
+    for name, (col_order, _sep, _y4, timed, examples) in found.items():
+        if not timed:  # a date with a time keeps the sniffer's reading; the warning below still applies
+            plan.date_columns[name] = fmt
+            work.report.date_formats[name] = {"format": fmt, "decision": "detected" if col_order else "assumed"}
+        if col_order is None:
+            other = f"%m{sep}%d{sep}{year}" if order == "dmy" else f"%d{sep}%m{sep}{year}"
+            work.warn(
+                f"column {name!r}: no value shows whether the day or the month comes first (e.g. "
+                f"{', '.join(examples)}); read as {'day' if order == 'dmy' else 'month'}-first ({fmt}). If the "
+                f'dates are {"month" if order == "dmy" else "day"}-first, set the `date_format` option to "{other}"'
+            )
 
 
 def _warn_one_column(text: str, delim: str | None, quote: str, work: _Work) -> None:
@@ -343,6 +411,7 @@ def _finish_csv(plan: Plan, opts: ReadOptions) -> None:
     args = list(plan.info["csv_args"])
     types = {c: t for c, t in opts.column_types.items() if c not in plan.locale_columns}
     types.update({c: "VARCHAR" for c in plan.locale_columns})
+    types.update({c: "VARCHAR" for c in plan.date_columns if c not in opts.column_types})
     types.update({c: "VARCHAR" for c in plan.text_columns})
     types.update(plan.widened)
     verified = {c: "VARCHAR" for c in plan.verify if c not in types}
@@ -651,6 +720,9 @@ def _select_sql(plan: Plan, from_sql: str, opts: ReadOptions, cols: list[tuple[s
         if c in plan.verify and c not in plan.widened and types.get(c) == "VARCHAR" and from_sql == plan.from_sql:
             parts.append(f"{_strict_cast(c, plan.verify[c])} AS {_ident(c)}")
             continue
+        if c in plan.date_columns and c not in plan.text_columns and c not in opts.column_types:
+            parts.append(f"CAST(strptime({_ident(c)}, {_lit(plan.date_columns[c])}) AS DATE) AS {_ident(c)}")
+            continue
         if c in plan.locale_columns and c not in plan.text_columns:
             loc, t = plan.locale_columns[c]
             parts.append(f"CAST({numlocale.sql_expression(_ident(c), loc)} AS {t}) AS {_ident(c)}")
@@ -714,6 +786,7 @@ def _translate(exc: Exception, plan: Plan | None) -> ServiceError:
 
 _RETRYABLE = (
     "could not convert",
+    "could not parse string",  # strptime of a date column in the decided day/month order
     "conversion error",
     "failed to cast",
     "json transform error",
@@ -841,6 +914,28 @@ def _misfits(con, from_sql: str, checks: dict[str, str]) -> dict[str, tuple[int,
     return {c: (row[2 * i], list(row[2 * i + 1] or [])) for i, c in enumerate(checks)}
 
 
+def _verify_date_columns(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
+    """After a failed read: widen to text the date columns with values not written in the decided format
+    (whole file), report them, and re-plan. False when none failed."""
+    active = {c: f for c, f in plan.date_columns.items() if c not in plan.text_columns and c not in opts.column_types}
+    if not active or plan.info.get("csv_args") is None:
+        return False
+    checks = {c: f"try_strptime(CAST({_ident(c)} AS VARCHAR), {_lit(f)}) IS NOT NULL" for c, f in active.items()}
+    failed = {c: v for c, v in _misfits(con, plan.from_sql, checks).items() if v[0]}
+    for c, (n, examples) in failed.items():
+        plan.text_columns.add(c)
+        col = work.report.column(c)
+        col.decision, col.not_fitting, col.examples = "widened", n, examples
+        work.report.date_formats.pop(c, None)
+        work.warn(
+            f"column {c!r}: {n} value(s) are not dates written as {active[c]} (e.g. {examples[:3]}); kept as text"
+        )
+    if not failed:
+        return False
+    _finish_csv(plan, opts)
+    return True
+
+
 def _verify_locale_columns(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
     """After a failed read: widen to text the locale columns with values that are not numbers in
     their convention (whole file), report them, and re-plan. False when none failed."""
@@ -885,6 +980,7 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
                 or bool(opts.columns)
                 or bool(opts.column_types)
                 or bool(plan.locale_columns)
+                or bool(plan.date_columns)
                 or bool(plan.verify)
             )
             if not need_cols:
@@ -911,7 +1007,7 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
             if not plan.retry_from_sql or not any(k in low for k in _RETRYABLE):
                 raise _translate(exc, plan) from None
             first_error = exc
-        for fix in (_verify_locale_columns, _widen_verified):
+        for fix in (_verify_date_columns, _verify_locale_columns, _widen_verified):
             try:
                 if fix(con, plan, opts, work):
                     result, _ = attempt(plan.from_sql)
@@ -935,7 +1031,11 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
         changed = {
             c: t
             for c, t in wide_cols
-            if first.get(c) != t and c not in plan.locale_columns and c not in plan.verify and c not in plan.widened
+            if first.get(c) != t
+            and c not in plan.locale_columns
+            and c not in plan.date_columns
+            and c not in plan.verify
+            and c not in plan.widened
         }
         found = {}
         raw_sql = plan.retry_from_sql  # the values as text where the reader can give them so

@@ -85,6 +85,7 @@ class ReadOptions:
     column_types: dict[str, str] = field(default_factory=dict)
     sheets: list[str] | None = None  # None: every sheet
     columns: list[str] | None = None  # None: every column
+    date_format: str | None = None  # text dates, e.g. "%m/%d/%Y"; None: detected (day-first when undecidable, reported)
     formulas: str = "values"  # workbooks: "values" (cached results) or "text" (the formula itself, =A2+30)
     max_line_size: int = 2 * 1024 * 1024  # DuckDB reads in buffers of 16x this: keep it modest
     pdf_timeout_seconds: float = 120.0
@@ -164,6 +165,12 @@ class ReadOptions:
                 raise _bad(name, "give a list of names")
             if value is not None and not value:
                 raise _bad(name, "give at least one name, or leave the option out for all")
+        if self.date_format is not None and (
+            not isinstance(self.date_format, str)
+            or not all(p in self.date_format for p in ("%d", "%m"))
+            or not any(p in self.date_format for p in ("%Y", "%y"))
+        ):
+            raise _bad("date_format", 'give a strftime pattern with %d, %m and %Y (or %y), e.g. "%m/%d/%Y"')
         if self.formulas not in FORMULAS:
             raise _bad("formulas", f"use one of {list(FORMULAS)}")
         if not isinstance(self.max_line_size, int) or self.max_line_size < 1024:

@@ -37,6 +37,7 @@ class ReadReport:
     skip_decision: str | None = None  # detected | given
     comment: str | None = None
     number_locale: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {decimal, thousands}
+    date_formats: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {format, decision}
     rows: int | None = None
     columns: dict[str, ColumnReport] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

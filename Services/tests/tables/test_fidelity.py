@@ -361,3 +361,52 @@ def test_pandas_unnamed_index_is_not_a_data_column(tmp_path):
     named, _ = tables.read(tmp_path / "named.parquet")
     assert sorted(named.column_names) == ["label", "text"]
     assert checks_read(tmp_path / "new.parquet").columns.tolist() == ["text", "label"]
+
+
+def _dates_csv(path, days: list[str]) -> None:
+    path.write_text("id,day\n" + "".join(f"{i},{d}\n" for i, d in enumerate(days)), encoding="utf-8")
+
+
+def test_day_and_month_order_is_decided_from_the_values_and_reported(tmp_path):
+    # one value with a second part above 12 makes the whole column month-first
+    _dates_csv(tmp_path / "us.csv", ["02/06/2024", "03/11/2024", "04/25/2024"])
+    table, report = tables.read(tmp_path / "us.csv")
+    assert table.column("day").to_pylist() == [date(2024, 2, 6), date(2024, 3, 11), date(2024, 4, 25)]
+    assert report.date_formats == {"day": {"format": "%m/%d/%Y", "decision": "detected"}}
+    assert report.warnings == []
+    # one value with a first part above 12: day-first, also with dots and two-digit years
+    _dates_csv(tmp_path / "de.csv", ["02.06.24", "25.11.24"])
+    table, report = tables.read(tmp_path / "de.csv")
+    assert table.column("day").to_pylist() == [date(2024, 6, 2), date(2024, 11, 25)]
+    assert report.date_formats["day"] == {"format": "%d.%m.%y", "decision": "detected"}
+
+
+def test_undecidable_dates_are_read_day_first_with_a_warning_and_the_option_overrides(tmp_path):
+    _dates_csv(tmp_path / "any.csv", ["02/06/2024", "03/11/2024", "01/01/2024"])
+    table, report = tables.read(tmp_path / "any.csv")
+    assert table.column("day").to_pylist() == [date(2024, 6, 2), date(2024, 11, 3), date(2024, 1, 1)]
+    assert report.date_formats["day"]["decision"] == "assumed"
+    (warning,) = report.warnings
+    assert "02/06/2024" in warning and "day-first" in warning and '"%m/%d/%Y"' in warning
+    table, report = tables.read(tmp_path / "any.csv", {"date_format": "%m/%d/%Y"})
+    assert table.column("day").to_pylist() == [date(2024, 2, 6), date(2024, 3, 11), date(2024, 1, 1)]
+    assert report.warnings == []
+    with pytest.raises(ServiceError) as exc:
+        tables.ReadOptions.from_dict({"date_format": "%Y"})
+    assert "date_format" in exc.value.message
+
+
+def test_numeric_dates_leave_other_date_columns_alone_and_a_late_misfit_widens_to_text(tmp_path):
+    rows = "".join(f"{i},2024-0{i % 9 + 1}-1{i % 9},{i % 12 + 1:02d}/{(i * 5) % 12 + 1:02d}/2024\n" for i in range(50))
+    (tmp_path / "mixed.csv").write_text("id,iso,day\n" + rows, encoding="utf-8")
+    table, _ = tables.read(tmp_path / "mixed.csv")
+    assert str(table.schema.field("iso").type) == "date32[day]" and str(table.schema.field("day").type) == "date32[day]"
+    assert table.column("iso").to_pylist()[1] == date(2024, 2, 11)
+    # the sample (first 2,000 lines) cannot tell; a value far below shows month-first: text, not wrong dates
+    days = ["02/06/2024"] * 3000 + ["12/25/2024"]
+    _dates_csv(tmp_path / "late.csv", days)
+    table, report = tables.read(tmp_path / "late.csv")
+    assert str(table.schema.field("day").type) == "string"
+    assert table.column("day").to_pylist()[-1] == "12/25/2024" and table.column("day").to_pylist()[0] == "02/06/2024"
+    assert report.columns["day"].not_fitting == 1 and "12/25/2024" in report.columns["day"].examples
+    assert any("not dates written as %d/%m/%Y" in w for w in report.warnings)

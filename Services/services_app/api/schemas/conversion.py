@@ -53,6 +53,13 @@ class ConversionOptionsIn(Schema):
     thousands: Literal["", ",", ".", " ", "'", "\u00a0", "\u202f"] | None = Field(
         None, description='Thousands separator ("" for none; default: detected per column)', examples=["."]
     )
+    date_format: str | None = Field(
+        None,
+        max_length=40,
+        description="How text dates are written, as a strftime pattern (default: detected; when no value shows "
+        "whether the day or the month comes first, day-first is assumed and the report says so)",
+        examples=["%m/%d/%Y"],
+    )
     formulas: Literal["values", "text"] = Field(
         "values",
         description="Workbooks: the cached result of each formula (values) or the formula itself (text, e.g. =A2+30)",
