@@ -320,7 +320,9 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
 
 
 # a date written with day and month as numbers: 02/06/2024, 2.6.24, 02-06-2024 (an optional time after it)
-_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*$")
+_NUMERIC_DATE = re.compile(
+    r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*$"
+)
 
 
 def _plan_dates(plan: Plan, opts: ReadOptions, work: _Work) -> None:

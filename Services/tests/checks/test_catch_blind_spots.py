@@ -263,3 +263,19 @@ def test_clean_text_pairs_false_alarm_rate(storage):
             alarms.append((seed, sorted(failed)))
     print(f"text clean pairs: {len(alarms)} of 20 failed: {alarms}")
     assert len(alarms) <= 1, alarms
+
+
+def test_date_format_change_between_two_csv_batches_fails_date_columns(storage):
+    # both sides CSV: the reader types both columns as dates, and the check still sees how they were written
+    reference = parcel_batch(1000, seed=1)
+    reference.to_csv(storage.data_root / "parcels_ref_dates.csv", index=False)
+    df = parcel_batch(1000, seed=3)
+    df["shipped"] = pd.to_datetime(df["shipped"]).dt.strftime("%d/%m/%Y")
+    result, failed, checks = run_tab(storage, "parcels_ref_dates.csv", df, "parcels_dates_csv")
+    assert failed == {"date_columns"}, failed
+    problems = checks["date_columns"]["value"]["columns"]["shipped"]["problems"]
+    assert problems == ["format changed from dates as YYYY-MM-DD (ISO 8601) to dates as DD/MM/YYYY"]
+    # the same new batch, written ISO like the reference: passes
+    df["shipped"] = pd.to_datetime(df["shipped"], format="%d/%m/%Y").dt.strftime("%Y-%m-%d")
+    result, failed, checks = run_tab(storage, "parcels_ref_dates.csv", df, "parcels_dates_csv_iso")
+    assert "date_columns" not in failed, checks["date_columns"]

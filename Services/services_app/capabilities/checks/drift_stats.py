@@ -50,6 +50,7 @@ class ColumnType:
     kind: str  # numeric | number_with_unit | date | boolean | categorical | text | empty
     unit: str | None = None
     date_format: str | None = None  # strptime format, or "typed" for a datetime column
+    written_as: str | None = None  # a typed date column read from text: how the file wrote it (strptime format)
     share: float = 1.0  # share of the sampled values that fit the kind
     notes: list[str] = field(default_factory=list)
 
@@ -57,7 +58,9 @@ class ColumnType:
         if self.kind == "number_with_unit":
             return f"numbers with the unit {self.unit!r}"
         if self.kind == "date":
-            return "dates (typed)" if self.date_format == "typed" else f"dates as {DATE_FORMATS[self.date_format]}"
+            if self.date_format == "typed":
+                return f"dates as {_format_name(self.written_as)}" if self.written_as else "dates (typed)"
+            return f"dates as {_format_name(self.date_format)}"
         return {"numeric": "numbers", "text": "free text"}.get(self.kind, self.kind)
 
 
@@ -70,6 +73,12 @@ def _strings(series: pd.Series) -> pd.Series:
 
 def date_share(values: pd.Series, fmt: str) -> float:
     return float(pd.to_datetime(values, format=fmt, errors="coerce").notna().mean()) if len(values) else 0.0
+
+
+def _format_name(fmt: str) -> str:
+    if fmt in DATE_FORMATS:
+        return DATE_FORMATS[fmt]
+    return fmt.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY").replace("%y", "YY")
 
 
 def column_type(series: pd.Series) -> ColumnType:
@@ -234,7 +243,9 @@ def date_checks(ref: pd.Series | None, new: pd.Series, *, ref_type: ColumnType |
     out["unreadable_share"] = round(share_unreadable, 4)
     if ref is not None and ref_type is not None and ref_type.kind == "date":
         out["reference_format"] = ref_type.describe()
-        if ref_type.date_format != new_type.date_format and "typed" not in (ref_type.date_format, new_type.date_format):
+        ref_written = ref_type.written_as or ref_type.date_format
+        new_written = new_type.written_as or new_type.date_format
+        if ref_written != new_written and "typed" not in (ref_written, new_written):
             problems.append(f"format changed from {ref_type.describe()} to {new_type.describe()}")
         ref_dates = parse_dates(ref, ref_type).dropna()
         if len(ref_dates) and new_dates.notna().any():

@@ -84,16 +84,34 @@ def read_table(path: Path, *, columns: list[str] | None = None) -> pd.DataFrame:
     if path.stat().st_size == 0 and fmt in ("csv", "tsv", "txt"):
         return pd.DataFrame()
     try:
-        table, _report = read_any(path)
+        table, report = read_any(path)
     except TableError as exc:
         raise _not_readable(path, exc) from exc
     df = to_frame(table)
+    df.attrs["date_formats"] = written_date_formats(table, report)
     if columns is None:
         return df
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ServiceError(f"columns {missing} not found", code="missing_columns")
     return df[columns]
+
+
+def written_date_formats(table, report) -> dict[str, str]:
+    """How a text file wrote the dates the reader typed: {column: strptime format} (ISO for the dates the reader
+    types by themselves). A date format change between two CSV batches is then still a change, although both
+    arrive typed. Empty for formats that store dates as dates (Parquet, workbooks)."""
+    import pyarrow as pa
+
+    if report.format not in ("csv", "tsv", "txt"):
+        return {}
+    out = {}
+    for f in table.schema:
+        if f.name in report.date_formats:
+            out[f.name] = report.date_formats[f.name]["format"]
+        elif pa.types.is_date(f.type):
+            out[f.name] = "%Y-%m-%d"
+    return out
 
 
 @dataclass

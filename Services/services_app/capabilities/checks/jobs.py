@@ -595,6 +595,10 @@ def _tabular_datasets(
     frames = [new_raw] + ([ref_raw] if ref_raw is not None else [])
     columns = [c for c in new_raw.columns if c not in {p["label"], *p["text"], *p["ignore_columns"]}]
     types = [{c: drift_stats.column_type(f[c]) for c in columns} for f in frames]
+    for f, ftypes in zip(frames, types, strict=True):  # dates the reader typed from text: how they were written
+        for c, written in f.attrs.get("date_formats", {}).items():
+            if c in ftypes and ftypes[c].kind == "date" and ftypes[c].date_format == "typed":
+                ftypes[c].written_as = written
     features, cats, numeric_like, units, dates = _tabular_features(frames, p, notes, types)
     label = p["label"]
     # Integrity checks see the batch exactly as read (mixed types and all).
