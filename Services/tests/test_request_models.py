@@ -14,6 +14,7 @@ from services_app.errors import ServiceError
 # (operation, a body that would otherwise pass validation, a nested object to misspell a key in)
 BODIES = [
     ("job_demo", {"seconds": 0}, None),
+    ("conversion_create", {"source": "raw/x.csv"}, "options"),
     ("kb_build", {"name": "kb", "source": "x"}, "chunking"),
     ("transform_create", {"job_type": "classification", "source": "x.csv"}, "splits"),
     ("language_model_train", {"source": "x.csv"}, None),

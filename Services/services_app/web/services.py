@@ -1,25 +1,28 @@
-"""Writes the web app makes: each submits the same job, with the same checks, as its API endpoint."""
+"""Writes the web app makes: each goes through the capability's own submit function, as its API endpoint does."""
 
 from __future__ import annotations
 
-from ..capabilities.checks.validation import validate_inputs
+from ..capabilities.checks.request import KIND as CHECKS_KIND
+from ..capabilities.checks.request import ChecksRequest
+from ..capabilities.checks.submit import checks_submit
+from ..capabilities.conversion.request import KIND as CONVERSION_KIND
+from ..capabilities.conversion.request import ConversionRequest
+from ..capabilities.conversion.submit import conversion_submit
 from ..errors import ServiceError
 from ..jobs.services import job_submit
 from ..models import Job
 from ..workspaces import default_workspace, job_storage, workspace_location, workspace_storage
 
-CHECKS_KIND = "checks.incoming"
-CONVERSION_KIND = "conversion.parquet"
+__all__ = ["CHECKS_KIND", "CONVERSION_KIND", "check_submit", "conversion_upload_submit", "job_rerun"]
 
 
 def conversion_upload_submit(*, user, upload) -> tuple[Job, bool]:
-    """One uploaded file converted to Parquet (as `POST /api/conversions/upload` with one file)."""
+    """One uploaded file converted to Parquet: the conversion's own submit, as `POST /api/conversions/upload`."""
     workspace = default_workspace(user)
     storage = workspace_storage(workspace)
     stored = storage.store_upload(upload, upload.name or "upload")
-    params = {"files": [stored.location], "output": None, "options": {}}
-    inputs = [{"location": stored.location, "sha256": stored.sha256}]
-    return job_submit(owner=user, workspace=workspace, kind=CONVERSION_KIND, params=params, inputs=inputs)
+    request = ConversionRequest(source="uploads")
+    return conversion_submit(owner=user, request=request, storage=storage, uploads=[stored], workspace=workspace)
 
 
 def check_submit(
@@ -35,10 +38,8 @@ def check_submit(
         params["text"] = text
     if reference:
         params["reference"] = workspace_location(workspace, reference)
-    storage = workspace_storage(workspace)
-    validated = validate_inputs(storage, params)  # a 4xx now, before anything is queued
-    inputs = [storage.fingerprint(validated[r]) for r in ("dataset", "reference") if validated.get(r)]
-    return job_submit(owner=user, workspace=workspace, kind=CHECKS_KIND, params=params, inputs=inputs)
+    request = ChecksRequest.from_params(params)
+    return checks_submit(owner=user, request=request, storage=workspace_storage(workspace), workspace=workspace)
 
 
 def job_rerun(*, user, job: Job) -> Job:

@@ -413,7 +413,14 @@ def test_run_a_check_from_the_dataset_page(alice_client, alice_dataset, user):
     res = alice_client.post(reverse("web:check_run"), {"dataset": location, "label": "label"})
     job = Job.objects.get(kind="checks.incoming")
     assert res["Location"] == reverse("web:job", args=[job.pk])
-    assert job.owner == user and job.params == {"dataset": location, "label": "label", "wandb": False}
+    # the checks' own request model, as the API stores it: what was chosen, and every default spelt out
+    assert job.owner == user
+    assert {k: job.params[k] for k in ("dataset", "label", "wandb", "reference")} == {
+        "dataset": location,
+        "label": "label",
+        "wandb": False,
+        "reference": None,
+    }
     assert job.inputs[0]["location"] == location and len(job.inputs[0]["sha256"]) == 64
     bad = alice_client.post(reverse("web:check_run"), {"dataset": location, "label": "nope"})
     assert bad.status_code == HTTPStatus.BAD_REQUEST and "nope" in bad.content.decode()

@@ -1,39 +1,21 @@
 """HTTP door of the Parquet conversion capability (`services_app.capabilities.conversion`); previews of any Parquet."""
 
-import json
-
 from ninja import File, Form, Query, Router, Schema
 from ninja.files import UploadedFile
 from pydantic import Field, ValidationError
 
-from ...capabilities.conversion.options import ConvertOptions
 from ...capabilities.conversion.preview import preview_parquet
+from ...capabilities.conversion.request import ConversionOptions, ConversionRequest
+from ...capabilities.conversion.submit import conversion_submit
 from ...errors import ServiceError
+from ...params import summarize
 from ...workspaces import request_storage
-from ..jobs import submit
+from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
-from ..schemas.conversion import ConversionIn, ConversionOptionsIn, DatasetPreviewOut
+from ..schemas.conversion import DatasetPreviewOut
 from ..schemas.jobs import JobOut
 
 router = Router(tags=["Parquet conversion"])
-
-KIND = "conversion.parquet"
-
-
-def _options(options: ConversionOptionsIn) -> dict:
-    data = options.dict(exclude_unset=True)
-    ConvertOptions.from_dict(data)  # 400 now for a bad option, not a failed job later
-    return data
-
-
-def _check_output(storage, output: str) -> None:
-    """A 4xx now for an output outside the data root or on a bucket not allowed."""
-    if output.startswith("gs://"):
-        from ...storage import parse_gcs
-
-        storage.check_bucket(parse_gcs(output)[0])
-    else:
-        storage.resolve_output(output)
 
 
 @router.post(
@@ -42,18 +24,14 @@ def _check_output(storage, output: str) -> None:
     url_name="conversion_create",
     summary="Convert a file or folder under the data root to Parquet",
 )
-def create_conversion(request, payload: ConversionIn):
+def create_conversion(request, payload: ConversionRequest):
     """Answers 202 with a `conversion.parquet` job; poll `GET /api/jobs/{id}`. A folder converts recursively
     and keeps its subfolders; the job result has one entry per file (status, rows, columns, schema, bytes in
     and out, seconds, warnings or the error). An identical earlier conversion of unchanged input is
     returned with 200 unless `force`."""
-    storage = request_storage(request)
-    options = _options(payload.options)
-    inputs = [storage.fingerprint(payload.source)]
-    if payload.output:
-        _check_output(storage, payload.output)
-    params = {"source": payload.source, "output": payload.output, "options": options}
-    return submit(request, kind=KIND, params=params, inputs=inputs, force=payload.force)
+    return accepted(
+        *conversion_submit(owner=request.auth, request=payload, storage=request_storage(request), **job_scope(request))
+    )
 
 
 @router.post(
@@ -74,20 +52,20 @@ def upload_conversion(
     if not files:
         raise ServiceError("upload at least one file in the `files` field", code="invalid_request")
     try:
-        parsed = ConversionOptionsIn(**json.loads(options)) if options else ConversionOptionsIn()
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ServiceError(f"options: not a JSON object ({exc})", code="invalid_option") from None
+        parsed = ConversionOptions.model_validate_json(options) if options else ConversionOptions()
     except ValidationError as exc:
         fields = [{"field": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")} for e in exc.errors()]
-        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:3])
-        raise ServiceError(f"options: {summary}", code="invalid_option", details=fields) from None
+        raise ServiceError(f"options: {summarize(exc, 3)}", code="invalid_option", details=fields) from None
+    payload = ConversionRequest(source="uploads", output=output or None, options=parsed, force=force)
     storage = request_storage(request)
-    if output:
-        _check_output(storage, output)
+    if output:  # before the upload is stored
+        from ...storage import check_output
+
+        check_output(storage, output)
     stored = [storage.store_upload(f, f.name or "upload") for f in files]
-    params = {"files": [s.location for s in stored], "output": output, "options": _options(parsed)}
-    inputs = [{"location": s.location, "sha256": s.sha256} for s in stored]
-    return submit(request, kind=KIND, params=params, inputs=inputs, force=force)
+    return accepted(
+        *conversion_submit(owner=request.auth, request=payload, storage=storage, uploads=stored, **job_scope(request))
+    )
 
 
 class PreviewQuery(Schema):

@@ -39,6 +39,7 @@ from ...walk import Skipped, walk
 from . import hashes
 from .core import CONVERTER_VERSION, convert_file
 from .options import ConvertOptions
+from .request import ConversionJob
 
 REPORT_NAME = "_conversion_report.json"
 MAX_RESULT_ENTRIES = 1000
@@ -135,7 +136,11 @@ def collect_inputs(
 
 
 def convert(ctx: JobContext, params: dict) -> dict:
+    """The ``conversion.parquet`` job: the stored request read back as `ConversionJob` (a request that no
+    longer validates fails with a structured 422), then the files or folder converted."""
     started = time.monotonic()
+    job = ConversionJob.from_params(params)
+    params = {**job.model_dump(mode="json"), "options": job.options.model_dump(mode="json", exclude_unset=True)}
     opts = ConvertOptions.from_dict(params.get("options"))
     walk_skipped: list[dict] = []
     items, out_location, single, source_label, src_root = collect_inputs(ctx, params, walk_skipped)

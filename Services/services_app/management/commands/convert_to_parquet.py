@@ -6,6 +6,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from services_app.capabilities.conversion.jobs import convert
+from services_app.capabilities.conversion.request import ConversionRequest
 from services_app.errors import ServiceError
 from services_app.jobs.context import tqdm_context
 from services_app.storage import get_storage
@@ -35,7 +36,10 @@ class Command(BaseCommand):
                 options[key] = opts[key]
         ctx = tqdm_context(get_storage(), desc="parquet", disable=opts["quiet"])
         try:
-            result = convert(ctx, {"source": opts["source"], "output": opts["output"], "options": options})
+            request = ConversionRequest.from_params(  # the API's model: same checks, same messages
+                {"source": opts["source"], "output": opts["output"], "options": options}
+            )
+            result = convert(ctx, request.job_params())
         except ServiceError as exc:
             ctx._bar.close()
             for entry in (exc.details or {}).get("files", []) if isinstance(exc.details, dict) else []:
