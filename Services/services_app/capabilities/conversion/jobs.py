@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ...errors import JobCancelled, ServiceError
@@ -70,10 +71,19 @@ def _not_entered(storage, out_local: Path | None) -> tuple[Path, ...]:
     return hidden + ((out_local,) if out_local is not None else ())
 
 
-def collect_inputs(
-    ctx: JobContext, params: dict, skipped_entries: list[dict] | None = None
-) -> tuple[list[tuple[Path, str]], str, bool, str, Path]:
-    """([(path, relative name)], output location, single-file output?, source label, local source root).
+@dataclass
+class Inputs:
+    """What a conversion reads and where it writes, decided before any file is read."""
+
+    items: list[tuple[Path, str]]  # (local path, name relative to the source)
+    output: str  # the output location (a .parquet file when single, else a folder)
+    single: bool  # one source file to one output file
+    label: str  # the source as the user named it (or the uploaded files' locations)
+    root: Path  # the local folder the relative names start from
+
+
+def collect_inputs(ctx: JobContext, request: ConversionJob, skipped_entries: list[dict] | None = None) -> Inputs:
+    """The files to convert and the output location of a request.
 
     A folder is listed by the confined walk (`services_app.walk`): what it does not read (a symlink out of
     the data root, a hard link, a mount) is appended to ``skipped_entries`` with its reason.
@@ -81,15 +91,13 @@ def collect_inputs(
     A gs:// source is first mirrored into the local cache (verified, reused
     while unchanged) and read from there."""
     storage = ctx.storage
-    source = params.get("source")
-    files = params.get("files") or []
-    output = params.get("output")
+    source, files, output = request.source, request.files, request.output
     if bool(source) == bool(files):
         raise ServiceError("give either a source location or uploaded files", code="invalid_request")
     if files:
         paths = [storage.resolve(loc, must_exist=True) for loc in files]
         out = output or f"parquet/uploads/{ctx.job_id}"
-        return [(p, p.name) for p in paths], out, False, ", ".join(files), storage.data_root
+        return Inputs([(p, p.name) for p in paths], out, False, ", ".join(files), storage.data_root)
     if source.startswith("gs://"):
         ctx.progress(0.0, f"fetching {source}", force=True)
         src = storage.local_copy(source)
@@ -98,10 +106,12 @@ def collect_inputs(
     if src.is_file():
         rel = src.name
         if output and output.lower().endswith(".parquet"):
-            return [(src, rel)], output, True, source, src.parent
+            return Inputs([(src, rel)], output, True, source, src.parent)
         if output:
-            return [(src, rel)], f"{output.rstrip('/')}/{_strip_suffixes(rel)}.parquet", True, source, src.parent
-        return [(src, rel)], _default_output(storage, source, True), True, source, src.parent
+            return Inputs(
+                [(src, rel)], f"{output.rstrip('/')}/{_strip_suffixes(rel)}.parquet", True, source, src.parent
+            )
+        return Inputs([(src, rel)], _default_output(storage, source, True), True, source, src.parent)
     out = output or _default_output(storage, source, False)
     out_local = None if out.startswith("gs://") else storage.resolve_output(out)
     if out_local is not None and out_local == src:
@@ -132,7 +142,7 @@ def collect_inputs(
             code="empty_source",
             details={"skipped": found_skipped[:50]} if found_skipped else None,
         )
-    return items, out, False, source, src
+    return Inputs(items, out, False, source, src)
 
 
 def convert(ctx: JobContext, params: dict) -> dict:
@@ -143,7 +153,9 @@ def convert(ctx: JobContext, params: dict) -> dict:
     params = {**job.model_dump(mode="json"), "options": job.options.model_dump(mode="json", exclude_unset=True)}
     opts = ConvertOptions.from_dict(params.get("options"))
     walk_skipped: list[dict] = []
-    items, out_location, single, source_label, src_root = collect_inputs(ctx, params, walk_skipped)
+    inputs = collect_inputs(ctx, job, walk_skipped)
+    items, out_location, single = inputs.items, inputs.output, inputs.single
+    source_label = inputs.label
     storage = ctx.storage
     remote_in = source_label.startswith("gs://")
     remote_out = out_location.startswith("gs://")
