@@ -88,6 +88,20 @@ def test_label_issues_need_two_rows_per_class():
     assert found.skipped and not found.flagged.any()
 
 
+def test_a_class_with_one_row_is_left_out_not_the_whole_check():
+    ref, clean = parcel_batch(1500, seed=1), parcel_batch(1500, seed=2)
+    noisy, flipped = flip_labels(clean, "delivery", 0.10, seed=3)
+    noisy.loc[0, "delivery"] = "<img src=x onerror=alert(1)>"  # one row of a label seen nowhere else
+    found = _issues(ref, noisy)
+    assert found.skipped is None and found.left_out == ["<img src=x onerror=alert(1)>"]
+    assert np.isnan(found.quality[0]) and not found.flagged[0]
+    truth = np.zeros(len(noisy), dtype=bool)
+    truth[[i for i in flipped if i != 0]] = True
+    precision = (found.flagged & truth).sum() / max(1, found.flagged.sum())
+    recall = (found.flagged & truth).sum() / truth.sum()
+    assert precision >= 0.7 and recall >= 0.5, (precision, recall)
+
+
 # --- near-duplicates ------------------------------------------------------------------------------
 
 
@@ -320,3 +334,25 @@ def test_one_word_off_texts_are_near_duplicates():
     assert sorted(map(tuple, pairs.tolist())) == [(0, 1), (0, 2)]
     sets = near_duplicates.text_sets(texts, None, n_ref=0, min_similarity=0.95)
     assert sets.set_id[0] == sets.set_id[1] == sets.set_id[2] >= 0 and sets.set_id[3] == -1
+
+
+def test_fix_first_csv_opens_as_data_not_formulas(tmp_path):
+    storage = Storage(data_root=tmp_path)
+    frame = row_frame(
+        source_rows=np.array([0, 1, 2]),
+        labels=pd.Series(["a", "=cmd|' /C calc'!A0", "b"]),
+        rows={"label_quality": np.array([0.01, 0.02, 0.03])},
+        issues={"label_issue": np.array([1, 1, 1], bool)},
+    )
+    content = pd.DataFrame({"text": ['=HYPERLINK("http://evil.example","click")', "@SUM(1+1)", "-3 plain"]})
+    out = write_exports(storage, tmp_path / "out", frame, content=content, text_column="text", budget=3)
+    import csv
+
+    with open(tmp_path / out["fix_first.csv"], newline="") as f:
+        cells = [c for row in csv.reader(f) for c in row]
+    assert '\'=HYPERLINK("http://evil.example","click")' in cells and "'@SUM(1+1)" in cells
+    assert "'=cmd|' /C calc'!A0" in cells and "'-3 plain" in cells
+    assert not any(c.startswith(("=", "+", "@")) for c in cells)
+    # the Label Studio import keeps the text exactly as it was
+    tasks = json.loads((tmp_path / out["label_studio.json"]).read_text())
+    assert {t["data"]["text"] for t in tasks} == {'=HYPERLINK("http://evil.example","click")', "@SUM(1+1)", "-3 plain"}

@@ -44,6 +44,7 @@ class LabelIssues:
     models: list[str] = field(default_factory=list)
     folds: int = 0
     skipped: str | None = None  # why nothing could be computed
+    left_out: list[str] = field(default_factory=list)  # classes with one row: no out-of-sample estimate possible
 
 
 def knn_probabilities(
@@ -100,6 +101,31 @@ def find_label_issues(
         flagged=np.zeros(len(X_new), dtype=bool),
         reference_flagged=np.zeros(n_ref, dtype=bool),
     )
+    single = counts[codes] < 2
+    if single.any() and len(classes) - int((counts < 2).sum()) >= 2:
+        # A class seen once cannot be cross-validated; its rows are left out (and named), the rest is checked.
+        keep = ~single
+        part = find_label_issues(
+            None if X_ref is None else X_ref[keep[:n_ref]],
+            None if y_ref is None else np.asarray(y_ref, dtype=object)[keep[:n_ref]],
+            X_new[keep[n_ref:]],
+            np.asarray(y_new, dtype=object)[keep[n_ref:]],
+            tabular=tabular,
+            k=k,
+            folds=folds,
+            max_label_quality=max_label_quality,
+            max_neighbour_agreement=max_neighbour_agreement,
+            seed=seed,
+        )
+        kept_new = keep[n_ref:]
+        empty.quality[kept_new] = part.quality
+        empty.suggested[kept_new] = part.suggested
+        empty.suggested_probability[kept_new] = part.suggested_probability
+        empty.flagged[kept_new] = part.flagged
+        empty.reference_flagged[keep[:n_ref]] = part.reference_flagged
+        empty.models, empty.folds, empty.skipped = part.models, part.folds, part.skipped
+        empty.left_out = sorted(str(c) for c in classes[counts < 2])
+        return empty
     folds = int(min(folds, counts.min()))
     if len(classes) < 2 or folds < 2:
         empty.skipped = "every class needs at least two rows for cross-validation"

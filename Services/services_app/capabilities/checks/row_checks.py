@@ -167,7 +167,7 @@ def run_label_issues(data: RowData, cfg: dict, *, tabular: bool) -> dict:
             failing=None,
             value={"skipped": result.skipped},
             condition="",
-            details="",
+            details=f"not run: {result.skipped}",
             dataset="dataset",
         )
     rates = label_issues.compare_rates(
@@ -189,7 +189,14 @@ def run_label_issues(data: RowData, cfg: dict, *, tabular: bool) -> dict:
         "per_class": rates["per_class"],
         "models": result.models,
         "folds": result.folds,
+        "classes_left_out": result.left_out,
     }
+    left_out = (
+        f"; rows of {', '.join(repr(c) for c in result.left_out)} left out (a class with one row cannot be "
+        "cross-validated)"
+        if result.left_out
+        else ""
+    )
     if not has_ref:
         return entry(
             "label_issues",
@@ -197,13 +204,15 @@ def run_label_issues(data: RowData, cfg: dict, *, tabular: bool) -> dict:
             failing=None,
             value=value,
             condition="",
-            details=f"{o['flagged']} likely label errors ({o['share']:.1%}); no reference to compare the rate with",
+            details=f"{o['flagged']} likely label errors ({o['share']:.1%}); no reference to compare the rate with"
+            + left_out,
             dataset="dataset",
         )
     details = (
         f"{o['flagged']} of {o['rows']} rows ({o['share']:.1%}) look mislabelled; the reference's own rate is "
         f"{o['reference_share']:.1%} (p={o['p_value']:g})"
         + (f"; classes above their reference rate: {', '.join(failing_classes)}" if failing_classes else "")
+        + left_out
     )
     return entry(
         "label_issues",

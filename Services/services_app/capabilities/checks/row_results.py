@@ -70,6 +70,20 @@ def row_frame(*, source_rows: np.ndarray, labels: pd.Series, rows: dict, issues:
     return frame
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR) get a leading
+    apostrophe, as OWASP's CSV injection guidance advises: the file opens as data, never as formulas.
+    Numbers are left alone (a negative number is a number, not a formula)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+    return out
+
+
 def fix_first(frame: pd.DataFrame, *, budget: int) -> pd.DataFrame:
     hits = frame[frame["priority"] > 0]
     return hits.sort_values(["priority", "label_quality", "row"], ascending=[False, True, True]).head(budget)
@@ -87,7 +101,7 @@ def write_exports(
         frame.to_parquet(tmp, index=False)
     csv = top.assign(issues=top["issues"].map(";".join)).join(shown.drop(columns=[c for c in shown if c in top]))
     with storage.atomic_file(folder / "fix_first.csv") as tmp:
-        csv.to_csv(tmp, index=False)
+        spreadsheet_safe(csv).to_csv(tmp, index=False)
     tasks = []
     for idx, r in top.iterrows():
         data = {"row": int(r["row"]), "label": r["label"], "issues": list(r["issues"])}
