@@ -13,7 +13,6 @@ from django.urls import reverse
 
 from services_app.errors import ServiceError
 from services_app.outbound import check_url
-from tests.conftest import run_job_now
 
 SECRET = b"id,secret\n1,internal-only\n"
 
@@ -101,9 +100,20 @@ def test_url_connector_cannot_fetch_loopback_through_the_api(api, settings, inte
         reverse("api:dataset_download"),
         {"connector": "url", "params": {"url": f"http://127.0.0.1:{internal}/internal.csv"}, "convert": True},
     )
-    assert r.status_code == HTTPStatus.ACCEPTED, r.json()
-    job = run_job_now(Job.objects.get(pk=r.json()["id"]))
-    assert job.status == "failed" and job.error["code"] == "outbound_blocked", job.error
+    # refused when submitted: no job is queued that could never run
+    assert r.status_code == HTTPStatus.FORBIDDEN, r.json()
+    assert r.json()["error"]["code"] == "outbound_blocked" and Job.objects.count() == 0
+    # and the job itself refuses it too, should a stored job ever name such an address
+    from services_app.capabilities.downloads.jobs import download
+    from services_app.jobs.context import JobContext
+    from services_app.storage import Storage
+
+    with pytest.raises(ServiceError) as exc:
+        download(
+            JobContext(storage=Storage(data_root=settings.DATA_ROOT)),
+            {"connector": "url", "params": {"url": f"http://127.0.0.1:{internal}/internal.csv"}},
+        )
+    assert exc.value.code == "outbound_blocked"
     assert Internal.hits == []  # the internal service was never contacted
     assert not (settings.DATA_ROOT / "raw").exists() or not any((settings.DATA_ROOT / "raw").rglob("*.csv"))
 

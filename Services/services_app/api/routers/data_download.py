@@ -3,8 +3,10 @@
 from ninja import Router
 
 from ...capabilities.downloads.connectors import CONNECTORS
-from ...capabilities.downloads.request import KIND, DatasetDownloadRequest
-from ..jobs import submit
+from ...capabilities.downloads.request import DatasetDownloadRequest
+from ...capabilities.downloads.submit import download_submit
+from ...workspaces import request_storage
+from ..jobs import accepted, job_scope
 from ..schemas.common import ERRORS
 from ..schemas.downloads import ConnectorOut
 from ..schemas.jobs import JobOut
@@ -32,4 +34,6 @@ def download_dataset(request, payload: DatasetDownloadRequest):
     and with `convert` turns the result into Parquet under `parquet/<connector>/...`.
     HTTP 5xx and 429 answers are retried with backoff (honouring Retry-After); a size cap,
     content type and checksum are checked when given; nothing partial is ever left behind."""
-    return submit(request, kind=KIND, params=payload.job_params(), force=payload.force)
+    return accepted(
+        *download_submit(owner=request.auth, request=payload, storage=request_storage(request), **job_scope(request))
+    )

@@ -7,8 +7,9 @@ so the job never meets a parameter it does not understand."""
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...params import RequestModel
 
@@ -32,11 +33,21 @@ class UrlParams(Retries):
     content_type: str | None = Field(None, max_length=200, description="Expected media type, e.g. text/csv")
     max_bytes: int | None = Field(None, ge=1, description="Refuse larger content (default 5 GiB)")
 
+    @field_validator("url")
+    @classmethod
+    def _fetchable_scheme(cls, url: str) -> str:
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https", "gs"):
+            raise ValueError(f"give an http, https or gs:// URL, not {scheme + '://' if scheme else 'no scheme'}")
+        return url
+
 
 class OekobaudatParams(Retries):
     """The ÖKOBAUDAT (soda4LCA) process listing, optionally with every process data set."""
 
-    base_url: str | None = Field(None, max_length=2048, description="soda4LCA resource URL (default: ÖKOBAUDAT)")
+    base_url: str | None = Field(
+        None, max_length=2048, pattern=r"^https?://", description="soda4LCA resource URL (default: ÖKOBAUDAT)"
+    )
     data_stock: str | None = Field(None, description="Data stock UUID")
     compliance: str | None = Field(None, description="A1, A2 or a compliance system's source UUID")
     page_size: int = Field(500, ge=1, le=5000)
