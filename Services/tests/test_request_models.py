@@ -88,3 +88,14 @@ def test_job_time_validation_is_a_structured_422():
     assert exc.value.details[0]["field"] == "chunking.mode"
     assert "chunking.mode" in exc.value.message
     json.dumps(exc.value.as_dict())  # stored on the Job as JSON
+
+
+@pytest.mark.django_db
+def test_free_strings_have_a_length_limit(api):
+    r = api.post(
+        reverse("api:transform_create"),
+        {"job_type": "classification", "source": "x.csv", "text_separator": "-" * 1_000_000},
+    )
+    assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY and "text_separator" in r.json()["error"]["message"]
+    r = api.post(reverse("api:language_model_train"), {"source": "x.csv", "text_column": "t" * 10_000})
+    assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY and "text_column" in r.json()["error"]["message"]

@@ -22,7 +22,7 @@ class LanguageModelRequest(RequestModel):
         "or in an allowed bucket (gs://bucket/prefix)",
         examples=["jobs/language_modeling/target/corpus-v1"],
     )
-    text_column: str = "text"
+    text_column: str = Field("text", min_length=1, max_length=256)
     kind: Literal["cooccurrence", "ngram"] = "ngram"
     window: int = Field(5, ge=1, le=50, description="Co-occurrence: words on each side that count as context")
     weighting: Literal["harmonic", "uniform"] = Field(
@@ -35,9 +35,12 @@ class LanguageModelRequest(RequestModel):
     max_vocab: int = Field(50_000, ge=10, le=2_000_000)
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="Only for a single-file source")
     seed: int = 42
-    name: str | None = Field(None, description="Folder name under jobs/language_modeling/models/ (default: job id)")
+    name: str | None = Field(
+        None, max_length=100, description="Folder name under jobs/language_modeling/models/ (default: job id)"
+    )
     output: str | None = Field(
         None,
+        max_length=4096,
         description="Model folder under the data root or in an allowed bucket (overrides name)",
         examples=["gs://my-bucket/models/corpus-ngram"],
     )

@@ -48,19 +48,23 @@ class TransformRequest(RequestModel):
     text_columns: list[str] = Field(
         default_factory=list, description="One or several columns, joined with text_separator"
     )
-    text_separator: str = "\n"
+    text_separator: str = Field("\n", max_length=16, description="Joins several text columns")
     label_columns: list[str] = Field(
         default_factory=list,
         description="Classification: one column. Multi-label: one delimited column, or one 0/1 column per label",
     )
     label_delimiter: str | None = Field(
-        None, description="Multi-label: separator inside the label column (default ',')"
+        None, max_length=16, description="Multi-label: separator inside the label column (default ',')"
     )
-    spans_column: str | None = Field(None, description="NER: JSON list of {start, end, label} character spans")
-    tokens_column: str | None = Field(None, description="NER: tokens (list, JSON list or space-separated)")
-    tags_column: str | None = Field(None, description="NER: one tag per token (BIO, IOB or BIOES)")
+    spans_column: str | None = Field(
+        None, max_length=256, description="NER: JSON list of {start, end, label} character spans"
+    )
+    tokens_column: str | None = Field(
+        None, max_length=256, description="NER: tokens (list, JSON list or space-separated)"
+    )
+    tags_column: str | None = Field(None, max_length=256, description="NER: one tag per token (BIO, IOB or BIOES)")
     id_column: str | None = Field(
-        None, description="Stable row id to hash for the split (default: the normalised text)"
+        None, max_length=256, description="Stable row id to hash for the split (default: the normalised text)"
     )
     splits: Splits = Field(default_factory=lambda: Splits())
     stratify: bool | None = Field(None, description="Default: true for classification and multilabel")
@@ -74,11 +78,13 @@ class TransformRequest(RequestModel):
     formats: list[Literal["parquet", "jsonl"]] = Field(default_factory=lambda: ["parquet", "jsonl"])
     name: str | None = Field(
         None,
+        max_length=100,
         description="Output folder name under jobs/<job_type>/target/ (default: the job id)",
         examples=["reviews-v1"],
     )
     output: str | None = Field(
         None,
+        max_length=4096,
         description="Output folder under the data root or in an allowed bucket (overrides name)",
         examples=["gs://my-bucket/datasets/reviews-v1"],
     )
