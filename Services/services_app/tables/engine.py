@@ -498,7 +498,14 @@ def _plan_numbers(plan: Plan, body_text: str, delim: str, quote: str, header, op
         if given and given not in NUMERIC_TYPES:
             continue
         guesses[names[i]] = g
-    decided, ambiguous = numlocale.resolve(guesses, delim)
+    decided, ambiguous, assumed = numlocale.resolve(guesses, delim)
+    for name in assumed:
+        example = next((v for v in cols[names.index(name)] if v.strip()), "")
+        work.warn(
+            f"column {name!r}: values such as {example!r} read with a decimal point "
+            f"({numlocale.parse(example, numlocale.DEFAULT)!r}); nothing in the file shows '.' separating "
+            'thousands. If it does, set the `thousands` option to "." (and `decimal` to ",")'
+        )
     for name in ambiguous:
         g = guesses[name]
         example = next((v for v in cols[names.index(name)] if v.strip()), "")

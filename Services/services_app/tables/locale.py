@@ -59,6 +59,8 @@ _PATTERNS = {loc: _pattern(loc) for loc in LOCALES}
 # a value with a mark that only a locale explains: a comma, an apostrophe, a space between digits, two dots
 _MARKS = re.compile(r"[,'\u00a0\u202f]|\d \d|\..*\.")
 _NUMBERISH = re.compile(r"^[+-]?[\d.,' \u00a0\u202f]*\d$")
+# one dot followed by exactly three digits: 1.000 is one under a decimal point, a thousand under '.' thousands
+_DOT_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}\.\d{3}$")
 
 
 def normalise(value: str) -> str:
@@ -98,7 +100,10 @@ def guess_column(values: list[str], *, forced: NumberLocale | None = None) -> Co
         return ColumnGuess(None, [])
     # cheap rejections first: most columns are text, or plain numbers the reader types itself
     if not _MARKS.search(values[0]) and forced is None:
-        if not any(_MARKS.search(v) for v in values[:50]) or not _NUMBERISH.match(values[0].strip()):
+        dot_groups = all(_DOT_THOUSANDS.match(v.strip()) for v in values[:50])
+        if not dot_groups and (
+            not any(_MARKS.search(v) for v in values[:50]) or not _NUMBERISH.match(values[0].strip())
+        ):
             return ColumnGuess(None, [])
     if not all(_NUMBERISH.match(v.strip()) for v in values):
         return ColumnGuess(None, [])
@@ -106,8 +111,14 @@ def guess_column(values: list[str], *, forced: NumberLocale | None = None) -> Co
         ok = all(parse(v, forced) is not None for v in values)
         return ColumnGuess(forced if ok else None, [], integral=ok and is_integral(values, forced))
     fits = [loc for loc in LOCALES if all(_PATTERNS[loc].match(normalise(v)) for v in values)]
-    if not fits or DEFAULT in fits:
+    if not fits:
         return ColumnGuess(None, [])
+    if DEFAULT in fits:
+        # a plain reading exists; the column is still ambiguous when another convention reads it otherwise
+        # (every value like 1.000 or 15.250): the file's other columns or its delimiter decide (`resolve`)
+        plain = tuple(parse(v, DEFAULT) for v in values[:1000])
+        others = [loc for loc in fits if loc != DEFAULT and tuple(parse(v, loc) for v in values[:1000]) != plain]
+        return ColumnGuess(None, [DEFAULT, others[0]] if others else [])
     readings = {}
     for loc in fits:
         key = tuple(parse(v, loc) for v in values[:1000])
@@ -119,12 +130,15 @@ def guess_column(values: list[str], *, forced: NumberLocale | None = None) -> Co
     return ColumnGuess(None, distinct)
 
 
-def resolve(guesses: dict[str, ColumnGuess], delimiter: str | None) -> tuple[dict[str, NumberLocale], list[str]]:
+def resolve(
+    guesses: dict[str, ColumnGuess], delimiter: str | None
+) -> tuple[dict[str, NumberLocale], list[str], list[str]]:
     """Decide the ambiguous columns from the decided ones (one convention per file), then from the
-    delimiter; returns ({column: locale}, [ambiguous columns left as text])."""
+    delimiter; returns ({column: locale}, [ambiguous columns left as text], [columns read with a plain
+    decimal point by assumption: 1.000 as one, for want of any evidence of '.' thousands])."""
     decided = {c: g.locale for c, g in guesses.items() if g.locale is not None}
     decimals = {loc.decimal for loc in decided.values()}
-    left = []
+    left, assumed = [], []
     for c, g in guesses.items():
         if g.locale is not None or not g.ambiguous:
             continue
@@ -135,11 +149,14 @@ def resolve(guesses: dict[str, ColumnGuess], delimiter: str | None) -> tuple[dic
         if pick is None and delimiter == ";":
             comma = [loc for loc in g.ambiguous if loc.decimal == ","]
             pick = comma[0] if len(comma) == 1 else None
-        if pick is None:
+        if pick is None and DEFAULT in g.ambiguous:
+            decided[c] = DEFAULT
+            assumed.append(c)
+        elif pick is None:
             left.append(c)
         else:
             decided[c] = pick
-    return decided, left
+    return decided, left, assumed
 
 
 def sql_expression(column_sql: str, loc: NumberLocale) -> str:

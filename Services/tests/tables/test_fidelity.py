@@ -410,3 +410,19 @@ def test_numeric_dates_leave_other_date_columns_alone_and_a_late_misfit_widens_t
     assert table.column("day").to_pylist()[-1] == "12/25/2024" and table.column("day").to_pylist()[0] == "02/06/2024"
     assert report.columns["day"].not_fitting == 1 and "12/25/2024" in report.columns["day"].examples
     assert any("not dates written as %d/%m/%Y" in w for w in report.warnings)
+
+
+def test_dot_groups_of_three_follow_the_files_convention_or_say_what_was_assumed(tmp_path):
+    # a semicolon file (decimal comma): 1.000 is a thousand, like the file's other numbers
+    (tmp_path / "eu.csv").write_text("name;qty;price\na;1.000;2,50\nb;2.000;3,75\nc;15.000;1,20\n", encoding="utf-8")
+    table, report = tables.read(tmp_path / "eu.csv")
+    assert table.column("qty").to_pylist() == [1000, 2000, 15000]
+    assert report.number_locale["qty"] == {"decimal": ",", "thousands": "."}
+    # a comma file with nothing else to go by: a decimal point, and the warning says so with the option
+    (tmp_path / "us.csv").write_text("name,kg\na,1.250\nb,2.500\n", encoding="utf-8")
+    table, report = tables.read(tmp_path / "us.csv")
+    assert table.column("kg").to_pylist() == [1.25, 2.5]
+    assert any("'1.250'" in w and "`thousands`" in w for w in report.warnings)
+    # plain decimals are not ambiguous: no warning
+    (tmp_path / "plain.csv").write_text("name,kg\na,1.25\nb,2.5\n", encoding="utf-8")
+    assert tables.read(tmp_path / "plain.csv")[1].warnings == []
