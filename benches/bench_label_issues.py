@@ -9,17 +9,20 @@ Tasks (labels flipped at random in the new batch only; the reference is clean):
 - text hard: real sentences labelled by the package they document, from ``../shared/data/text_topics.csv``
   (or BENCH_TEXT_TOPICS) when present (skipped otherwise), local MiniLM embeddings.
 
-    .venv/bin/python benches/bench_label_issues.py   (BENCH_EMBEDDINGS_CACHE: a warm cache folder)
+    .venv/bin/python benches/bench_label_issues.py           (BENCH_EMBEDDINGS_CACHE: a warm cache folder)
+    .venv/bin/python benches/bench_label_issues.py --quick   # smoke run: 200 rows a side
+
+All figures are in-process (the detection alone, around the call); no whole-process figure is taken.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import benchlib
 import numpy as np
 import pandas as pd
 
@@ -27,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Services"))
 sys.path.insert(0, str(ROOT / "Services/tests/checks"))
 TOPICS = Path(os.environ.get("BENCH_TEXT_TOPICS") or ROOT.parent / "shared" / "data" / "text_topics.csv")
-N = int(1500 * float(os.environ.get("BENCH_SCALE", "1")))
+QUICK = "--quick" in sys.argv[1:]
+N = 200 if QUICK else int(1500 * float(os.environ.get("BENCH_SCALE", "1")))
+CACHE: str | None = None  # the embeddings cache: BENCH_EMBEDDINGS_CACHE, else a folder of the bench's workspace
 
 
 def baseline(X_new: np.ndarray, y_new: np.ndarray) -> np.ndarray:
@@ -97,8 +102,7 @@ def tabular(hard: bool):
 def embed(texts: list[str]) -> np.ndarray:
     from services_app.embeddings import get_embedder
 
-    cache = os.environ.get("BENCH_EMBEDDINGS_CACHE") or str(Path(tempfile.gettempdir()) / "bench-label-issues-cache")
-    return get_embedder(provider="local", cache_dir=cache).embed(texts)
+    return get_embedder(provider="local", cache_dir=CACHE).embed(texts)
 
 
 def text(hard: bool):
@@ -115,6 +119,14 @@ def text(hard: bool):
 
 
 def main() -> None:
+    global CACHE
+    benchlib.parse_args(__doc__)
+    with benchlib.workspace("label_issues") as work:
+        CACHE = os.environ.get("BENCH_EMBEDDINGS_CACHE") or str(work / "embeddings")
+        run()
+
+
+def run() -> None:
     only = os.environ.get("BENCH_ONLY", "")  # e.g. "text hard"
     print(f"{N:,} reference rows, {N:,} new rows; labels flipped in the new batch only")
     if only in ("", "tabular"):
