@@ -275,19 +275,12 @@ def _duplicate_rates(set_id: np.ndarray, n_ref: int, ref_share: float) -> dict:
         "p_value": float(f"{p:.3g}"),
     }
     expected = _chance_share(ref_share, n_ref, n_new) if n_ref else 0.0
-    # Rows of one set are not independent draws: a pair is one chance event, not two. The test counts the
-    # redundant copies (rows beyond the first of each set) against the expected share of them (about half
-    # the expected share of rows in pairs).
-    sets_within = int((new_count > 1).sum())
-    redundant = within - sets_within
-    p_dup = min(max(expected / 2, 1e-6), 1 - 1e-6)
-    p = binomtest(redundant, n_new, p_dup, alternative="greater").pvalue if n_new else 1.0
+    p = binomtest(within, n_new, min(max(expected, 1e-6), 1 - 1e-6), alternative="greater").pvalue if n_new else 1.0
     out["within_new"] = {
         "rows": within,
         "share": round(within / max(1, n_new), 4),
         "expected_share": round(expected, 4),
         "excess": round(within / max(1, n_new) - expected, 4),
-        "redundant_rows": redundant,
         "p_value": float(f"{p:.3g}"),
     }
     out["expected_within_new"] = expected
