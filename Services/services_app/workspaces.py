@@ -135,7 +135,15 @@ def workspace_buckets(workspace: Workspace) -> tuple[str, ...]:
 def workspace_storage(workspace: Workspace) -> Storage:
     root = workspace_root(workspace)
     hidden = () if workspace.folder else (WORKSPACES_DIR,)
-    key = (str(root), str(settings.MODELS_ROOT), workspace_buckets(workspace), hidden, settings.MAX_UPLOAD_BYTES)
+    remote = getattr(settings, "DATA_ROOT_REMOTE", None)
+    key = (
+        str(root),
+        str(settings.MODELS_ROOT),
+        workspace_buckets(workspace),
+        hidden,
+        settings.MAX_UPLOAD_BYTES,
+        remote,
+    )
     storage = _storages.get(key)
     if storage is None:
         storage = Storage(
@@ -144,6 +152,8 @@ def workspace_storage(workspace: Workspace) -> Storage:
             allowed_buckets=key[2],
             max_upload_bytes=settings.MAX_UPLOAD_BYTES,
             hidden=hidden,
+            remote_root=remote,
+            remote_base=Path(settings.DATA_ROOT) if remote else None,
         )
         if len(_storages) > 256:
             _storages.clear()

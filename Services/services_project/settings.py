@@ -192,7 +192,13 @@ FILE_UPLOAD_TEMP_DIR = None
 WHITENOISE_USE_FINDERS = True
 
 # --- Storage roots ------------------------------------------------------------
-DATA_ROOT = Path(env.str("SERVICES_DATA_ROOT", default=str(REPO_DIR / "data"))).resolve()
+_data_root = env.str("SERVICES_DATA_ROOT", default=str(REPO_DIR / "data"))
+# A data root on a bucket (gs://bucket/prefix): every process keeps a local cache of it in
+# SERVICES_DATA_CACHE and publishes what it writes there (services_app/storage/remote.py).
+DATA_ROOT_REMOTE = _data_root.rstrip("/") if _data_root.startswith("gs://") else None
+DATA_ROOT = Path(
+    env.str("SERVICES_DATA_CACHE", default=str(REPO_DIR / "var" / "data-cache")) if DATA_ROOT_REMOTE else _data_root
+).resolve()
 MODELS_ROOT = Path(env.str("SERVICES_MODELS_ROOT", default=str(REPO_DIR / "models"))).resolve()
 # gs:// buckets a user may name; anything else is refused.
 GCS_ALLOWED_BUCKETS = env.list("GCS_ALLOWED_BUCKETS", default=[])

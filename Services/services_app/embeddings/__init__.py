@@ -37,7 +37,10 @@ def default_cache_dir(data_root: Path | str | None = None) -> Path:
     """``EMBEDDINGS_CACHE_DIR``, else ``<data root>/.cache/embeddings``."""
     if os.environ.get("EMBEDDINGS_CACHE_DIR"):
         return Path(os.environ["EMBEDDINGS_CACHE_DIR"])
-    root = data_root or os.environ.get("SERVICES_DATA_ROOT") or Path(__file__).resolve().parents[4] / "data"
+    env_root = os.environ.get("SERVICES_DATA_ROOT", "")
+    if env_root.startswith("gs://"):  # a data root on a bucket: its local cache holds the local caches
+        env_root = os.environ.get("SERVICES_DATA_CACHE", "")
+    root = data_root or env_root or Path(__file__).resolve().parents[4] / "data"
     return Path(root) / ".cache" / "embeddings"
 
 

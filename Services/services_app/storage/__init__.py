@@ -54,6 +54,7 @@ from .locations import (
     sha256_file,
 )
 from .outputs import Outputs
+from .remote import RemoteRoot
 
 __all__ = [
     "MANIFEST",
@@ -80,7 +81,7 @@ __all__ = [
 
 
 @dataclass
-class Storage(LocalStore, BucketStore, GcsMirror, Outputs):
+class Storage(LocalStore, BucketStore, GcsMirror, Outputs, RemoteRoot):
     """Locations confined to the roots and the bucket allow list; see the package docstring."""
 
     data_root: Path
@@ -90,11 +91,17 @@ class Storage(LocalStore, BucketStore, GcsMirror, Outputs):
     # Folders of the data root that are not part of this storage (other workspaces' folders when this
     # is a workspace whose root holds them): refused as locations, never entered by a walk.
     hidden: tuple[str, ...] = ()
+    # A data root on a bucket (``gs://bucket/prefix``): ``remote_base`` (the local folder caching it; the data
+    # root itself or, for a workspace, the deployment's data root above it) mirrors ``remote_root``.
+    remote_root: str | None = None
+    remote_base: Path | None = None
     _gcs_client: object | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.data_root = Path(self.data_root).resolve()
         self.data_root.mkdir(parents=True, exist_ok=True)
+        if self.remote_root is not None:
+            self.remote_base = Path(self.remote_base or self.data_root).resolve()
         if self.models_root is not None:
             self.models_root = Path(self.models_root).resolve()
             self.models_root.mkdir(parents=True, exist_ok=True)
@@ -108,13 +115,19 @@ def get_storage() -> Storage:
     global _storage
     from django.conf import settings  # local import: this module stays usable without Django
 
+    remote = getattr(settings, "DATA_ROOT_REMOTE", None)
     key = (settings.DATA_ROOT, settings.MODELS_ROOT, tuple(settings.GCS_ALLOWED_BUCKETS))
-    if _storage is None or (_storage.data_root, _storage.models_root, _storage.allowed_buckets) != (
-        Path(key[0]).resolve(),
-        Path(key[1]).resolve(),
-        key[2],
-    ):
+    if _storage is None or (
+        _storage.data_root,
+        _storage.models_root,
+        _storage.allowed_buckets,
+        _storage.remote_root,
+    ) != (Path(key[0]).resolve(), Path(key[1]).resolve(), key[2], remote):
         _storage = Storage(
-            data_root=key[0], models_root=key[1], allowed_buckets=key[2], max_upload_bytes=settings.MAX_UPLOAD_BYTES
+            data_root=key[0],
+            models_root=key[1],
+            allowed_buckets=key[2],
+            max_upload_bytes=settings.MAX_UPLOAD_BYTES,
+            remote_root=remote,
         )
     return _storage

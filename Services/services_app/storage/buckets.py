@@ -102,8 +102,15 @@ class BucketStore:
         md5); only then is the file renamed to ``target``. On any failure the
         target is untouched. ``expected`` pins the generation and checksums (from
         a listing) so that what is verified is exactly what was listed."""
-        bucket, key = self._gcs_split(location)
+        self._gcs_split(location)
         obj = expected or self.gcs_stat(location)
+        return self._download_object(obj, target, on_bytes=on_bytes, _mirror=_mirror)
+
+    def _download_object(
+        self, obj: GcsObject, target: Path, *, on_bytes: Callable[[int], None] | None = None, _mirror=False
+    ) -> GcsObject:
+        """`gcs_download` without the allow-list check (the caller has made it, or the bucket is the data root's)."""
+        bucket, key, location = obj.bucket, obj.key, obj.location
         with self.atomic_file(Path(target), _mirror=_mirror) as tmp:
             with open(tmp, "wb") as raw:
                 sink = _HashingWriter(raw, md5=bool(obj.md5), crc=not obj.md5, on_bytes=on_bytes)
@@ -150,6 +157,31 @@ class BucketStore:
         copy, because not every GCS implementation enforces preconditions (the
         emulator used in tests does not). A conflict raises a 409."""
         bucket, key = self._gcs_split(location)
+        return self._upload_object(
+            bucket,
+            key,
+            path,
+            overwrite=overwrite,
+            if_generation_match=if_generation_match,
+            content_type=content_type,
+            md5=md5,
+            on_bytes=on_bytes,
+        )
+
+    def _upload_object(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        *,
+        overwrite: bool = False,
+        if_generation_match: int | None = None,
+        content_type: str | None = None,
+        md5: str | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> GcsObject:
+        """`gcs_upload` without the allow-list check (the caller has made it, or the bucket is the data root's)."""
+        location = f"gs://{bucket}/{key}"
         if not key or key.endswith("/"):
             raise ServiceError(f"{location!r} names a folder; give an object name", code="invalid_location")
         path = Path(path)

@@ -60,6 +60,8 @@ class LocalStore:
                 status=403,
                 details={"location": location},
             )
+        if must_exist and self.remote_root:  # a data root on a bucket: bring the local copy up to date first
+            exists = self.hydrate(resolved).exists()
         if must_exist and not exists:
             raise ServiceError(f"location {location!r} does not exist", code="not_found", status=404)
         return resolved
@@ -116,6 +118,7 @@ class LocalStore:
                 os.unlink(tmp)
             else:
                 os.replace(tmp, target)
+                self.publish_local(target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -130,6 +133,10 @@ class LocalStore:
         worth it; the job itself records content hashes of what it read)."""
         if is_gcs(location):
             return {"location": location, "fingerprint": self.gcs_fingerprint(location)}
+        if self.remote_root:  # a data root on a bucket: the objects' generations, without downloading them
+            found = self.remote_fingerprint(self.resolve(location))
+            if found is not None:
+                return {"location": location, "fingerprint": found}
         path = self.resolve(location, must_exist=True)
         if path.is_file():
             st = path.stat()
@@ -149,7 +156,7 @@ class LocalStore:
     # --- reserved areas -------------------------------------------------------------
     # Folders of the data root that the platform writes itself: uploads by content hash (an output there
     # could replace another user's upload) and caches (an output there could poison the gs:// mirror).
-    RESERVED = ("uploads", ".cache")
+    RESERVED = ("uploads", ".cache", ".shared")
 
     def check_writable(self, path: Path, *, areas: tuple[str, ...] = RESERVED) -> Path:
         """``path`` unless it lies in a reserved area of the data root (403 ``reserved_location``)."""
@@ -175,17 +182,22 @@ class LocalStore:
     _GUARDED = ("uploads", ".cache/gcs")
 
     @contextlib.contextmanager
-    def atomic_file(self, target: Path, *, _mirror: bool = False) -> Iterator[Path]:
+    def atomic_file(self, target: Path, *, _mirror: bool | str = False) -> Iterator[Path]:
         """Yield a temporary path beside ``target``; rename it into place on success.
 
-        On any error the temporary file is removed and ``target`` is untouched."""
+        On any error the temporary file is removed and ``target`` is untouched. With a data root on a
+        bucket the file is then published there (`publish_local`). ``_mirror``: True for the gs://
+        mirror, "remote" for the data root's own cache (written from the bucket, so not published back)."""
         target = Path(target)
-        self.check_writable(target.resolve(), areas=("uploads",) if _mirror else self._GUARDED)
+        areas = {False: self._GUARDED, True: ("uploads",), "remote": ()}[_mirror]
+        self.check_writable(target.resolve(), areas=areas)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             yield tmp
             os.replace(tmp, target)
+            if not _mirror:
+                self.publish_local(target)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -210,6 +222,7 @@ class LocalStore:
             os.replace(tmp, target)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
+            self.publish_local(target)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -343,6 +343,10 @@ def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_loca
                 known_sha256=hashes.known_sha256(path, ctx.storage.data_root),
             )
             hashes.remember(path, entry["sha256"], ctx.storage.data_root, key=key)
+            if ctx.storage.remote_root:  # a data root on a bucket: the Parquet files go there as they are made
+                for o in entry.get("outputs", []):
+                    if not o["location"].startswith("gs://"):
+                        ctx.storage.publish_local(ctx.storage.resolve(o["location"]))
         except JobCancelled:
             raise
         except ServiceError as exc:

@@ -286,7 +286,7 @@ def extract_all(
 # merges and deletes; everything after the reading step runs in the build's own job.
 
 BATCH_FILES = 2000
-BATCH_AREA = ".cache/kb-batches"
+BATCH_AREA = ".shared/kb-batches"  # shared through the bucket when the data root is one
 
 
 def batch_files() -> int:
@@ -320,7 +320,7 @@ def extract_in_batches(
     results: dict[bytes, Result] = {}
     for batch, outcome in zip(batches, outcomes, strict=True):
         if "result" in outcome:
-            path = storage.resolve(outcome["result"]["results"])
+            path = storage.resolve(outcome["result"]["results"], must_exist=True)
             for rel, res in json.loads(gzip.decompress(path.read_bytes())):
                 results[os.fsencode(rel)] = tuple(res)
             path.unlink(missing_ok=True)
@@ -329,6 +329,7 @@ def extract_in_batches(
         for rel, *_ in batch["items"]:
             results[os.fsencode(rel)] = _error_result(f"its batch failed: {err.get('message')}", "batch_failed")
     shutil.rmtree(storage.data_root / BATCH_AREA / ctx.job_id, ignore_errors=True)
+    storage.unpublish(storage.data_root / BATCH_AREA / ctx.job_id)
     return results
 
 
@@ -357,6 +358,7 @@ def extract_batch(ctx: JobContext, params: dict) -> dict:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_bytes(gzip.compress(json.dumps(rows).encode("utf-8", "surrogatepass"), compresslevel=1))
     os.replace(tmp, target)
+    storage.publish_local(target)
     return {"results": storage.relative(target), "files": len(entries)}
 
 
@@ -645,7 +647,7 @@ def build_knowledgebase(ctx: JobContext, opts: BuildOptions) -> dict:
     source, uri_base, exclude = resolve_source(ctx, opts)
     with store.build_lock(storage, opts.name):
         out = store.output_dir(storage, opts.name)
-        prev = _load_previous(out, opts.full)
+        prev = _load_previous(storage.hydrate(out), opts.full)
         config = opts.extraction_config()
         same_config = prev.manifest is not None and prev.manifest.get("config") == config
         with _gc_paused():  # many small objects, no cycles: see _gc_paused

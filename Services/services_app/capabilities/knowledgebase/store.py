@@ -76,6 +76,9 @@ def build_lock(storage: Storage, name: str) -> Iterator[None]:
 
 
 def read_manifest(storage: Storage, name: str) -> dict:
+    """The manifest of the last completed build (with a data root on a bucket, the output folder is brought
+    up to date first, so every file read after this is the one the manifest describes)."""
+    storage.hydrate(output_dir(storage, name))
     path = output_dir(storage, name) / "manifest.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -86,6 +89,7 @@ def read_manifest(storage: Storage, name: str) -> dict:
 def kb_list(storage: Storage) -> list[dict]:
     root = storage.data_root / KB_FOLDER
     out = []
+    storage.hydrate(root, names={"manifest.json"})
     if root.is_dir():
         for p in sorted(root.iterdir()):
             if p.is_dir() and NAME_RE.match(p.name) and (p / "output" / "manifest.json").is_file():

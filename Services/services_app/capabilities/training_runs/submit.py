@@ -198,6 +198,7 @@ def run_complete(*, storage: Storage, run: TrainingRun, force: bool = False) -> 
                     details={"file": f["name"]},
                 )
             os.replace(part, final)
+            storage.publish_local(final)
         params = ProcessRequest(
             run_id=str(run.id),
             bundle=storage.relative(folder),
@@ -229,7 +230,7 @@ def run_results(*, storage: Storage, run: TrainingRun) -> Path:
             status=409,
             details={"job_id": str(job.id), "status": job.status},
         )
-    folder = results_folder(storage, run)
+    folder = storage.hydrate(results_folder(storage, run))
     if not (folder / "manifest.json").is_file():
         raise ServiceError(f"the results of run {run.id} are missing", code="run_results_missing", status=409)
     return folder
