@@ -63,15 +63,13 @@ class RemoteRoot:
         path = Path(path)
         if not (path == base or path.is_relative_to(base)):
             return None
-        rel = PurePosixPath(path.relative_to(base).as_posix())
-        if rel.as_posix() == ".":
-            rel = PurePosixPath("")
+        rel = PurePosixPath(path.relative_to(base).as_posix())  # "." for the root itself (no parts)
         if any(part.startswith(".") and part != SHARED_AREA for part in rel.parts):
             return None
         if self._hidden(path):
             return None
         bucket, prefix = remote
-        key = "/".join(p for p in (prefix, rel.as_posix()) if p)
+        key = "/".join((prefix, *rel.parts)).strip("/")
         return bucket, key, rel
 
     def _meta(self, rel: PurePosixPath) -> Path:
@@ -153,6 +151,42 @@ class RemoteRoot:
             found = True
             h.update(f"{o.key}\0{o.generation}\0{o.md5 or o.crc32c}\0{o.size}\n".encode())
         return "tree:" + h.hexdigest() if found else None
+
+    def lookup(self, location: str) -> tuple[Path, bool]:
+        """(local path, is a file) of an existing location, without fetching a folder's content (for listings);
+        a file is brought up to date. 404 when nothing is there."""
+        path = self.resolve(location)
+        ref = self._remote_ref(path)
+        if ref is not None and ref[1] and self.gcs.stat(ref[0], ref[1]) is not None:
+            return self.hydrate(path), True
+        if ref is not None and self.children(path):
+            return path, False
+        path = self.resolve(location, must_exist=True)
+        return path, path.is_file()
+
+    def children(self, path: Path) -> list[tuple[str, bool, int]]:
+        """(name, is a folder, size in bytes) of each entry directly in a folder, dot entries left out; from the
+        bucket's listing when the data root is one (nothing downloaded), else from the local folder."""
+        ref = self._remote_ref(path)
+        if ref is None:
+            out = []
+            for child in Path(path).iterdir():
+                if child.name.startswith("."):
+                    continue
+                is_dir = child.is_dir()
+                out.append((child.name, is_dir, 0 if is_dir else child.stat().st_size))
+            return out
+        bucket, key, _ = ref
+        prefix = f"{key}/" if key else ""
+        found: dict[str, tuple[str, bool, int]] = {}
+        for o in self.gcs.list(bucket, prefix):
+            if o.key.startswith(GCS_TMP_PREFIX):
+                continue
+            name, _, rest = o.key[len(prefix) :].partition("/")
+            if not name or name.startswith(".") or self._hidden(Path(path) / name):
+                continue
+            found[name] = (name, True, 0) if rest else found.get(name, (name, False, o.size))
+        return list(found.values())
 
     def _fetch(self, obj: GcsObject, target: Path, rel: PurePosixPath) -> None:
         if target.is_file() and self._fetched(rel) == obj.generation and target.stat().st_size == obj.size:

@@ -35,23 +35,22 @@ def list_folder(storage: Storage, location: str) -> tuple[list[Entry], bool]:
     """Entries of a folder under the data root, folders first; (entries, truncated).
 
     Dot files and the platform's own areas at the top are left out."""
-    path = storage.resolve(location or ".", must_exist=True)
+    path, _ = storage.lookup(location or ".")
     entries: list[Entry] = []
     truncated = False
-    for child in sorted(path.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower())):
-        if child.name.startswith(".") or (not location and child.name in HIDDEN_TOP):
+    for name, is_dir, size in sorted(storage.children(path), key=lambda c: (not c[1], c[0].lower())):
+        if not location and name in HIDDEN_TOP:
             continue
         if len(entries) >= LISTING_MAX:
             truncated = True
             break
-        is_dir = child.is_dir()
         entries.append(
             Entry(
-                name=child.name,
-                location=storage.relative(child),
+                name=name,
+                location=storage.relative(path / name),
                 is_dir=is_dir,
-                size=0 if is_dir else child.stat().st_size,
-                is_parquet=child.suffix.lower() == ".parquet",
+                size=size,
+                is_parquet=name.lower().endswith(".parquet"),
             )
         )
     return entries, truncated

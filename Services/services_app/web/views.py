@@ -337,8 +337,8 @@ def data_browse(request):
         return render(request, "web/data.html", context)
     location = access.require_location(user, location)
     storage = get_storage()
-    path = storage.resolve(location or ".", must_exist=True)
-    if path.is_file():
+    _, is_file = storage.lookup(location or ".")
+    if is_file:
         return redirect(_dataset_url(location) if location.endswith(".parquet") else _download_url(location))
     entries, truncated = datasets.list_folder(storage, location)
     return render(
@@ -350,7 +350,7 @@ def data_browse(request):
 
 def _entry(location: str) -> datasets.Entry:
     path = get_storage().resolve(location)
-    is_dir = path.is_dir()
+    is_dir = not path.is_file()  # these lead down to the user's data (with a bucket data root: maybe not fetched)
     return datasets.Entry(
         name=location.rsplit("/", 1)[-1],
         location=location,
@@ -525,8 +525,8 @@ def pipelines(request):
     from ..capabilities.pipelines.definitions import list_pipelines
 
     tests = _tests()
-    data_root = workspace_storage(default_workspace(request.user)).data_root
-    rows = [_describe(p, tests, data_root) for p in list_pipelines()]
+    storage = workspace_storage(default_workspace(request.user))
+    rows = [_describe(p, tests, storage) for p in list_pipelines()]
     runs = {
         r["name"]: [
             j

@@ -25,8 +25,8 @@ from ..schemas.pipelines import PipelineOut
 router = Router(tags=["MLOps pipelines"])
 
 
-def _describe(pipeline: Pipeline, tests, data_root) -> dict:
-    latest = latest_run(data_root, pipeline.name)  # the latest run in the request's workspace
+def _describe(pipeline: Pipeline, tests, storage) -> dict:
+    latest = latest_run(storage, pipeline.name)  # the latest run in the request's workspace
     if latest:
         metrics, source = latest.get("metrics") or {}, "run"
     else:
@@ -60,15 +60,15 @@ def list_all(request):
     """Every pipeline under `Services/DVC/` with its stages, params and latest metrics (from the latest run
     through the API, else the metrics committed in the repository), checked against model_tests.yaml."""
     tests = _tests()
-    data_root = request_storage(request).data_root
-    return [_describe(p, tests, data_root) for p in list_pipelines()]
+    storage = request_storage(request)
+    return [_describe(p, tests, storage) for p in list_pipelines()]
 
 
 @router.get(
     "/pipelines/{name}", response={200: PipelineOut, **ERRORS}, url_name="pipeline_get", summary="Read one pipeline"
 )
 def get_one(request, name: str):
-    return _describe(load_pipeline(name), _tests(), request_storage(request).data_root)
+    return _describe(load_pipeline(name), _tests(), request_storage(request))
 
 
 @router.post(

@@ -19,6 +19,7 @@ import yaml
 
 from ...errors import ServiceError
 from ...jobs.context import JobContext
+from ...storage import Storage
 from .definitions import Pipeline, load_model_tests, load_pipeline, read_params
 from .report import render_pipeline, render_report
 from .request import PipelineRun
@@ -48,8 +49,9 @@ def needs_gpu(pipeline: Pipeline, stages: list[str]) -> bool:
     return any(pipeline.stage(s).gpu for s in chosen)
 
 
-def latest_run(data_root: Path, name: str) -> dict | None:
-    f = pipeline_home(data_root, name) / "latest.json"
+def latest_run(storage: Storage, name: str) -> dict | None:
+    """The summary of a pipeline's latest run in ``storage`` (a workspace), or None."""
+    f = storage.hydrate(pipeline_home(storage.data_root, name) / "latest.json")
     try:
         return json.loads(f.read_text())
     except (FileNotFoundError, ValueError):

@@ -1,0 +1,127 @@
+"""A data root on a bucket, one process at a time: two `Storage` objects with separate local caches stand for
+two machines; what one writes the other reads, and the bucket is the only thing they share."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services_app.errors import ServiceError
+from services_app.storage import Storage
+
+
+@pytest.fixture
+def machines(gcs, tmp_path):
+    root = f"gs://{gcs.name}/data"
+    a = Storage(data_root=tmp_path / "a", remote_root=root)
+    b = Storage(data_root=tmp_path / "b", remote_root=root)
+    return gcs, a, b
+
+
+def test_a_write_on_one_machine_is_read_on_the_other(machines):
+    gcs, a, b = machines
+    with a.atomic_file(a.resolve("reports/q1.csv")) as tmp:
+        tmp.write_text("a,b\n1,2\n")
+    assert gcs.get("data/reports/q1.csv") == b"a,b\n1,2\n"
+    assert not (b.data_root / "reports/q1.csv").exists()
+    path = b.resolve("reports/q1.csv", must_exist=True)
+    assert path == b.data_root / "reports/q1.csv" and path.read_text() == "a,b\n1,2\n"
+    # a new version (a new generation) replaces the cached copy; the same generation is not downloaded again
+    with a.atomic_file(a.resolve("reports/q1.csv")) as tmp:
+        tmp.write_text("a,b\n3,4\n")
+    assert b.resolve("reports/q1.csv", must_exist=True).read_text() == "a,b\n3,4\n"
+    before = path.stat().st_mtime_ns
+    b.resolve("reports/q1.csv", must_exist=True)
+    assert path.stat().st_mtime_ns == before
+
+
+def test_a_missing_location_is_404_and_a_deleted_object_leaves_the_cache(machines):
+    gcs, a, b = machines
+    with pytest.raises(ServiceError) as err:
+        b.resolve("nothing/here.csv", must_exist=True)
+    assert err.value.status == 404
+    gcs.put("data/in/x.txt", b"x")
+    gcs.put("data/in/y.txt", b"y")
+    folder = b.resolve("in", must_exist=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["x.txt", "y.txt"]
+    (folder / "local-only.txt").write_text("written here, never published")
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs_lib
+
+    gcs_lib.Client(project="test", credentials=AnonymousCredentials()).bucket(gcs.name).blob("data/in/y.txt").delete()
+    b.resolve("in", must_exist=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["local-only.txt", "x.txt"]
+
+
+def test_a_folder_replaces_the_prefix_with_its_manifest_last(machines):
+    gcs, a, b = machines
+    with a.atomic_dir(a.resolve("kb/output")) as tmp:
+        (tmp / "old.parquet").write_bytes(b"old")
+        (tmp / "manifest.json").write_text(json.dumps({"build": 1}))
+    with a.atomic_dir(a.resolve("kb/output")) as tmp:
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "new.parquet").write_bytes(b"new")
+        (tmp / "manifest.json").write_text(json.dumps({"build": 2}))
+    assert gcs.keys("data/kb/") == ["data/kb/output/manifest.json", "data/kb/output/sub/new.parquet"]
+    out = b.hydrate(b.data_root / "kb/output")
+    assert json.loads((out / "manifest.json").read_text()) == {"build": 2}
+    assert (out / "sub/new.parquet").read_bytes() == b"new" and not (out / "old.parquet").exists()
+
+
+def test_uploads_are_published_and_local_areas_stay_local(machines):
+    gcs, a, b = machines
+    import io
+
+    stored = a.store_upload(io.BytesIO(b"col\n1\n"), "data.csv")
+    assert gcs.get(f"data/{stored.location}") == b"col\n1\n"
+    assert b.resolve(stored.location, must_exist=True).read_bytes() == b"col\n1\n"
+    # dot-folders (caches, staging, locks) never leave the machine; the shared hand-over area does
+    (a.data_root / ".cache" / "x").mkdir(parents=True)
+    a.publish_local(a.data_root / ".cache" / "x")
+    target = a.data_root / ".shared" / "batches" / "0.json.gz"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"rows")
+    a.publish_local(target)
+    assert [k for k in gcs.keys("data/") if "uploads" not in k] == ["data/.shared/batches/0.json.gz"]
+    assert b.resolve(".shared/batches/0.json.gz", must_exist=True).read_bytes() == b"rows"
+    a.unpublish(a.data_root / ".shared" / "batches")
+    assert [k for k in gcs.keys("data/") if "uploads" not in k] == []
+
+
+def test_other_workspaces_folders_are_never_fetched(gcs, tmp_path):
+    root = f"gs://{gcs.name}/data"
+    gcs.put("data/workspaces/bob/secret.csv", b"bob's")
+    gcs.put("data/mine.csv", b"mine")
+    # the workspace whose folder is the data root itself hides workspaces/
+    alice = Storage(data_root=tmp_path / "c", remote_root=root, hidden=("workspaces",))
+    alice.resolve(".", must_exist=True)
+    assert (tmp_path / "c/mine.csv").read_bytes() == b"mine"
+    assert not (tmp_path / "c/workspaces").exists()
+    # bob's workspace storage caches under the same local base and maps to his prefix
+    bob = Storage(data_root=tmp_path / "c/workspaces/bob", remote_root=root, remote_base=tmp_path / "c")
+    assert bob.resolve("secret.csv", must_exist=True).read_bytes() == b"bob's"
+
+
+def test_fingerprint_comes_from_the_listing_without_downloading(machines):
+    gcs, a, b = machines
+    gcs.put("data/docs/a.md", b"one")
+    first = b.fingerprint("docs")
+    assert first["fingerprint"].startswith("tree:") and not (b.data_root / "docs").exists()
+    gcs.put("data/docs/a.md", b"two")
+    assert b.fingerprint("docs") != first
+
+
+def test_a_folder_is_listed_from_the_bucket_without_downloading_it(machines):
+    gcs, a, b = machines
+    gcs.put("data/raw/2024/jan.csv", b"x" * 10)
+    gcs.put("data/raw/feb.parquet", b"y" * 7)
+    gcs.put("data/raw/.hidden", b"z")
+    path, is_file = b.lookup("raw")
+    assert not is_file and sorted(b.children(path)) == [("2024", True, 0), ("feb.parquet", False, 7)]
+    assert not (b.data_root / "raw").exists()  # listed, not fetched
+    path, is_file = b.lookup("raw/feb.parquet")
+    assert is_file and path.read_bytes() == b"y" * 7
+    with pytest.raises(ServiceError) as err:
+        b.lookup("raw/none")
+    assert err.value.status == 404
