@@ -23,7 +23,8 @@ location helpers (`is_gcs`, `parse_gcs`, `safe_filename`, `sha256_file`,
 written. Inside: `locations` (pure helpers),
 `local` (confinement, uploads, atomic writes), `gcs` (the client), `buckets`
 (gs:// with the allow list), `cache` (the gs:// mirror), `outputs` (where every
-capability writes), `folders` (job inputs checked at submit time, result folders with a manifest last).
+capability writes), `folders` (job inputs checked at submit time, result folders with a manifest last),
+`remote` (a data root on a bucket: ``SERVICES_DATA_ROOT=gs://bucket/prefix``, local disk a cache).
 """
 
 from __future__ import annotations
