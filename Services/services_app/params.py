@@ -18,6 +18,19 @@ from .errors import ServiceError
 
 # Fields that steer submission, not the job: never part of the stored params or the idempotency fingerprint.
 SUBMIT_ONLY = frozenset({"force", "workspace"})
+# Fields that hold a secret the job needs (a PDF's password): stored with the job while it may run, shown to
+# nobody (`redacted`), and removed from the stored params when the job ends.
+SECRET_FIELDS = frozenset({"pdf_password"})
+REDACTED = "(hidden)"
+
+
+def redacted(params: Any) -> Any:
+    """``params`` with the value of every `SECRET_FIELDS` key, at any depth, replaced by `REDACTED`."""
+    if isinstance(params, dict):
+        return {k: (REDACTED if k in SECRET_FIELDS and v not in (None, "") else redacted(v)) for k, v in params.items()}
+    if isinstance(params, list):
+        return [redacted(v) for v in params]
+    return params
 
 
 class RequestModel(BaseModel):

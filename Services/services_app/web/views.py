@@ -24,6 +24,7 @@ from ..errors import ServiceError
 from ..jobs.registry import KINDS
 from ..jobs.services import job_cancel
 from ..models import ApiKey, Job
+from ..params import redacted
 from ..storage import get_storage
 from ..workspaces import default_workspace, job_storage, root_location, workspace_storage
 from . import access, charts, datasets, services
@@ -146,7 +147,7 @@ def job_row(request, job_id: UUID):
 
 def _job_context(user, job: Job) -> dict:
     ctx: dict = {"job": job, "can_act": access.can_act_on(user, job)}
-    ctx["params_rows"] = _readable(job.params or {})
+    ctx["params_rows"] = _readable(redacted(job.params or {}))
     ctx["outputs"] = [
         _output_link(user, root_location(job.workspace, o)) for o in job.outputs or [] if isinstance(o, str)
     ]

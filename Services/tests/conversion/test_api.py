@@ -175,3 +175,20 @@ def test_unknown_options_are_refused_and_skip_rows_is_a_real_option(api, data_ro
     assert entry["read"]["skipped_lines"] == 1 and entry["read"]["skip_decision"] == "given"
     assert pq.read_table(data_roots / job.outputs[0]).to_pylist() == [{"a": 1, "b": 2}]
     assert api.post(url, {"source": "pre.csv", "options": {"decimal": ";"}}).status_code == 422
+
+
+def test_a_pdf_password_is_never_shown(api, data_roots, client, user):
+    """The password a job needs is hidden in every answer about the job (API and web page)."""
+    (data_roots / "s.csv").write_text("id\n1\n")
+    resp = api.post(
+        reverse("api:conversion_create"), {"source": "s.csv", "options": {"pdf_password": "hunter2-secret"}}
+    )
+    assert resp.status_code == HTTPStatus.ACCEPTED, resp.content
+    job_id = resp.json()["id"]
+    assert resp.json()["params"]["options"]["pdf_password"] == "(hidden)"
+    for body in (api.get(reverse("api:job_get", args=[job_id])).json(), api.get(reverse("api:job_list")).json()):
+        assert "hunter2-secret" not in json.dumps(body)
+        assert "(hidden)" in json.dumps(body)
+    client.force_login(user)
+    page = client.get(f"/jobs/{job_id}/")
+    assert page.status_code == 200 and b"hunter2-secret" not in page.content and b"(hidden)" in page.content

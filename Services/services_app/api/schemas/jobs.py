@@ -4,6 +4,8 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
+from ...params import redacted
+
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
@@ -26,6 +28,10 @@ class JobSummaryOut(Schema):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+    @staticmethod
+    def resolve_params(obj) -> dict[str, Any]:
+        return redacted(obj.params or {})
 
     @staticmethod
     def resolve_outputs_count(obj) -> int:
