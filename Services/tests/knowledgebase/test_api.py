@@ -107,6 +107,18 @@ def test_search_with_embeddings_and_qdrant(api, data_roots, settings):
     )
     only_energy = api.get(_url("kb_search", name="kb"), data={"q": "how is bread made", "folder": "energy"}).json()
     assert {h["path"] for h in only_energy["results"]} == {"energy/solar.txt", "energy/wind.md"}
+    # a folder the knowledge base does not have is an error that lists its folders, not an empty result
+    for wrong in ("../..", "energie", "energy/solar.txt/x"):
+        r = api.get(_url("kb_search", name="kb"), data={"q": "bread", "folder": wrong})
+        assert r.status_code == 422, (wrong, r.content)
+        assert r.json()["error"]["code"] == "unknown_folder" and r.json()["error"]["details"]["top_folders"] == [
+            "energy",
+            "food",
+        ]
+    r = api.get(_url("kb_documents", name="kb"), data={"folder": "nowhere"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_folder"
+    r = api.get(_url("kb_documents", name="kb"), data={"folder": "/energy/"})
+    assert sorted(d["path"] for d in r.json()["items"]) == ["energy/solar.txt", "energy/wind.md"]
 
     # the Qdrant store holds the same vectors: its nearest neighbour agrees
     from qdrant_client import QdrantClient

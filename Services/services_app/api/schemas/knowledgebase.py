@@ -48,7 +48,12 @@ class DocumentOut(Schema):
 class SearchQuery(Schema):
     q: str = Field(..., min_length=1, max_length=2000, description="What to look for", examples=["water usage targets"])
     k: int = Field(10, ge=1, le=200, description="How many chunks to return")
-    folder: str | None = Field(None, description="Only chunks in this folder or below", examples=["esg"])
+    folder: str | None = Field(
+        None,
+        description="Only chunks in this folder or below; a folder the knowledge base does not hold is a 422 "
+        "`unknown_folder` that lists its top folders",
+        examples=["esg"],
+    )
 
 
 class SearchHit(Schema):

@@ -126,6 +126,27 @@ def _neo4j_zip(storage: Storage, name: str, manifest: dict) -> Path:
     return target
 
 
+def check_folder(storage: Storage, name: str, folder: str | None) -> str | None:
+    """``folder`` as the knowledge base stores folders (no leading or trailing ``/``), or a 422 that says
+    which folders exist when no file of the knowledge base lies in it or below (a typo must not look
+    like an empty result)."""
+    import pyarrow.parquet as pq
+
+    if folder is None or not folder.strip("/ "):
+        return None
+    f = folder.strip().strip("/")
+    known = set(pq.read_table(output_dir(storage, name) / "files.parquet", columns=["folder"])["folder"].to_pylist())
+    if any(k == f or k.startswith(f + "/") for k in known if k):
+        return f
+    tops = sorted({k.split("/", 1)[0] for k in known if k})
+    raise ServiceError(
+        f"knowledge base {name!r} has no folder {folder!r}; its top folders: {', '.join(tops[:20]) or 'none'}",
+        code="unknown_folder",
+        status=422,
+        details={"folder": folder, "top_folders": tops[:100]},
+    )
+
+
 def documents(
     storage: Storage, name: str, *, folder: str | None = None, status: str | None = None, extension: str | None = None
 ) -> list[dict]:
@@ -134,6 +155,7 @@ def documents(
     import pyarrow.parquet as pq
 
     read_manifest(storage, name)
+    folder = check_folder(storage, name, folder)
     table = pq.read_table(output_dir(storage, name) / "files.parquet")
     if folder:
         f = folder.strip("/")
