@@ -115,10 +115,15 @@ def test_bad_body_is_422_with_error_shape(api):
     assert any(f.endswith("seconds") for f in fields) and any(f.endswith("steps") for f in fields)
 
 
-def test_malformed_json_is_4xx_not_500(api):
-    res = api.post(reverse("api:job_demo"), "{not json", content_type="application/json")
-    assert 400 <= res.status_code < 500
-    assert "error" in res.json()
+def test_malformed_json_is_400_that_says_where(api):
+    res = api.post(reverse("api:job_demo"), '{"seconds": 1,\n "steps": }', content_type="application/json")
+    assert res.status_code == 400
+    error = res.json()["error"]
+    assert error["code"] == "invalid_json" and error["details"] == {"line": 2, "column": 11}
+    assert error["message"].startswith("the request body is not valid JSON: Expecting value at line 2, column 11")
+    res = api.post(reverse("api:job_demo"), b'{"message": "\xff"}', content_type="application/json")
+    assert res.status_code == 400 and res.json()["error"]["code"] == "invalid_json"
+    assert "not UTF-8" in res.json()["error"]["message"]
 
 
 def test_submit_answers_202_and_lists(api):

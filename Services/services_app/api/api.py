@@ -6,6 +6,7 @@ Every error, ours or ninja's, answers ``{"error": {"code", "message", "details"}
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.conf import settings
@@ -144,6 +145,20 @@ def on_suspicious(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    cause = exc.__cause__  # django-ninja wraps a body it cannot parse as "Cannot parse request body"
+    if isinstance(cause, json.JSONDecodeError):
+        return _error(
+            request,
+            400,
+            "invalid_json",
+            f"the request body is not valid JSON: {cause.msg} at line {cause.lineno}, column {cause.colno}; "
+            "send one JSON object with Content-Type: application/json",
+            {"line": cause.lineno, "column": cause.colno},
+        )
+    if isinstance(cause, UnicodeDecodeError):
+        return _error(
+            request, 400, "invalid_json", f"the request body is not UTF-8 text (byte {cause.start}); send UTF-8 JSON"
+        )
     return _error(request, exc.status_code, "http_error", str(exc))
 
 
