@@ -43,6 +43,19 @@ def test_missing_text_column(api, files):
     assert "columns found: age, income" in r.json()["error"]["message"]
 
 
+def test_a_number_column_given_as_text_is_refused(api, files):
+    """`income` holds numbers: text checks on str(42000.0) would pass or fail for no reason."""
+    for column, kind in (("income", "numbers"), ("region", None)):
+        r = post(api, label="risk", text=column, task="text_classification")
+        if kind is None:  # a text column is accepted
+            assert r.status_code == HTTPStatus.ACCEPTED, r.json()
+            continue
+        assert r.status_code == HTTPStatus.UNPROCESSABLE_ENTITY, r.json()
+        err = r.json()["error"]
+        assert err["code"] == "not_text_column" and err["details"]["column"] == column
+        assert f"column {column!r} holds {kind}" in err["message"]
+
+
 def test_single_class_label(api, files):
     df = tabular_batch(50, seed=3).assign(risk="low")
     df.to_csv(files / "one.csv", index=False)

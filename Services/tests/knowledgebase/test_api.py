@@ -80,6 +80,12 @@ def test_bad_requests(api, data_roots, tmp_path):
         {"name": "kb", "source": "master", "chunking": {"mode": "characters", "size": 100, "overlap": 200}},
     )
     assert r.status_code == 422 and "overlap" in r.json()["error"]["message"]
+    (data_roots / "master" / "one.pdf").write_bytes(b"%PDF-1.4")
+    r = api.post(_url("kb_build"), {"name": "kb", "source": "master/one.pdf"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "source_not_folder"
+    (data_roots / "knowledgebases" / "other").mkdir(parents=True)
+    r = api.post(_url("kb_build"), {"name": "kb", "source": "knowledgebases/other"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_source"
     assert api.get(_url("kb_get", name="missing")).status_code == 404
     assert api.get(_url("kb_documents", name="missing")).status_code == 404
     assert api.get(_url("kb_search", name="missing"), data={"q": "x"}).status_code == 404

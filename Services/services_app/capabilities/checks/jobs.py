@@ -51,6 +51,7 @@ from .validation import (
     check_columns,
     check_label,
     check_same_columns,
+    check_text_columns,
     input_path,
     normalise_params,
     required_columns,
@@ -133,6 +134,7 @@ def _load(ctx: JobContext, p: dict, role: str, needed: list[str]) -> tuple[pd.Da
     df.columns = [str(c) for c in df.columns]
     check_columns(path, list(df.columns), needed, role=role)
     check_label(df[p["label"]], role=role, label=p["label"])
+    check_text_columns(df, p["text"], role=role)
     return df, path
 
 

@@ -54,6 +54,30 @@ def check_same_columns(dataset_cols: list[str], reference_cols: list[str], ignor
         )
 
 
+def check_text_columns(frame: pd.DataFrame, text: list[str], *, role: str) -> None:
+    """A column given as ``text`` must hold text: numbers, booleans or dates there are a 422 that says what
+    the column holds (text checks on ``str(3.5)`` would pass or fail for no reason)."""
+    for column in text:
+        values = frame[column]
+        kind = None
+        if values.isna().all():  # no values at all: the empty-texts check reports it
+            continue
+        if pd.api.types.is_bool_dtype(values):
+            kind = "true/false values"
+        elif pd.api.types.is_numeric_dtype(values):
+            kind = f"numbers ({values.dtype})"
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            kind = "dates"
+        if kind is not None:
+            raise ServiceError(
+                f"{role}: column {column!r} holds {kind}, not text; give text columns in `text` "
+                "(numbers and dates are checked as features)",
+                code="not_text_column",
+                status=422,
+                details={"column": column, "dtype": str(values.dtype)},
+            )
+
+
 def check_label(labels: pd.Series, *, role: str, label: str) -> None:
     if len(labels) == 0:
         raise ServiceError(f"{role} is empty: it has no rows", code="empty_dataset")
@@ -91,7 +115,9 @@ def validate_inputs(storage: Storage, params: dict | ChecksRequest) -> dict:
         if not info.columns or info.rows == 0:
             raise ServiceError(f"{role} {p[role]!r} is empty: it has no rows", code="empty_dataset")
         check_columns(path, info.columns, needed, role=role)
-        check_label(read_table(path, columns=[p["label"]])[p["label"]], role=role, label=p["label"])
+        frame = read_table(path, columns=list(dict.fromkeys([p["label"], *p["text"]])))
+        check_label(frame[p["label"]], role=role, label=p["label"])
+        check_text_columns(frame, p["text"], role=role)
         cols[role] = info.columns
     if "dataset" in cols and "reference" in cols:
         check_same_columns(cols["dataset"], cols["reference"], p["ignore_columns"])
