@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -189,12 +190,13 @@ class GcsClient:
                 try:
                     creds, project = google.auth.default(scopes=GCS_SCOPES)
                 except google.auth.exceptions.DefaultCredentialsError as exc:
+                    # the reason can name a key file's path on the server: it goes to the log, not the answer
+                    logging.getLogger(__name__).warning("Google credentials: %s", exc)
                     raise ServiceError(
                         "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
-                        "file or run `gcloud auth application-default login`",
+                        "file or run `gcloud auth application-default login` (the server log has the reason)",
                         code="gcs_credentials",
                         status=503,
-                        details=str(exc),
                     ) from None
                 self._creds = (creds, project)
             return self._creds

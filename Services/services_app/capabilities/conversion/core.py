@@ -123,7 +123,7 @@ def convert_file(
     if kind is None:
         raise ConversionError(f"{src.name}: not a supported format", code="unsupported_format")
     if not src.is_file():
-        raise ConversionError(f"{src} is not a file", code="not_found")
+        raise ConversionError(f"{src.name} is not a file (it was moved or removed)", code="not_found")
     size = src.stat().st_size
     work = _Work()
     work.report.format = kind.format + (".gz" if kind.gzip else "")
