@@ -67,6 +67,27 @@ def test_every_format_becomes_records(ctx, storage, tree):
     assert set(result["outputs"]) >= {f"{OUT}/knowledge.jsonl", f"{OUT}/knowledge.parquet", f"{OUT}/manifest.json"}
 
 
+def test_parquet_files_become_records_like_other_tables(ctx, storage, data_roots):
+    """A folder that holds the platform's own Parquet outputs: their rows are read (up to max_table_rows),
+    not listed as unsupported."""
+    import pyarrow as pa
+
+    src = data_roots / "mixed"
+    src.mkdir()
+    pq.write_table(
+        pa.table({"city": ["Berlin", "Hamburg", "Munich"], "population": [3850809, 1892122, 1512491]}),
+        src / "cities.parquet",
+    )
+    (src / "notes.txt").write_text("Cities of Germany.")
+    result = build(ctx, {"name": "kb", "source": "mixed", "max_table_rows": 2})
+    assert result["added"] == 2 and result["errors"] == []
+    by_path = {r["path"]: r for r in _records(storage)}
+    cities = by_path["cities.parquet"]
+    assert cities["columns"] == ["city", "population"]
+    assert "city: Berlin; population: 3850809" in cities["text"] and "Hamburg" in cities["text"]
+    assert "Munich" not in cities["text"]  # max_table_rows
+
+
 def test_neo4j_export(ctx, storage, tree):
     build(ctx, {"name": "kb", "source": "master", "chunking": {"mode": "characters", "size": 20, "overlap": 0}})
     folder = storage.data_root / OUT / "neo4j"

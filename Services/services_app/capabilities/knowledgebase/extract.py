@@ -26,7 +26,7 @@ EXTRACTOR_VERSION = "3"  # 3: tables through the platform's table reader
 
 TEXT_EXTENSIONS = {".txt", ".text", ".md", ".markdown", ".rst", ".log"}
 HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
-TABLE_EXTENSIONS = {".csv", ".tsv", ".tab", ".xlsx", ".xlsm", ".xls", ".ods"}
+TABLE_EXTENSIONS = {".csv", ".tsv", ".tab", ".xlsx", ".xlsm", ".xls", ".ods", ".parquet"}
 JSON_EXTENSIONS = {".json", ".jsonl", ".ndjson"}
 SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | TABLE_EXTENSIONS | JSON_EXTENSIONS | {".pdf", ".docx"}
 
@@ -211,7 +211,8 @@ _TABLE_CODES = {"not_text": "binary", "encoding_error": "binary", "corrupt_file"
 
 
 def extract_table(path: str | bytes, ext: str, *, max_rows: int) -> Extracted:
-    """csv/tsv/tab and workbooks (xlsx/xlsm/xls/ods, every sheet) through the platform's table reader:
+    """csv/tsv/tab, Parquet (the platform's own outputs too) and workbooks (xlsx/xlsm/xls/ods, every sheet)
+    through the platform's table reader:
     the same encoding, delimiter, preamble and type decisions as the conversion and the checks. One
     section per sheet (one for a delimited file); the reader's warnings are not lost: they are the
     file's ``notes``."""
