@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path, PurePosixPath
 
 from .gcs import GCS_TMP_PREFIX, GcsObject, _parallel
@@ -84,7 +85,7 @@ class RemoteRoot:
     def _record(self, rel: PurePosixPath, obj: GcsObject) -> None:
         meta = self._meta(rel)
         meta.parent.mkdir(parents=True, exist_ok=True)
-        tmp = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
+        tmp = meta.with_name(f".{meta.name}.{uuid.uuid4().hex[:12]}.tmp")  # threads and processes share the cache
         tmp.write_text(json.dumps({"generation": obj.generation, "size": obj.size, "md5": obj.md5}))
         os.replace(tmp, meta)
 
