@@ -95,9 +95,13 @@ class GcsTestBucket:
 
 
 @pytest.fixture
-def gcs(gcs_emulator, settings, data_roots):
+def gcs(gcs_emulator, settings, data_roots, monkeypatch):
     """A fresh, allowed bucket for this test, wired into Storage and the settings."""
     from services_app.storage import Storage
+
+    # Each conftest that imports these fixtures has its own session emulator; the one this test's bucket
+    # lives on is the one its clients must reach, whichever emulator started last.
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.host)
 
     name = f"b-{uuid.uuid4().hex[:12]}"
     gcs_emulator.create_bucket(name)

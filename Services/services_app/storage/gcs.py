@@ -203,6 +203,8 @@ class GcsClient:
 
     def client(self):  # -> google.cloud.storage.Client
         client = getattr(self._local, "client", None)
+        if client is not None and getattr(self._local, "client_host", None) != self.emulator_host():
+            client = None  # STORAGE_EMULATOR_HOST changed (tests start one emulator per suite folder)
         if client is None:
             try:
                 from google.cloud import storage as gcs
@@ -220,6 +222,7 @@ class GcsClient:
                 creds, project = self._credentials()
                 client = gcs.Client(project=self.project or project, credentials=creds)
             self._local.client = client
+            self._local.client_host = self.emulator_host()
         return client
 
     def _json_api(self):  # -> (requests.Session, base url)
@@ -227,6 +230,8 @@ class GcsClient:
 
         Used for listing only: see `list`."""
         cached = getattr(self._local, "json_api", None)
+        if cached is not None and self.emulator_host() and cached[1] != self.emulator_host():
+            cached = None  # STORAGE_EMULATOR_HOST changed
         if cached is None:
             import requests
             from requests.adapters import HTTPAdapter

@@ -92,16 +92,18 @@ def _multipart(name: str, content: bytes) -> tuple[bytes, str]:
 
 
 @pytest.fixture
-def deployment(gcs_emulator, settings, tmp_path, user):
+def deployment(gcs_emulator, settings, tmp_path, user, monkeypatch):
     require_service("PostgreSQL", "DATABASE_URL", 5432, "postgres")
     require_service("Redis", "REDIS_URL", 6379, "redis")
     from services_app.models import ApiKey
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.host)  # this test's own reads of the bucket
 
     bucket = f"root-{uuid.uuid4().hex[:10]}"
     gcs_emulator.create_bucket(bucket)
     common = {
         "SERVICES_DATA_ROOT": f"gs://{bucket}/data",
-        "STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"],
+        "STORAGE_EMULATOR_HOST": gcs_emulator.host,
         "GCS_ALLOWED_BUCKETS": "",
         "SERVICES_VAR_DIR": str(tmp_path / "var"),
         "KNOWLEDGEBASE_WORKERS": "1",

@@ -280,7 +280,7 @@ def search(storage: Storage, name: str, *, q: str, k: int = 10, folder: str | No
         )
     if not q or not q.strip():
         raise ServiceError("q is empty: give the text to search for", code="invalid_query")
-    folder = store.check_folder(storage, name, folder)
+    folder = store.check_folder(storage, name, folder, table="knowledge.parquet")
     started = time.perf_counter()
     embedder = get_query_embedder(emb["provider"], emb["model"])
     query = embedder.embed([q])[0].astype(np.float32)

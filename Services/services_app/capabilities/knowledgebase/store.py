@@ -126,16 +126,16 @@ def _neo4j_zip(storage: Storage, name: str, manifest: dict) -> Path:
     return target
 
 
-def check_folder(storage: Storage, name: str, folder: str | None) -> str | None:
+def check_folder(storage: Storage, name: str, folder: str | None, *, table: str = "files.parquet") -> str | None:
     """``folder`` as the knowledge base stores folders (no leading or trailing ``/``), or a 422 that says
-    which folders exist when no file of the knowledge base lies in it or below (a typo must not look
-    like an empty result)."""
+    which folders exist when nothing in ``table`` (files.parquet for documents, knowledge.parquet for the
+    chunks a search returns) lies in it or below: a typo must not look like an empty result."""
     import pyarrow.parquet as pq
 
     if folder is None or not folder.strip("/ "):
         return None
     f = folder.strip().strip("/")
-    known = set(pq.read_table(output_dir(storage, name) / "files.parquet", columns=["folder"])["folder"].to_pylist())
+    known = set(pq.read_table(output_dir(storage, name) / table, columns=["folder"])["folder"].to_pylist())
     if any(k == f or k.startswith(f + "/") for k in known if k):
         return f
     tops = sorted({k.split("/", 1)[0] for k in known if k})
