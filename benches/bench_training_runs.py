@@ -2,15 +2,22 @@
 
 1. Logging overhead. A small PyTorch classifier (384 -> 384 -> 4, ReLU, Adam, one thread) trains on
    batches of 64 x 384 floats; one loop logs each batch's 384-float hidden layer and its logits with
-   `log_model_outputs`, the same loop without logging is the reference. The loops alternate (A, B, A, B, ...)
-   and the overhead is the median of the paired differences over the reference, per batch; the writer's
-   catching up at the end (`flush`) is counted in the logged loop. Target: under 5% of a batch's time.
+   `log_model_outputs`, the same loop without logging is the reference (and a larger model, 384 -> 1024 ->
+   1024 -> 384 -> 4). The measure is CPU time, which a loaded machine disturbs far less than wall clock:
+   the caller's thread inside the calls and `flush` (time.thread_time), the writer thread's CPU
+   (``run.stats["writer_cpu_s"]``), each over the training thread's CPU time per batch without logging;
+   median and range over paired rounds run in alternating order (A B, B A, ...). Checks: the paired
+   difference of the training code's own CPU time (cache and memory effects of the writer), of the whole
+   process (every thread: anything a library runs in its own threads) and the paired wall clock, printed
+   with the load average because on a shared machine it swings by tens of percent. Target: under 5% of a
+   batch's time.
 2. A run of N samples (default 100,000) x 384 dimensions x 5 epochs with 4 labels and 10% flipped labels:
    (a) logging it through the client, (b) `finish()`'s join and validation into the upload bundle,
    (c) the server's job on that bundle (every signal). Each stage runs in its own child process; peak
    memory is that child's ru_maxrss (it counts the pages of memory-mapped files that were touched).
 
-Run: .venv/bin/python benches/bench_training_runs.py [--quick] [--samples N] [--epochs E]
+Run: .venv/bin/python benches/bench_training_runs.py [--quick] [--part overhead|large] [--rounds R] [--cold]
+     [--samples N] [--epochs E]
 """
 
 from __future__ import annotations
@@ -42,7 +49,25 @@ def peak_mb() -> float:
 MODELS = {"tiny": [DIM, DIM], "small": [DIM, 1024, 1024, DIM]}
 
 
-def overhead(batches: int, rounds: int, tmp: Path, size: str = "tiny") -> dict:
+def page_cache_write_ms(tmp: Path, nbytes: int) -> list[float]:
+    """Write ``nbytes`` to a file and delete it, then write 30 MB twice: CPU ms per 3 MB written, first pass
+    and again. On a freshly started virtual machine the first touch of a page of memory the guest never used
+    costs about ten times a write into a reused one; the first pass leaves freed pages behind for the logged
+    loops, as on a machine that has been up for a while (``--cold`` skips this)."""
+    block = b"\x01" * (3 << 20)
+    costs = []
+    for total in (nbytes, 30 << 20):
+        path = tmp / "page-cache.bin"
+        with open(path, "wb", buffering=0) as f:
+            start = time.thread_time()
+            for _ in range(max(1, total // len(block))):
+                f.write(block)
+            costs.append(round(1000 * (time.thread_time() - start) / max(1, total // len(block)), 2))
+        path.unlink()
+    return costs
+
+
+def overhead(batches: int, rounds: int, tmp: Path, size: str = "tiny", cold: bool = False) -> dict:
     """Paired loops, with and without logging, in alternating order. CPU time is the measure: the caller's
     thread inside the calls (``time.thread_time``), the writer thread's (``run.stats["writer_cpu_s"]``), each
     over the training thread's CPU time of the loop without logging. Wall clock is kept as a check; on a
@@ -93,6 +118,8 @@ def overhead(batches: int, rounds: int, tmp: Path, size: str = "tiny") -> dict:
             "writer": (run.stats["writer_cpu_s"] - writer0) if run is not None else 0.0,
         }
 
+    # the logged loops write (rounds + 2) x batches x 64 rows of 384 + 4 floats and an id
+    write_ms = [] if cold else page_cache_write_ms(tmp, (rounds + 3) * batches * 64 * (DIM + 4 + 2) * 4)
     run = sc.Run(
         url="http://127.0.0.1:9", api_key="x", project="bench", run_name="overhead", labels=LABELS, dir=tmp / "overhead"
     )
@@ -152,6 +179,7 @@ def overhead(batches: int, rounds: int, tmp: Path, size: str = "tiny") -> dict:
         "call_cpu_us_median": round(statistics.median(one_cpu) * 1e6, 1),
         "call_wall_us_median": round(statistics.median(one_wall) * 1e6, 1),
         "writer_blocked_puts": run.stats["blocked_puts"],
+        "page_cache_write_ms_per_3mb": write_ms,
     }
 
 
@@ -188,6 +216,14 @@ def print_overhead(o: dict) -> None:
         f"  one call alone (numpy input): {o['call_cpu_us_median']:.0f} us CPU, {o['call_wall_us_median']:.0f} us "
         f"wall (median); queue full {o['writer_blocked_puts']} times"
     )
+    if o["page_cache_write_ms_per_3mb"]:
+        first, again = o["page_cache_write_ms_per_3mb"]
+        print(
+            f"  page cache warmed first: writing 3 MB took {first:.2f} ms CPU into never-used memory, {again:.2f} ms "
+            "into reused memory (--cold: not warmed)"
+        )
+    else:
+        print("  --cold: the page cache was not warmed first")
 
 
 # --- 2. a large run -------------------------------------------------------------------------------------------
@@ -294,12 +330,15 @@ def main() -> None:
         "--part", choices=["all", "overhead", "large"], default="all", help="run only part 1 or part 2 (default all)"
     )
     parser.add_argument("--rounds", type=int, default=None, help="paired rounds of part 1 (default 15; quick 3)")
+    parser.add_argument(
+        "--cold", action="store_true", help="part 1: do not warm the page cache first (see page_cache_write_ms)"
+    )
     parser.add_argument("--stage", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
         name, rest = args.stage[0], args.stage[1:]
         if name == "overhead":
-            print(json.dumps(overhead(int(rest[0]), int(rest[1]), Path(rest[2]), rest[3])))
+            print(json.dumps(overhead(int(rest[0]), int(rest[1]), Path(rest[2]), rest[3], rest[4] == "cold")))
         elif name == "log":
             print(json.dumps(stage_log(int(rest[0]), int(rest[1]), Path(rest[2]))))
         elif name == "prepare":
@@ -316,7 +355,9 @@ def main() -> None:
         for size in MODELS if args.part in ("all", "overhead") else []:
             # the small model's batch is about 13x longer: fewer batches and rounds keep its part in time
             n, r = (batches, rounds) if size == "tiny" else (max(20, batches // 5), max(3, (rounds + 1) // 2))
-            print_overhead(overheads.setdefault(size, child("overhead", n, r, tmp, size)))
+            print_overhead(
+                overheads.setdefault(size, child("overhead", n, r, tmp, size, "cold" if args.cold else "warm"))
+            )
         if args.part == "overhead":
             print("RESULT " + json.dumps({"overhead": overheads}))
             return
