@@ -329,7 +329,7 @@ def main() -> None:
     parser.add_argument(
         "--part", choices=["all", "overhead", "large"], default="all", help="run only part 1 or part 2 (default all)"
     )
-    parser.add_argument("--rounds", type=int, default=None, help="paired rounds of part 1 (default 15; quick 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="paired rounds of part 1 (default 21; quick 3)")
     parser.add_argument(
         "--cold", action="store_true", help="part 1: do not warm the page cache first (see page_cache_write_ms)"
     )
@@ -347,7 +347,7 @@ def main() -> None:
             print(json.dumps(stage_process(Path(rest[0]))))
         return
     samples = args.samples or (10_000 if args.quick else 100_000)
-    batches, rounds = (60, 3) if args.quick else (200, 15)
+    batches, rounds = (60, 3) if args.quick else (300, 21)
     rounds = args.rounds or rounds
     tmp = Path(tempfile.mkdtemp(prefix="bench-runs-"))
     try:
