@@ -424,6 +424,7 @@ class Run:
             self._hand_over(key, epoch)
         self._queue.put(None)
         self._writer.join()
+        self._spare.clear()  # nothing more is logged: the reusable chunk buffers go
         for writer, _, sink in self._inputs.values():
             writer.close()
             sink.close()
