@@ -2,21 +2,29 @@
 
 1. Logging overhead. A small PyTorch classifier (384 -> 384 -> 4, ReLU, Adam, one thread) trains on
    batches of 64 x 384 floats; one loop logs each batch's 384-float hidden layer and its logits with
-   `log_model_outputs`, the same loop without logging is the reference. The loops alternate (A, B, A, B, ...)
-   and the overhead is the median of the paired differences over the reference, per batch; the writer's
-   catching up at the end (`flush`) is counted in the logged loop. Target: under 5% of a batch's time.
+   `log_model_outputs`, the same loop without logging is the reference (and a larger model, 384 -> 1024 ->
+   1024 -> 384 -> 4). The measure is CPU time, which a loaded machine disturbs far less than wall clock:
+   the caller's thread inside the calls and `flush` (time.thread_time), the writer thread's CPU
+   (``run.stats["writer_cpu_s"]``), each over the training thread's CPU time per batch without logging;
+   median and range over paired rounds run in alternating order (A B, B A, ...). Checks: the paired
+   difference of the training code's own CPU time (cache and memory effects of the writer), of the whole
+   process (every thread: anything a library runs in its own threads) and the paired wall clock, printed
+   with the load average because on a shared machine it swings by tens of percent. Target: under 5% of a
+   batch's time.
 2. A run of N samples (default 100,000) x 384 dimensions x 5 epochs with 4 labels and 10% flipped labels:
    (a) logging it through the client, (b) `finish()`'s join and validation into the upload bundle,
    (c) the server's job on that bundle (every signal). Each stage runs in its own child process; peak
    memory is that child's ru_maxrss (it counts the pages of memory-mapped files that were touched).
 
-Run: .venv/bin/python benches/bench_training_runs.py [--quick] [--samples N] [--epochs E]
+Run: .venv/bin/python benches/bench_training_runs.py [--quick] [--part overhead|large] [--rounds R] [--cold]
+     [--samples N] [--epochs E]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -41,7 +49,29 @@ def peak_mb() -> float:
 MODELS = {"tiny": [DIM, DIM], "small": [DIM, 1024, 1024, DIM]}
 
 
-def overhead(batches: int, rounds: int, tmp: Path, size: str = "tiny") -> dict:
+def page_cache_write_ms(tmp: Path, nbytes: int) -> list[float]:
+    """Write ``nbytes`` to a file and delete it, then write 30 MB twice: CPU ms per 3 MB written, first pass
+    and again. On a freshly started virtual machine the first touch of a page of memory the guest never used
+    costs about ten times a write into a reused one; the first pass leaves freed pages behind for the logged
+    loops, as on a machine that has been up for a while (``--cold`` skips this)."""
+    block = b"\x01" * (3 << 20)
+    costs = []
+    for total in (nbytes, 30 << 20):
+        path = tmp / "page-cache.bin"
+        with open(path, "wb", buffering=0) as f:
+            start = time.thread_time()
+            for _ in range(max(1, total // len(block))):
+                f.write(block)
+            costs.append(round(1000 * (time.thread_time() - start) / max(1, total // len(block)), 2))
+        path.unlink()
+    return costs
+
+
+def overhead(batches: int, rounds: int, tmp: Path, size: str = "tiny", cold: bool = False) -> dict:
+    """Paired loops, with and without logging, in alternating order. CPU time is the measure: the caller's
+    thread inside the calls (``time.thread_time``), the writer thread's (``run.stats["writer_cpu_s"]``), each
+    over the training thread's CPU time of the loop without logging. Wall clock is kept as a check; on a
+    loaded machine it swings far more than the effect being measured."""
     import numpy as np
     import services_client as sc
     import torch
@@ -58,9 +88,12 @@ def overhead(batches: int, rounds: int, tmp: Path, size: str = "tiny") -> dict:
     rng = np.random.default_rng(0)
     xs = torch.tensor(rng.normal(size=(batches, 64, DIM)), dtype=torch.float32)
     ys = torch.tensor(rng.integers(0, len(LABELS), size=(batches, 64)))
+    thread_time = time.thread_time
 
-    def loop(run, epoch):
-        start, cpu = time.perf_counter(), time.process_time()
+    def loop(run, epoch) -> dict:
+        writer0 = run.stats["writer_cpu_s"] if run is not None else 0.0
+        wall, proc, cpu = time.perf_counter(), time.process_time(), thread_time()
+        calls = 0.0
         for b in range(batches):
             opt.zero_grad()
             emb = hidden(xs[b])
@@ -68,50 +101,129 @@ def overhead(batches: int, rounds: int, tmp: Path, size: str = "tiny") -> dict:
             torch.nn.functional.cross_entropy(logits, ys[b]).backward()
             opt.step()
             if run is not None:
+                t = thread_time()
                 run.log_model_outputs(
                     ids=np.arange(b * 64, (b + 1) * 64), embeddings=emb, logits=logits, split="training", epoch=epoch
                 )
-        if run is not None:
+                calls += thread_time() - t
+        if run is not None:  # the writer catching up is part of the logged loop
+            t = thread_time()
             run.flush()
-        return time.perf_counter() - start, time.process_time() - cpu
+            calls += thread_time() - t
+        return {
+            "wall": time.perf_counter() - wall,
+            "process": time.process_time() - proc,
+            "thread": thread_time() - cpu,
+            "calls": calls,
+            "writer": (run.stats["writer_cpu_s"] - writer0) if run is not None else 0.0,
+        }
 
+    # the logged loops write (rounds + 2) x batches x 64 rows of 384 + 4 floats and an id
+    write_ms = [] if cold else page_cache_write_ms(tmp, (rounds + 3) * batches * 64 * (DIM + 4 + 2) * 4)
     run = sc.Run(
         url="http://127.0.0.1:9", api_key="x", project="bench", run_name="overhead", labels=LABELS, dir=tmp / "overhead"
     )
     loop(None, 0)  # warm-up, both ways
     loop(run, rounds + 1)
-    plain, logged, plain_cpu, logged_cpu = [], [], [], []
-    for r in range(rounds):
-        wall, cpu = loop(None, 0)
-        plain.append(wall)
-        plain_cpu.append(cpu)
-        wall, cpu = loop(run, r)
-        logged.append(wall)
-        logged_cpu.append(cpu)
-    call = []
+    load = [os.getloadavg()[0]]
+    plain, logged = [], []
+    for r in range(rounds):  # A B, B A, A B, ...: neither way always runs first
+        if r % 2:
+            logged.append(loop(run, r))
+            plain.append(loop(None, 0))
+        else:
+            plain.append(loop(None, 0))
+            logged.append(loop(run, r))
+        load.append(os.getloadavg()[0])
+    one_cpu, one_wall = [], []
     emb = np.zeros((64, DIM), dtype=np.float32)
     logits = np.zeros((64, len(LABELS)), dtype=np.float32)
-    for b in range(200):
-        t = time.perf_counter()
+    for b in range(320):
+        t, w = thread_time(), time.perf_counter()
         run.log_model_outputs(ids=np.arange(b * 64, (b + 1) * 64), embeddings=emb, logits=logits, epoch=rounds)
-        call.append(time.perf_counter() - t)
+        one_cpu.append(thread_time() - t)
+        one_wall.append(time.perf_counter() - w)
     run.flush()
-    ratios = [(lg - pl) / pl for pl, lg in zip(plain, logged, strict=True)]
-    cpu_ratios = [(lg - pl) / pl for pl, lg in zip(plain_cpu, logged_cpu, strict=True)]
+
+    def pct(values: list[float]) -> dict:
+        return {
+            "median": round(100 * statistics.median(values), 2),
+            "range": [round(100 * min(values), 2), round(100 * max(values), 2)],
+        }
+
+    pairs = list(zip(plain, logged, strict=True))
+    caller = [lg["calls"] / pl["thread"] for pl, lg in pairs]
+    writer = [lg["writer"] / pl["thread"] for pl, lg in pairs]
     return {
         "model": size,
         "widths": widths + [len(LABELS)],
         "batches_per_loop": batches,
         "rounds": rounds,
-        "batch_ms_plain": round(statistics.median(plain) / batches * 1000, 3),
-        "batch_ms_logged": round(statistics.median(logged) / batches * 1000, 3),
-        "overhead_pct_median": round(100 * statistics.median(ratios), 2),
-        "overhead_pct_range": [round(100 * min(ratios), 2), round(100 * max(ratios), 2)],
-        "overhead_pct_fastest": round(100 * (min(logged) - min(plain)) / min(plain), 2),
-        "cpu_overhead_pct_median": round(100 * statistics.median(cpu_ratios), 2),
-        "call_us_median": round(statistics.median(call) * 1e6, 1),
+        "load_1min": [round(min(load), 2), round(max(load), 2)],
+        "cpus": os.cpu_count(),
+        "batch_ms_plain": round(statistics.median(p["wall"] for p in plain) / batches * 1000, 3),
+        "batch_cpu_ms_plain": round(statistics.median(p["thread"] for p in plain) / batches * 1000, 3),
+        "caller_us_per_batch": round(statistics.median(lg["calls"] for lg in logged) / batches * 1e6, 1),
+        "writer_us_per_batch": round(statistics.median(lg["writer"] for lg in logged) / batches * 1e6, 1),
+        "caller_pct": pct(caller),
+        "writer_pct": pct(writer),
+        "cost_pct": pct([c + w for c, w in zip(caller, writer, strict=True)]),
+        # checks, paired loops: did the training code itself take more CPU with the writer running (cache,
+        # GIL hand-offs)? what did the whole process take (every thread)? threads other than these two?
+        "training_code_cpu_pct": pct([(lg["thread"] - lg["calls"] - pl["thread"]) / pl["thread"] for pl, lg in pairs]),
+        "process_cpu_pct": pct([(lg["process"] - pl["process"]) / pl["process"] for pl, lg in pairs]),
+        "other_threads_ms_per_loop": round(
+            1000 * statistics.median(lg["process"] - lg["thread"] - lg["writer"] for lg in logged), 2
+        ),
+        "wall_pct": pct([(lg["wall"] - pl["wall"]) / pl["wall"] for pl, lg in pairs]),
+        "call_cpu_us_median": round(statistics.median(one_cpu) * 1e6, 1),
+        "call_wall_us_median": round(statistics.median(one_wall) * 1e6, 1),
         "writer_blocked_puts": run.stats["blocked_puts"],
+        "page_cache_write_ms_per_3mb": write_ms,
     }
+
+
+def print_overhead(o: dict) -> None:
+    widths = "-".join(map(str, o["widths"]))
+    print(
+        f"== log_model_outputs overhead, batch 64 x 384, torch MLP {widths} ({o['model']}), one thread; "
+        f"{o['rounds']} paired rounds of {o['batches_per_loop']} batches"
+    )
+    print(
+        f"  batch without logging: {o['batch_cpu_ms_plain']:.3f} ms CPU (training thread), "
+        f"{o['batch_ms_plain']:.3f} ms wall"
+    )
+
+    def span(p: dict) -> str:
+        return f"{p['median']:.2f}% (range {p['range'][0]:.2f}..{p['range'][1]:.2f}%)"
+
+    print("  CPU time logging costs per batch, over the batch's CPU time (median of the rounds):")
+    print(
+        f"    caller's thread, inside log_model_outputs + flush: {o['caller_us_per_batch']:.0f} us, {span(o['caller_pct'])}"
+    )
+    print(f"    writer thread: {o['writer_us_per_batch']:.0f} us, {span(o['writer_pct'])}")
+    met = "met" if o["cost_pct"]["median"] < 5 and o["cost_pct"]["range"][1] < 5 else "NOT met"
+    print(f"    both: {span(o['cost_pct'])}; target < 5%: {met}")
+    print(
+        f"  checks (paired loops, CPU): the training code's own CPU {span(o['training_code_cpu_pct'])}; whole "
+        f"process {span(o['process_cpu_pct'])}; other threads {o['other_threads_ms_per_loop']:.2f} ms per loop"
+    )
+    print(
+        f"  wall clock, paired loops: {span(o['wall_pct'])} -- noisy under load: load average "
+        f"{o['load_1min'][0]:.1f}-{o['load_1min'][1]:.1f} on {o['cpus']} CPUs"
+    )
+    print(
+        f"  one call alone (numpy input): {o['call_cpu_us_median']:.0f} us CPU, {o['call_wall_us_median']:.0f} us "
+        f"wall (median); queue full {o['writer_blocked_puts']} times"
+    )
+    if o["page_cache_write_ms_per_3mb"]:
+        first, again = o["page_cache_write_ms_per_3mb"]
+        print(
+            f"  page cache warmed first: writing 3 MB took {first:.2f} ms CPU into never-used memory, {again:.2f} ms "
+            "into reused memory (--cold: not warmed)"
+        )
+    else:
+        print("  --cold: the page cache was not warmed first")
 
 
 # --- 2. a large run -------------------------------------------------------------------------------------------
@@ -214,12 +326,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: 10,000 samples, fewer batches")
     parser.add_argument("--samples", type=int, default=None, help="samples of the large run (default 100,000)")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--part", choices=["all", "overhead", "large"], default="all", help="run only part 1 or part 2 (default all)"
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="paired rounds of part 1 (default 21; quick 3)")
+    parser.add_argument(
+        "--cold", action="store_true", help="part 1: do not warm the page cache first (see page_cache_write_ms)"
+    )
     parser.add_argument("--stage", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
         name, rest = args.stage[0], args.stage[1:]
         if name == "overhead":
-            print(json.dumps(overhead(int(rest[0]), int(rest[1]), Path(rest[2]), rest[3])))
+            print(json.dumps(overhead(int(rest[0]), int(rest[1]), Path(rest[2]), rest[3], rest[4] == "cold")))
         elif name == "log":
             print(json.dumps(stage_log(int(rest[0]), int(rest[1]), Path(rest[2]))))
         elif name == "prepare":
@@ -228,27 +347,20 @@ def main() -> None:
             print(json.dumps(stage_process(Path(rest[0]))))
         return
     samples = args.samples or (10_000 if args.quick else 100_000)
-    batches, rounds = (100, 4) if args.quick else (300, 8)
+    batches, rounds = (60, 3) if args.quick else (300, 21)
+    rounds = args.rounds or rounds
     tmp = Path(tempfile.mkdtemp(prefix="bench-runs-"))
     try:
-        overheads = {}
-        for size in MODELS:
-            # the small model's batch is about 13x longer: fewer batches keep the loops comparable in time
-            n = batches if size == "tiny" else max(20, batches // 5)
-            o = overheads[size] = child("overhead", n, rounds, tmp, size)
-            widths = "-".join(map(str, o["widths"]))
-            print(f"== log_model_outputs overhead, batch 64 x 384, torch MLP {widths} ({size}), one thread")
-            print(f"  batch without logging {o['batch_ms_plain']:.3f} ms, with {o['batch_ms_logged']:.3f} ms")
-            print(
-                f"  overhead {o['overhead_pct_median']:.2f}% (median of {rounds} paired loops; range "
-                f"{o['overhead_pct_range'][0]:.2f}..{o['overhead_pct_range'][1]:.2f}%), target < 5%: "
-                f"{'met' if o['overhead_pct_median'] < 5 else 'NOT met'}"
+        overheads: dict = {}
+        for size in MODELS if args.part in ("all", "overhead") else []:
+            # the small model's batch is about 13x longer: fewer batches and rounds keep its part in time
+            n, r = (batches, rounds) if size == "tiny" else (max(20, batches // 5), max(3, (rounds + 1) // 2))
+            print_overhead(
+                overheads.setdefault(size, child("overhead", n, r, tmp, size, "cold" if args.cold else "warm"))
             )
-            print(
-                f"  fastest loop each way: {o['overhead_pct_fastest']:.2f}%; CPU time (both threads): "
-                f"{o['cpu_overhead_pct_median']:.2f}% (median)"
-            )
-            print(f"  one call {o['call_us_median']:.0f} us (median); queue full {o['writer_blocked_puts']} times")
+        if args.part == "overhead":
+            print("RESULT " + json.dumps({"overhead": overheads}))
+            return
         run_dir = tmp / "large"
         lg = child("log", samples, args.epochs, run_dir)
         pr = child("prepare", run_dir)

@@ -199,3 +199,36 @@ def test_a_loop_faster_than_the_disk_waits_instead_of_growing(tmp_path):
     # chunks waiting in the queue, the one being written and the one being filled bound the memory,
     # far below the 100 chunks (39 MB) an unbounded queue would hold
     assert peak < (max_queue + 3) * chunk_bytes, peak
+
+
+def test_reused_chunk_buffers_keep_every_batch(tmp_path):
+    """Written chunks are filled again: every row of every epoch still comes out as it was logged, whatever
+    the input (torch-like float64, float32) and however far the writer is behind."""
+    run = SlowDiskRun(
+        url="http://127.0.0.1:9",
+        api_key="x",
+        project="p",
+        run_name="r",
+        labels=list("abcd"),
+        dir=tmp_path / "run",
+        max_queue=2,
+        chunk_rows=64,
+    )
+    n = 640
+    run.log_dataset([{"id": i, "text": "t", "label": "abcd"[i % 4]} for i in range(n)])
+    rng = np.random.default_rng(7)
+    expected = {}
+    for epoch in range(3):
+        emb = rng.normal(size=(n, 16))  # float64: converted while copied into the chunk
+        logits = rng.normal(size=(n, 4)).astype(np.float32)
+        expected[epoch] = (emb.astype(np.float32), logits)
+        for start in range(0, n, 32):
+            rows = slice(start, start + 32)
+            run.log_model_outputs(ids=np.arange(n)[rows], embeddings=emb[rows], logits=logits[rows], epoch=epoch)
+    run.prepare()
+    assert run.stats["rows"] == 3 * n and run.stats["writer_cpu_s"] > 0
+    for epoch, (emb, logits) in expected.items():
+        np.testing.assert_array_equal(np.load(run.dir / "bundle" / f"training.e{epoch}.embeddings.npy"), emb)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(np.load(run.dir / "bundle" / f"training.e{epoch}.probs.npy"), probs, rtol=1e-5)

@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,20 @@ BLOCK = 8192
 FORMAT = 1
 
 
+NUMERIC = frozenset("biuf")
+
+
 def _numpy(x, what: str, dtype=None) -> np.ndarray:
     """Arrays, lists and torch/tf tensors (detached and moved to the CPU) as numpy (a view where possible:
-    the data are copied once, into the run's chunk buffer, so the caller may reuse its buffers at once)."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        x = x.numpy()
+    the data are copied once, into the run's chunk buffer, so the caller may reuse its buffers at once).
+    Numeric arrays keep their dtype: the copy into the chunk converts them (one pass, no temporary array)."""
+    if type(x) is not np.ndarray:
+        if hasattr(x, "detach"):
+            x = x.detach().cpu().numpy()
+        elif hasattr(x, "numpy"):
+            x = x.numpy()
+    if dtype is not None and type(x) is np.ndarray and x.dtype.kind in NUMERIC:
+        return x
     try:
         return np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -67,10 +75,19 @@ def split_key(split: str, inference_name: str | None) -> str:
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=1, keepdims=True)
-    np.exp(x, out=x)
-    x /= x.sum(axis=1, keepdims=True)
-    return x
+    """Row-wise softmax, computed column by column: rows are a few labels wide, and numpy reduces a short
+    axis of many rows slowly, while an operation on whole columns is one vectorised pass each."""
+    columns = x.T
+    top = columns[0].copy()
+    for column in columns[1:]:
+        np.maximum(top, column, out=top)
+    out = x - top[:, None]
+    np.exp(out, out=out)
+    total = out[:, 0].copy()
+    for i in range(1, out.shape[1]):
+        total += out[:, i]
+    out /= total[:, None]
+    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -79,13 +96,17 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 class _Chunk:
     """Rows of one split and epoch gathered in the caller's thread until ``chunk_rows`` are reached, so the
-    writer thread wakes once per chunk rather than once per batch."""
+    writer thread wakes once per chunk rather than once per batch. Written chunks are reused: a fresh
+    3 MB buffer per chunk costs page faults in the caller's thread and unmapping in the writer's."""
 
     def __init__(self, rows: int, dim: int, width: int, are_logits: bool):
         self.ids = np.empty(rows, dtype=np.int64)
         self.emb = np.empty((rows, dim), dtype=np.float32)
         self.scores = np.empty((rows, width), dtype=np.float32)
         self.are_logits, self.n = are_logits, 0
+
+    def fits(self, rows: int, dim: int, width: int) -> bool:
+        return len(self.ids) == rows and self.emb.shape[1] == dim and self.scores.shape[1] == width
 
     def add(self, ids: np.ndarray, emb: np.ndarray, scores: np.ndarray) -> None:
         end = self.n + len(ids)
@@ -136,9 +157,12 @@ class Run:
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, max_queue))
         self.chunk_rows = max(1, chunk_rows)
         self._buffers: dict[tuple[str, int], _Chunk] = {}
+        self._spare: list[_Chunk] = []  # written chunks to fill again (list.append and .pop are atomic)
         self._error: BaseException | None = None
         self._finished = False
-        self.stats = {"batches": 0, "rows": 0, "blocked_puts": 0, "max_queued": 0}
+        # writer_cpu_s: CPU seconds of the writer thread (user and system: conversion, checks and the writes),
+        # what logging costs besides the calls themselves
+        self.stats = {"batches": 0, "rows": 0, "blocked_puts": 0, "max_queued": 0, "writer_cpu_s": 0.0}
         # pyarrow's first numpy conversion imports its pandas shim (about a second): pay it here, not in the
         # writer thread in the middle of the first epoch
         pa.array(np.zeros(1, dtype=np.float32))
@@ -278,28 +302,42 @@ class Run:
             raise RunValidationError(
                 f"embeddings have {emb.shape[1]} dimensions; earlier batches had {self._dim}: log one layer"
             )
-        if not np.issubdtype(ids_a.dtype, np.integer):
+        if ids_a.dtype.kind not in "iu":
             raise RunValidationError(f"ids must be integers (got {ids_a.dtype})")
         are_logits = logits is not None
-        chunk = self._buffers.get((key, int(epoch)))
+        epoch = int(epoch)
+        chunk = self._buffers.get((key, epoch))
         if chunk is not None and (chunk.are_logits != are_logits or chunk.n + n > len(chunk.ids)):
-            self._hand_over(key, int(epoch))
+            self._hand_over(key, epoch)
             chunk = None
         if chunk is None:
-            chunk = self._buffers[(key, int(epoch))] = _Chunk(
+            chunk = self._buffers[(key, epoch)] = self._new_chunk(
                 max(self.chunk_rows, n), emb.shape[1], scores.shape[1], are_logits
             )
         chunk.add(ids_a, emb, scores)
         if chunk.n == len(chunk.ids):
-            self._hand_over(key, int(epoch))
+            self._hand_over(key, epoch)
         self._raise_writer_error()
+
+    def _new_chunk(self, rows: int, dim: int, width: int, are_logits: bool) -> _Chunk:
+        try:
+            chunk = self._spare.pop()
+        except IndexError:
+            chunk = None
+        if chunk is None or not chunk.fits(rows, dim, width):
+            return _Chunk(rows, dim, width, are_logits)
+        chunk.are_logits, chunk.n = are_logits, 0
+        return chunk
 
     def _hand_over(self, key: str, epoch: int) -> None:
         """Queue a full (or final) chunk for the writer; wait while the queue is full (back-pressure)."""
         chunk = self._buffers.pop((key, epoch))
         if chunk.n == 0:
             return
-        item = (key, epoch, chunk.ids[: chunk.n], chunk.emb[: chunk.n], chunk.scores[: chunk.n], chunk.are_logits)
+        item = (
+            (key, epoch, chunk.ids[: chunk.n], chunk.emb[: chunk.n], chunk.scores[: chunk.n], chunk.are_logits),
+            chunk,
+        )
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -314,16 +352,25 @@ class Run:
         self.stats["max_queued"] = max(self.stats["max_queued"], self._queue.qsize())
 
     def _write_loop(self) -> None:
+        started = time.thread_time()
         while True:
-            item = self._queue.get()
+            entry = self._queue.get()
             try:
-                if item is None:
+                if entry is None:
                     return
+                item, chunk = entry
+                del entry
                 if self._error is None:
                     self._write(*item)
+                del item  # the chunk's arrays, viewed by the written batch: it may be filled again now
+                # two spares at most: the queue and the chunk being filled bound the memory, not the spares
+                if len(self._spare) < 2 and len(chunk.ids) == self.chunk_rows:
+                    self._spare.append(chunk)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 self._error = exc
             finally:
+                # before task_done, so that flush() returns with the figure up to date
+                self.stats["writer_cpu_s"] = time.thread_time() - started
                 self._queue.task_done()
 
     def _write(self, key: str, epoch: int, ids, emb, scores, are_logits: bool) -> None:
@@ -377,6 +424,7 @@ class Run:
             self._hand_over(key, epoch)
         self._queue.put(None)
         self._writer.join()
+        self._spare.clear()  # nothing more is logged: the reusable chunk buffers go
         for writer, _, sink in self._inputs.values():
             writer.close()
             sink.close()
