@@ -7,6 +7,11 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "services_project.settings")
+    if len(sys.argv) > 2 and sys.argv[1] == "convert_to_parquet":
+        # the source's sha256 starts on the second core while Django loads (see conversion/hashes.py)
+        from services_app.management.commands.convert_to_parquet import prefetch_source_hash
+
+        prefetch_source_hash(sys.argv[2:])
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

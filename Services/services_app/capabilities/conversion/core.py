@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import json
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,7 @@ import pyarrow.parquet as pq
 from ...tables import TableError as ConversionError
 from ...tables import detect_format
 from ...tables.engine import Plan, _encoding_fallback, _lit, _run, _Work, connection, make_plans, warn_header
+from . import hashes
 from .options import ConvertOptions
 
 CONVERTER_VERSION = "1.0.0"
@@ -67,20 +67,6 @@ def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> None:
             raise RuntimeError("metadata placeholder not found in the Parquet footer")
         f.seek(start + pos)
         f.write(value)
-
-
-class _Hasher(threading.Thread):
-    def __init__(self, path: Path):
-        super().__init__(daemon=True, name="conversion-sha256")
-        self.path = path
-        self.digest: str | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.digest = _sha256(self.path)
-        except BaseException as exc:  # noqa: BLE001
-            self.error = exc
 
 
 def _sha256(path: Path) -> str:
@@ -127,14 +113,19 @@ def convert_file(
     size = src.stat().st_size
     work = _Work()
     work.report.format = kind.format + (".gz" if kind.gzip else "")
-    hasher = _Hasher(src)
-    inline_hash = size <= HASH_INLINE_BYTES or bool(known_sha256)
-    if known_sha256:
-        hasher.digest = known_sha256
-    elif inline_hash:
-        hasher.run()
-    else:
-        hasher.start()
+    # the source's sha256: known, or computed inline (a small file), or in a thread while DuckDB reads (one
+    # `hashes.prefetch` may already have started before the imports)
+    digest = known_sha256 or ""
+    hash_error: BaseException | None = None
+    hasher: hashes.Digest | None = None
+    if not digest:
+        if size <= HASH_INLINE_BYTES:
+            try:
+                digest = hashes.file_sha256(src)
+            except OSError as exc:
+                hash_error = exc
+        else:
+            hasher = hashes.begin(src)
     placeholder = ("sha256-pending-" + uuid.uuid4().hex + uuid.uuid4().hex)[:64]
     pending: list[tuple[Path, Path, Plan]] = []
     try:
@@ -147,11 +138,13 @@ def convert_file(
             plans = _encoding_fallback(exc, plans, src, kind, opts, work)
             _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check)
 
-        if not inline_hash:
-            hasher.join()
-        if hasher.error:
-            raise ConversionError(f"cannot read the file: {hasher.error}", code="read_error")
-        digest = hasher.digest or ""
+        if hasher is not None:
+            try:
+                digest = hasher.result()
+            except OSError as exc:
+                hash_error = exc
+        if hash_error is not None:
+            raise ConversionError(f"cannot read the file: {hash_error}", code="read_error")
         outputs = []
         for tmp, target, plan in pending:
             _patch_footer(tmp, placeholder.encode(), digest.encode())
@@ -178,7 +171,7 @@ def convert_file(
         for o in outputs:  # all tables of a file appear together, or none
             os.replace(o.pop("_tmp"), o.pop("_target"))
     except BaseException:
-        if not inline_hash and hasher.is_alive():
+        if hasher is not None and hasher.is_alive():
             hasher.join()
         raise
     finally:
