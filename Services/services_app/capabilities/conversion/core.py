@@ -233,7 +233,9 @@ def convert_file(
                     "columns": meta.num_columns,
                     "schema": _schema_of(meta),
                     "bytes_out": tmp.stat().st_size,
-                    "sha256": followers[tmp].digest(footer_start) if followers else _sha256(tmp),
+                    "sha256": follower.digest(footer_start)
+                    if (follower := (followers or {}).get(tmp))
+                    else _sha256(tmp),
                     "_tmp": tmp,
                     "_target": target,
                 }
