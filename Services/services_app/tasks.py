@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+import services_project.celery  # noqa: F401 - the project's app, which shared_task binds to
+
 log = logging.getLogger(__name__)
 
 

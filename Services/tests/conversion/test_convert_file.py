@@ -482,3 +482,22 @@ def test_xlsx_text_under_a_merged_header_stays_data(tmp_path):
     t = pq.read_table(report["outputs"][0]["location"])
     assert t.column_names == ["Name", "Name_2", "City"]
     assert t.num_rows == 2 and t.to_pylist()[0]["Name_2"] == "Lovelace"
+
+
+@pytest.mark.parametrize("late_value", [None, "1.5"])
+def test_a_large_output_hashed_while_written_matches_its_bytes(tmp_path, late_value):
+    """Outputs of large sources are hashed while DuckDB writes them (the footer patched after); a value that
+    does not fit makes a second COPY into a new file, hashed anew."""
+    rows = [f"{i},{i * 7 % 1000},{hashlib.sha256(str(i).encode()).hexdigest()}" for i in range(200_000)]
+    if late_value:
+        rows[-10] = f"{late_value},1,late"
+    body = "id,n,text\n" + "\n".join(rows) + "\n"
+    assert len(body) > 8 * 1024 * 1024
+    report, table = conv(tmp_path, "big.csv", body)
+    out = tmp_path / "out" / "big.csv.parquet"
+    assert report["outputs"][0]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert report["outputs"][0]["bytes_out"] > 4 << 20  # more than one checkpoint of the hashing thread
+    assert pq.read_metadata(out).metadata[b"source_sha256"].decode() == hashlib.sha256(body.encode()).hexdigest()
+    assert table.num_rows == 200_000
+    assert str(table.schema.field("id").type) == ("double" if late_value else "int64")
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]

@@ -64,3 +64,54 @@ def test_small_files_are_not_cached(data_roots):
     src.write_text("a\n1\n")
     hashes.remember(src, "0" * 64, data_roots)
     assert hashes.known_sha256(src, data_roots) is None
+
+
+def test_a_prefetched_hash_is_used_once_and_a_changed_file_is_hashed_again(data_roots, monkeypatch):
+    storage = get_storage()
+    src = data_roots / "early.csv"
+    first = _big_csv(src, "x")
+    assert hashes.prefetch(src)
+    key = hashes.stat_key(src)
+    started = hashes._started[key]
+    begun = []
+    real_begin = hashes.begin
+    monkeypatch.setattr(hashes, "begin", lambda path: begun.append(real_begin(path)) or begun[-1])
+    result = convert(JobContext(storage=storage), {"source": "early.csv", "output": "one.parquet"})
+    assert begun == [started] and key not in hashes._started  # the early thread's result, taken once
+    assert result["files"][0]["sha256"] == hashlib.sha256(first).hexdigest()
+    assert _source_sha(data_roots / "one.parquet") == hashlib.sha256(first).hexdigest()
+
+    # started early, then the file changed before the conversion: a new key, hashed anew
+    other = data_roots / "later.csv"
+    _big_csv(other, "x")
+    assert hashes.prefetch(other)
+    time.sleep(0.05)
+    second = _big_csv(other, "z")
+    result = convert(JobContext(storage=storage), {"source": "later.csv", "output": "two.parquet"})
+    assert result["files"][0]["sha256"] == hashlib.sha256(second).hexdigest()
+    assert _source_sha(data_roots / "two.parquet") == hashlib.sha256(second).hexdigest()
+
+
+def test_prefetch_only_starts_for_a_large_file_inside_the_data_root(data_roots, tmp_path, monkeypatch):
+    from services_app.management.commands.convert_to_parquet import prefetch_source_hash
+
+    monkeypatch.setenv("SERVICES_DATA_ROOT", str(data_roots))
+    inside, outside = data_roots / "in.csv", tmp_path / "out.csv"
+    _big_csv(inside)
+    _big_csv(outside)
+    (data_roots / "small.csv").write_text("a\n1\n")
+    hashes._started.clear()
+    for argv in (
+        [str(outside)],
+        ["small.csv"],
+        ["--help"],
+        [".", "--out", "x"],
+        ["gs://bucket/in.csv"],
+        ["--out", "in.parquet"],
+    ):
+        prefetch_source_hash(argv)
+    assert hashes._started == {}
+    prefetch_source_hash(["--out", "x.parquet", "--quiet", "in.csv"])
+    assert list(hashes._started) == [hashes.stat_key(inside)]
+    assert hashes.begin(inside).result() == hashlib.sha256(inside.read_bytes()).hexdigest()
+    assert hashes._started == {}

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from ...tables import TableError as ConversionError
 from ...tables import detect_format
 from ...tables.engine import Plan, _encoding_fallback, _lit, _run, _Work, connection, make_plans, warn_header
+from . import hashes
 from .options import ConvertOptions
 
 CONVERTER_VERSION = "1.0.0"
@@ -54,8 +55,9 @@ def _copy_options(opts: ConvertOptions, meta: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> None:
-    """Overwrite a same-length placeholder in the Parquet footer (key-value metadata is not compressed)."""
+def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> int:
+    """Overwrite a same-length placeholder in the Parquet footer (key-value metadata is not compressed);
+    returns where the footer starts."""
     assert len(placeholder) == len(value)
     with open(path, "r+b") as f:
         f.seek(-8, os.SEEK_END)
@@ -67,20 +69,68 @@ def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> None:
             raise RuntimeError("metadata placeholder not found in the Parquet footer")
         f.seek(start + pos)
         f.write(value)
+    return start
 
 
-class _Hasher(threading.Thread):
+class _OutputHash(threading.Thread):
+    """The sha256 of an output, hashed while DuckDB writes it rather than read again afterwards.
+
+    DuckDB's Parquet writer appends: row groups, then the footer, whose metadata placeholder
+    `_patch_footer` overwrites afterwards. The thread hashes what has been appended so far and keeps
+    the hash state every ``CHECKPOINT`` bytes; `digest(footer_start)` takes the last state before
+    the footer and hashes the rest (the patched footer) from the file."""
+
+    CHECKPOINT = 4 << 20
+
     def __init__(self, path: Path):
-        super().__init__(daemon=True, name="conversion-sha256")
+        super().__init__(daemon=True, name="conversion-output-sha256")
         self.path = path
-        self.digest: str | None = None
-        self.error: BaseException | None = None
+        self._halt = threading.Event()
+        self._states: list[tuple[int, object]] = [(0, hashlib.sha256())]
 
     def run(self) -> None:
         try:
-            self.digest = _sha256(self.path)
-        except BaseException as exc:  # noqa: BLE001
-            self.error = exc
+            f = None
+            while f is None:  # DuckDB creates the file when the COPY starts
+                try:
+                    f = open(self.path, "rb")  # noqa: SIM115 - closed below
+                except FileNotFoundError:
+                    if self._halt.wait(0.005):
+                        return
+            with f:
+                h, pos = hashlib.sha256(), 0
+                buf = memoryview(bytearray(1 << 20))
+                while not self._halt.is_set():
+                    end = os.fstat(f.fileno()).st_size
+                    if end - pos < len(buf):  # wait for a whole buffer (the last bytes are read in `digest`)
+                        self._halt.wait(0.01)
+                        continue
+                    while end - pos >= len(buf) and not self._halt.is_set():
+                        step = min(len(buf), self.CHECKPOINT - pos % self.CHECKPOINT)
+                        n = f.readinto(buf[:step])
+                        if not n:
+                            break
+                        h.update(buf[:n])
+                        pos += n
+                        if pos % self.CHECKPOINT == 0:
+                            self._states.append((pos, h.copy()))
+        except OSError:
+            pass  # `digest` then hashes the whole file
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+    def digest(self, footer_start: int) -> str:
+        self.stop()
+        pos, state = max((s for s in self._states if s[0] <= footer_start), key=lambda s: s[0])
+        h = state.copy()
+        with open(self.path, "rb") as f:
+            f.seek(pos)
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest()
 
 
 def _sha256(path: Path) -> str:
@@ -127,34 +177,47 @@ def convert_file(
     size = src.stat().st_size
     work = _Work()
     work.report.format = kind.format + (".gz" if kind.gzip else "")
-    hasher = _Hasher(src)
-    inline_hash = size <= HASH_INLINE_BYTES or bool(known_sha256)
-    if known_sha256:
-        hasher.digest = known_sha256
-    elif inline_hash:
-        hasher.run()
-    else:
-        hasher.start()
+    # the source's sha256: known, or computed inline (a small file), or in a thread while DuckDB reads (one
+    # `hashes.prefetch` may already have started before the imports)
+    digest = known_sha256 or ""
+    hash_error: BaseException | None = None
+    hasher: hashes.Digest | None = None
+    if not digest:
+        if size <= HASH_INLINE_BYTES:
+            try:
+                digest = hashes.file_sha256(src)
+            except OSError as exc:
+                hash_error = exc
+        else:
+            hasher = hashes.begin(src)
     placeholder = ("sha256-pending-" + uuid.uuid4().hex + uuid.uuid4().hex)[:64]
     pending: list[tuple[Path, Path, Plan]] = []
+    # a large source makes a large output: hash it while it is written (`_OutputHash`)
+    followers: dict[Path, _OutputHash] | None = {} if size > HASH_INLINE_BYTES else None
     try:
         if size == 0:
             raise ConversionError("the file is empty: there is nothing to convert", code="empty_file")
         plans = make_plans(src, kind, opts, work)
         try:
-            _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check)
+            _write_all(
+                plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check, followers
+            )
         except ConversionError as exc:
             plans = _encoding_fallback(exc, plans, src, kind, opts, work)
-            _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check)
+            _write_all(
+                plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check, followers
+            )
 
-        if not inline_hash:
-            hasher.join()
-        if hasher.error:
-            raise ConversionError(f"cannot read the file: {hasher.error}", code="read_error")
-        digest = hasher.digest or ""
+        if hasher is not None:
+            try:
+                digest = hasher.result()
+            except OSError as exc:
+                hash_error = exc
+        if hash_error is not None:
+            raise ConversionError(f"cannot read the file: {hash_error}", code="read_error")
         outputs = []
         for tmp, target, plan in pending:
-            _patch_footer(tmp, placeholder.encode(), digest.encode())
+            footer_start = _patch_footer(tmp, placeholder.encode(), digest.encode())
             meta = pq.read_metadata(tmp)
             warn_header(plan, meta.schema.to_arrow_schema().names, work)
             if meta.num_rows == 0 and kind.format in ("csv", "tsv", "txt"):
@@ -170,7 +233,9 @@ def convert_file(
                     "columns": meta.num_columns,
                     "schema": _schema_of(meta),
                     "bytes_out": tmp.stat().st_size,
-                    "sha256": _sha256(tmp),
+                    "sha256": follower.digest(footer_start)
+                    if (follower := (followers or {}).get(tmp))
+                    else _sha256(tmp),
                     "_tmp": tmp,
                     "_target": target,
                 }
@@ -178,10 +243,12 @@ def convert_file(
         for o in outputs:  # all tables of a file appear together, or none
             os.replace(o.pop("_tmp"), o.pop("_target"))
     except BaseException:
-        if not inline_hash and hasher.is_alive():
+        if hasher is not None and hasher.is_alive():
             hasher.join()
         raise
     finally:
+        for follower in (followers or {}).values():
+            follower.stop()
         for tmp, _, _ in pending:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -208,9 +275,13 @@ def convert_file(
     }
 
 
-def _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check) -> None:
+def _write_all(
+    plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check, followers=None
+) -> None:
     multi = kind.format in ("xlsx", "xls")
     for tmp, _, _ in pending:
+        if followers and tmp in followers:
+            followers.pop(tmp).stop()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     pending.clear()
@@ -230,14 +301,20 @@ def _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_l
             "converter_version": CONVERTER_VERSION,
             **plan.extra_meta,
         }
-        _run(
-            plan,
-            opts,
-            work,
-            lambda sql, tmp=tmp, meta=meta: connection().execute(
-                f"COPY ({sql}) TO {_lit(str(tmp))} ({_copy_options(opts, meta)})"
-            ),
-        )
+        _run(plan, opts, work, lambda sql, tmp=tmp, meta=meta: _copy(sql, tmp, meta, opts, followers))
+
+
+def _copy(sql: str, tmp: Path, meta: dict[str, str], opts: ConvertOptions, followers) -> None:
+    """One COPY into ``tmp``; with ``followers``, the output is hashed while it is written. A retried COPY
+    (a column widened) starts a new file, so a new follower."""
+    if followers is not None:
+        if tmp in followers:
+            followers.pop(tmp).stop()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        followers[tmp] = _OutputHash(tmp)
+        followers[tmp].start()
+    connection().execute(f"COPY ({sql}) TO {_lit(str(tmp))} ({_copy_options(opts, meta)})")
 
 
 def _safe(name: str) -> str:

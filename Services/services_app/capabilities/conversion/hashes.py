@@ -13,13 +13,25 @@ small machine). Two sources make that read unnecessary:
 
 Only files of at least ``MIN_BYTES`` are cached (hashing a small file costs less than a
 cache lookup). The cache is an optimisation: any error reading or writing it is a miss.
+
+When the hash is not known it is computed in a thread (`begin`) while DuckDB converts. A
+caller that knows early which file it will convert can start that thread sooner (`prefetch`):
+``manage.py convert_to_parquet`` does so before Django and the readers are imported, so the
+hash runs on the otherwise idle second core during start-up instead of competing with
+DuckDB's threads. A started hash is found again by the same (device, inode, size, mtime,
+ctime) key; a file that changed since is a different key and is hashed anew.
+
+This module imports nothing heavy: it is imported at start-up, before Django.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sqlite3
+import stat
+import threading
 from pathlib import Path
 
 MIN_BYTES = 8 * 1024 * 1024
@@ -83,3 +95,78 @@ def remember(path: Path, sha256: str, data_root: Path, *, key: tuple | None = No
 def stat_key(path: Path):
     """The cache key of ``path`` now (take it before converting, pass it to `remember`)."""
     return _key(path)
+
+
+class Digest(threading.Thread):
+    """The sha256 of one file, computed in a thread; `result()` waits for it (and raises what reading raised)."""
+
+    def __init__(self, path: Path, key: tuple | None):
+        super().__init__(daemon=True, name="conversion-sha256")
+        self.path = Path(path)
+        self.key = key
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._digest = file_sha256(self.path, expect=self.key)
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the result
+            self._error = exc
+
+    def result(self) -> str:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._digest or ""
+
+
+def file_sha256(path: Path, *, expect: tuple | None = None) -> str:
+    """The sha256 of a regular file (``expect``: its stat key, checked on the open file, so that what is
+    hashed is the file that was looked up and not a FIFO or a device put in its place)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{Path(path).name} is not a regular file")
+        if expect is not None and (st.st_dev, st.st_ino) != expect[:2]:
+            raise OSError(f"{Path(path).name} was replaced while it was opened")
+        # file_digest reads into one reused buffer: about 9% less CPU than read() + update() on a 1 GB file;
+        # the hashing itself releases the GIL
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+_started: dict[tuple, Digest] = {}
+_started_lock = threading.Lock()
+
+
+def begin(path: Path) -> Digest:
+    """The sha256 of ``path`` as it is now, in a thread: the one `prefetch` started for this very file
+    (same stat key), or a new one."""
+    key = _key(path)
+    with _started_lock:
+        found = _started.pop(key, None) if key is not None else None
+    if found is not None:
+        return found
+    job = Digest(path, key)
+    job.start()
+    return job
+
+
+def prefetch(path: Path) -> bool:
+    """Start hashing ``path`` now, for a `begin` on the same unchanged file later in this process.
+
+    Only regular files of at least ``MIN_BYTES`` (a small file is hashed inline, faster than a thread).
+    Never raises: a file that cannot be read is left to the conversion to report. True when started."""
+    try:
+        key = _key(path)
+        if key is None or key[2] < MIN_BYTES or not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with _started_lock:
+            if key in _started:
+                return True
+            job = Digest(path, key)
+            _started[key] = job
+        job.start()
+        return True
+    except (OSError, RuntimeError):
+        return False
