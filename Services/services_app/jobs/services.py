@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -215,8 +216,49 @@ def _fail(job: Job, code: str, message: str, details: Any = None) -> None:
     job.save()
 
 
+def _claim_queued(job_id: str) -> Job | None:
+    """The common case in one statement: a queued job, not cancelled, under the attempt limit, whose
+    owner is under the running-job limit, becomes running here. The conditional UPDATE is what makes
+    the claim exclusive (a second worker's UPDATE finds the row no longer queued); RETURNING gives
+    the row back without reading it again. None: not that case (the caller takes the locked path)."""
+    user = get_user_model()
+    table, users = connection.ops.quote_name(Job._meta.db_table), connection.ops.quote_name(user._meta.db_table)
+    pk = Job._meta.pk
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields)
+    now = Job._meta.get_field("heartbeat_at").get_db_prep_value(timezone.now(), connection)
+    # The names come from the models; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, worker = %s, heartbeat_at = %s, "  # noqa: S608
+        "started_at = COALESCE(started_at, %s), error = NULL "
+        "WHERE id = %s AND status = %s AND NOT cancel_requested AND attempts < %s AND ("
+        "parent_id IS NOT NULL"
+        f" OR owner_id IN (SELECT u.id FROM {users} u WHERE u.is_staff OR u.is_superuser)"
+        f" OR (SELECT COUNT(*) FROM {table} r WHERE r.owner_id = {table}.owner_id AND r.status = %s"
+        " AND r.parent_id IS NULL) < %s"
+        f") RETURNING {columns}"
+    )
+    params = [
+        Job.Status.RUNNING,
+        f"{HOSTNAME}:{os.getpid()}",
+        now,
+        now,
+        pk.get_db_prep_value(pk.to_python(job_id), connection),
+        Job.Status.QUEUED,
+        settings.JOB_MAX_ATTEMPTS,
+        Job.Status.RUNNING,
+        settings.JOB_MAX_RUNNING_PER_USER,
+    ]
+    rows = list(Job.objects.raw(sql, params))  # read to the end: SQLite ends the statement only then
+    return rows[0] if rows else None
+
+
 def job_claim(*, job_id: str) -> Job | None:
     """Mark a job running for this process, or return None if it must not run here."""
+    job = _claim_queued(job_id)
+    if job is not None:
+        return job
+    # Anything else (cancelled, finished, running elsewhere or lost, owner at the running limit,
+    # attempts used up, no such job): decided on the locked row.
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
