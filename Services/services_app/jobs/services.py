@@ -148,18 +148,19 @@ def job_submit(
             return previous, False
     limit = _check_time_limit(owner, job_kind, time_limit)
     _check_queue_room(owner)
-    with transaction.atomic():
-        job = Job.objects.create(
-            owner=owner,
-            workspace=workspace,
-            kind=kind,
-            params=params,
-            inputs=inputs,
-            fingerprint=fp,
-            queue=_queue_for(job_kind.queue),
-            time_limit=limit,
-        )
-        transaction.on_commit(lambda: _enqueue(job))
+    # One INSERT (its own transaction, unless the caller holds one); the message goes out once the row
+    # is committed: at once here, or when the caller's transaction commits.
+    job = Job.objects.create(
+        owner=owner,
+        workspace=workspace,
+        kind=kind,
+        params=params,
+        inputs=inputs,
+        fingerprint=fp,
+        queue=_queue_for(job_kind.queue),
+        time_limit=limit,
+    )
+    transaction.on_commit(lambda: _enqueue(job))
     return job, True
 
 
