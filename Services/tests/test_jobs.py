@@ -30,6 +30,28 @@ def test_job_runs_to_success_with_progress_and_result(user):
     assert job.attempts == 1 and job.started_at and job.finished_at and job.finished_at >= job.started_at
 
 
+def test_a_trivial_job_costs_few_statements(user, django_assert_num_queries, monkeypatch):
+    """Submitting (forced: no lookup of an identical succeeded job): the default workspace, the
+    queued-job count, the INSERT. Running: the claim (one UPDATE ... RETURNING) and the result (one
+    UPDATE, with the last progress report); a job that never uses its storage never looks up its
+    workspace."""
+    from services_app import tasks
+    from services_app.workspaces import default_workspace
+
+    monkeypatch.setattr(tasks.run_job, "apply_async", lambda *a, **kw: None)
+    default_workspace(user)  # made on the user's first job
+    with django_assert_num_queries(3):
+        job, _ = job_submit(
+            owner=user, kind="demo.sleep", params={"seconds": 0, "steps": 1, "message": "x"}, force=True
+        )
+    with django_assert_num_queries(2):
+        finished = job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert finished.status == job.status == "succeeded" and job.attempts == 1 and job.worker
+    assert (job.progress, job.progress_message) == (1.0, "done")
+    assert job.result == {"slept_seconds": 0.0, "steps": 1, "message": "x"}
+
+
 def test_failing_job_records_a_structured_error(user):
     job, _ = job_submit(owner=user, kind="demo.fail", params={"message": "nope"})
     job = run_job_now(job)

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from ..errors import JobCancelled, NotFound, ServiceError
 from ..models import Job, WorkerHeartbeat
+from ..storage import Storage
 from ..workspaces import default_workspace, job_storage, jobs_visible_to
 from .context import JobContext
 from .registry import get_kind
@@ -371,6 +372,25 @@ class _Heartbeat(threading.Thread):
             connection.close()  # this thread's own connection ends with it (CONN_MAX_AGE would keep it open)
 
 
+class _WorkerContext(JobContext):
+    """A worker's `JobContext`: the job's storage (its workspace, one more query) is looked up when
+    the job first uses it; many short jobs never do."""
+
+    def __init__(self, *, storage_of: Job, **kwargs):
+        self._job = storage_of
+        super().__init__(**kwargs)
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = job_storage(self._job)
+        return self._storage
+
+    @storage.setter
+    def storage(self, value: Storage | None) -> None:
+        self._storage = value
+
+
 def job_execute(*, job_id: str) -> Job | None:
     """Claim and run one job in this process; record its result or error.
 
@@ -383,8 +403,9 @@ def job_execute(*, job_id: str) -> Job | None:
     beat = _Heartbeat(job.pk)
     beat.start()
 
-    ctx = JobContext(
-        storage=job_storage(job),
+    ctx = _WorkerContext(
+        storage=None,  # looked up when the job first uses it
+        storage_of=job,
         job_id=str(job.pk),
         on_progress=beat.report,
         is_cancelled=beat.cancelled.is_set,
