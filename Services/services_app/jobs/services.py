@@ -235,7 +235,7 @@ def _claim_queued(job_id: str) -> Job | None:
         "started_at = COALESCE(started_at, %s), error = NULL "
         "WHERE id = %s AND status = %s AND NOT cancel_requested AND attempts < %s AND ("
         "parent_id IS NOT NULL"
-        f" OR owner_id IN (SELECT u.id FROM {users} u WHERE u.is_staff OR u.is_superuser)"
+        f" OR EXISTS (SELECT 1 FROM {users} u WHERE u.id = {table}.owner_id AND (u.is_staff OR u.is_superuser))"
         f" OR (SELECT COUNT(*) FROM {table} r WHERE r.owner_id = {table}.owner_id AND r.status = %s"
         " AND r.parent_id IS NULL) < %s"
         f") RETURNING {columns}"
