@@ -140,7 +140,9 @@ def run_broker(broker: str, n: int) -> dict | None:
             raise SystemExit(f"{broker}: drain failed")
         result = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
-        os.killpg(worker.pid, 15)
+        # SIGTERM to the main process only: it stops its pool processes itself (a SIGTERM to the whole
+        # group at once sometimes left it waiting on them past the 30 s below)
+        os.kill(worker.pid, 15)
         try:
             worker.wait(30)
         except subprocess.TimeoutExpired:
