@@ -30,6 +30,28 @@ def test_job_runs_to_success_with_progress_and_result(user):
     assert job.attempts == 1 and job.started_at and job.finished_at and job.finished_at >= job.started_at
 
 
+def test_a_trivial_job_costs_few_statements(user, django_assert_num_queries, monkeypatch):
+    """Submitting (forced: no lookup of an identical succeeded job): the default workspace, the
+    queued-job count, the INSERT. Running: the claim (one UPDATE ... RETURNING) and the result (one
+    UPDATE, with the last progress report); a job that never uses its storage never looks up its
+    workspace."""
+    from services_app import tasks
+    from services_app.workspaces import default_workspace
+
+    monkeypatch.setattr(tasks.run_job, "apply_async", lambda *a, **kw: None)
+    default_workspace(user)  # made on the user's first job
+    with django_assert_num_queries(3):
+        job, _ = job_submit(
+            owner=user, kind="demo.sleep", params={"seconds": 0, "steps": 1, "message": "x"}, force=True
+        )
+    with django_assert_num_queries(2):
+        finished = job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert finished.status == job.status == "succeeded" and job.attempts == 1 and job.worker
+    assert (job.progress, job.progress_message) == (1.0, "done")
+    assert job.result == {"slept_seconds": 0.0, "steps": 1, "message": "x"}
+
+
 def test_failing_job_records_a_structured_error(user):
     job, _ = job_submit(owner=user, kind="demo.fail", params={"message": "nope"})
     job = run_job_now(job)
@@ -138,6 +160,50 @@ def test_heartbeat_thread_is_joined_when_the_job_ends(user, monkeypatch):
     job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0, "steps": 1})
     assert job_execute(job_id=str(job.pk)).status == "succeeded"
     assert len(beats) == 1 and beats[0].finished and not beats[0].is_alive()
+
+
+def test_a_failing_job_keeps_its_last_progress_report(user, monkeypatch):
+    """Progress reports go to the row with the job's end when it ends before they were written."""
+    from services_app.capabilities import demo
+    from services_app.errors import ServiceError
+
+    def fails_halfway(ctx, params):
+        ctx.progress(0.25, "a quarter", force=True)
+        ctx.progress(0.5, "half way", force=True)
+        raise ServiceError("stopped half way", code="demo_failure")
+
+    monkeypatch.setattr(demo, "fail", fails_halfway)
+    job, _ = job_submit(owner=user, kind="demo.fail", params={})
+    job = run_job_now(job)
+    assert job.status == "failed" and job.error["code"] == "demo_failure"
+    assert (job.progress, job.progress_message) == (0.5, "half way")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_reaches_the_row_while_the_job_runs_and_nothing_after_it_stopped(user, settings, monkeypatch):
+    from services_app.jobs import services
+
+    settings.JOB_HEARTBEAT_SECONDS = 60  # no beat in this test: only progress writes
+    monkeypatch.setattr(services, "PROGRESS_WRITE_SECONDS", 0.05)
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0})
+    assert job_claim(job_id=str(job.pk)) is not None
+    beat = services._Heartbeat(job.pk)
+    beat.start()
+    try:
+        beat.report(0.25, "a quarter")
+        beat.report(0.5, "half way")  # the latest report is the one written
+        row = wait_for(
+            lambda: Job.objects.filter(pk=job.pk, progress_message="half way").first(), timeout=10, interval=0.02
+        )
+        assert row.progress == 0.5 and row.status == "running"
+    finally:
+        beat.stop()
+    assert not beat.is_alive()
+    beat.report(0.75, "too late")
+    time.sleep(0.2)
+    job.refresh_from_db()
+    assert (job.progress, job.progress_message) == (0.5, "half way")
+    assert beat.last_report == (0.75, "too late")  # what job_execute would save with the job's end
 
 
 def test_a_job_running_elsewhere_is_not_claimed_twice(user):

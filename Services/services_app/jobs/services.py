@@ -21,11 +21,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
 from ..errors import JobCancelled, NotFound, ServiceError
 from ..models import Job, WorkerHeartbeat
+from ..storage import Storage
 from ..workspaces import default_workspace, job_storage, jobs_visible_to
 from .context import JobContext
 from .registry import get_kind
@@ -147,18 +149,19 @@ def job_submit(
             return previous, False
     limit = _check_time_limit(owner, job_kind, time_limit)
     _check_queue_room(owner)
-    with transaction.atomic():
-        job = Job.objects.create(
-            owner=owner,
-            workspace=workspace,
-            kind=kind,
-            params=params,
-            inputs=inputs,
-            fingerprint=fp,
-            queue=_queue_for(job_kind.queue),
-            time_limit=limit,
-        )
-        transaction.on_commit(lambda: _enqueue(job))
+    # One INSERT (its own transaction, unless the caller holds one); the message goes out once the row
+    # is committed: at once here, or when the caller's transaction commits.
+    job = Job.objects.create(
+        owner=owner,
+        workspace=workspace,
+        kind=kind,
+        params=params,
+        inputs=inputs,
+        fingerprint=fp,
+        queue=_queue_for(job_kind.queue),
+        time_limit=limit,
+    )
+    transaction.on_commit(lambda: _enqueue(job))
     return job, True
 
 
@@ -208,15 +211,57 @@ def _is_lost(job: Job, now=None) -> bool:
     return job.heartbeat_at is None or now - job.heartbeat_at > stale
 
 
-def _fail(job: Job, code: str, message: str, details: Any = None) -> None:
+def _fail(job: Job, code: str, message: str, details: Any = None, *, also: tuple[str, ...] = ()) -> None:
+    """End ``job`` failed; ``also``: more fields of ``job`` to save with it."""
     job.status = Job.Status.FAILED
     job.error = {"code": code, "message": message, "details": details}
     job.finished_at = timezone.now()
-    job.save()
+    job.save(update_fields=["status", "error", "finished_at", *also])
+
+
+def _claim_queued(job_id: str) -> Job | None:
+    """The common case in one statement: a queued job, not cancelled, under the attempt limit, whose
+    owner is under the running-job limit, becomes running here. The conditional UPDATE is what makes
+    the claim exclusive (a second worker's UPDATE finds the row no longer queued); RETURNING gives
+    the row back without reading it again. None: not that case (the caller takes the locked path)."""
+    user = get_user_model()
+    table, users = connection.ops.quote_name(Job._meta.db_table), connection.ops.quote_name(user._meta.db_table)
+    pk = Job._meta.pk
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields)
+    now = Job._meta.get_field("heartbeat_at").get_db_prep_value(timezone.now(), connection)
+    # The names come from the models; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, worker = %s, heartbeat_at = %s, "  # noqa: S608
+        "started_at = COALESCE(started_at, %s), error = NULL "
+        "WHERE id = %s AND status = %s AND NOT cancel_requested AND attempts < %s AND ("
+        "parent_id IS NOT NULL"
+        f" OR EXISTS (SELECT 1 FROM {users} u WHERE u.id = {table}.owner_id AND (u.is_staff OR u.is_superuser))"
+        f" OR (SELECT COUNT(*) FROM {table} r WHERE r.owner_id = {table}.owner_id AND r.status = %s"
+        " AND r.parent_id IS NULL) < %s"
+        f") RETURNING {columns}"
+    )
+    params = [
+        Job.Status.RUNNING,
+        f"{HOSTNAME}:{os.getpid()}",
+        now,
+        now,
+        pk.get_db_prep_value(pk.to_python(job_id), connection),
+        Job.Status.QUEUED,
+        settings.JOB_MAX_ATTEMPTS,
+        Job.Status.RUNNING,
+        settings.JOB_MAX_RUNNING_PER_USER,
+    ]
+    rows = list(Job.objects.raw(sql, params))  # read to the end: SQLite ends the statement only then
+    return rows[0] if rows else None
 
 
 def job_claim(*, job_id: str) -> Job | None:
     """Mark a job running for this process, or return None if it must not run here."""
+    job = _claim_queued(job_id)
+    if job is not None:
+        return job
+    # Anything else (cancelled, finished, running elsewhere or lost, owner at the running limit,
+    # attempts used up, no such job): decided on the locked row.
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
@@ -260,27 +305,97 @@ def _owner_at_running_limit(job: Job) -> bool:
     return running >= settings.JOB_MAX_RUNNING_PER_USER
 
 
+# A progress report reaches the Job row at most this long after it was made, and a job's row gets at
+# most one progress write per this interval (the latest report wins). A job that ends sooner writes
+# its last report with its result, in the same UPDATE.
+PROGRESS_WRITE_SECONDS = 0.5
+
+
 class _Heartbeat(threading.Thread):
-    """Keeps `Job.heartbeat_at` fresh and mirrors the cancel flag while a job runs."""
+    """While a job runs: keeps `Job.heartbeat_at` fresh, mirrors the cancel flag, and writes the
+    job's progress reports (see PROGRESS_WRITE_SECONDS). `stop` ends it and waits for it: no write of
+    it comes after."""
 
     def __init__(self, job_id):
         super().__init__(daemon=True, name=f"job-heartbeat-{job_id}")
         self.job_id = job_id
         self.stop_event = threading.Event()
         self.cancelled = threading.Event()
+        self.last_report: tuple[float, str] | None = None  # the latest report, written or not
+        self._wake = threading.Condition()
+        self._pending_since: float | None = None  # when the oldest report not yet written was made
+
+    def report(self, fraction: float, message: str) -> None:
+        with self._wake:
+            self.last_report = (fraction, message)
+            if self._pending_since is None:
+                self._pending_since = time.monotonic()
+                self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self.stop_event.set()
+            self._wake.notify()
+        self.join()
+
+    def _next(self, next_beat: float) -> tuple[float, str] | None | bool:
+        """Wait until a beat or a pending report is due: False when stopped, else the report to write."""
+        with self._wake:
+            while not self.stop_event.is_set():
+                now = time.monotonic()
+                due = next_beat
+                if self._pending_since is not None:
+                    due = min(due, self._pending_since + PROGRESS_WRITE_SECONDS)
+                if now >= due:
+                    if self._pending_since is not None and now >= self._pending_since + PROGRESS_WRITE_SECONDS:
+                        self._pending_since = None
+                        return self.last_report
+                    return None
+                self._wake.wait(due - now)
+            return False
 
     def run(self) -> None:
+        next_beat = time.monotonic() + settings.JOB_HEARTBEAT_SECONDS
         try:
-            while not self.stop_event.wait(settings.JOB_HEARTBEAT_SECONDS):
-                Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
-                if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
-                    self.cancelled.set()
+            while (report := self._next(next_beat)) is not False:
+                if report is not None:
+                    fraction, message = report
+                    Job.objects.filter(pk=self.job_id).update(
+                        progress=fraction, progress_message=message, heartbeat_at=timezone.now()
+                    )
+                if time.monotonic() >= next_beat:
+                    Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+                    if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+                        self.cancelled.set()
+                    next_beat = time.monotonic() + settings.JOB_HEARTBEAT_SECONDS
         finally:
             connection.close()  # this thread's own connection ends with it (CONN_MAX_AGE would keep it open)
 
 
+class _WorkerContext(JobContext):
+    """A worker's `JobContext`: the job's storage (its workspace, one more query) is looked up when
+    the job first uses it; many short jobs never do."""
+
+    def __init__(self, *, storage_of: Job, **kwargs):
+        self._job = storage_of
+        super().__init__(**kwargs)
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = job_storage(self._job)
+        return self._storage
+
+    @storage.setter
+    def storage(self, value: Storage | None) -> None:
+        self._storage = value
+
+
 def job_execute(*, job_id: str) -> Job | None:
-    """Claim and run one job in this process; record its result or error."""
+    """Claim and run one job in this process; record its result or error.
+
+    The job's row is written when it is claimed and when it ends (with its last progress report);
+    in between, its heartbeat thread writes progress and heartbeats."""
     job = job_claim(job_id=job_id)
     if job is None:
         return None
@@ -288,34 +403,39 @@ def job_execute(*, job_id: str) -> Job | None:
     beat = _Heartbeat(job.pk)
     beat.start()
 
-    def on_progress(fraction: float, message: str) -> None:
-        Job.objects.filter(pk=job.pk).update(progress=fraction, progress_message=message, heartbeat_at=timezone.now())
-
-    ctx = JobContext(
-        storage=job_storage(job),
+    ctx = _WorkerContext(
+        storage=None,  # looked up when the job first uses it
+        storage_of=job,
         job_id=str(job.pk),
-        on_progress=on_progress,
+        on_progress=beat.report,
         is_cancelled=beat.cancelled.is_set,
         run_batches=lambda kind, batches, report: _run_batches(job, kind, batches, report),
     )
     try:
-        func = kind.load()
-        result = func(ctx, dict(job.params)) or {}
+        try:
+            func = kind.load()
+            result = func(ctx, dict(job.params)) or {}
+        finally:
+            # Stop the heartbeat and wait for it: it touches the database, and a
+            # thread left running would write after the job (or a test) ended.
+            beat.stop()
     except JobCancelled:
         job.refresh_from_db()
+        _last_progress(job, beat)
         job.status = Job.Status.CANCELLED
         job.finished_at = timezone.now()
         job.progress_message = "cancelled"
-        job.save()
+        job.save(update_fields=["status", "finished_at", "progress", "progress_message"])
     except ServiceError as exc:
         job.refresh_from_db()
-        _fail(job, exc.code, exc.message, exc.details)
+        _fail(job, exc.code, exc.message, exc.details, also=_last_progress(job, beat))
     except Exception as exc:  # noqa: BLE001 - any crash must end as a failed job, not a stuck one
         from celery.exceptions import SoftTimeLimitExceeded
 
         job.refresh_from_db()
+        also = _last_progress(job, beat)
         if isinstance(exc, SoftTimeLimitExceeded):
-            _fail(job, "time_limit", f"the job ran longer than its limit of {_time_limit(job)} s")
+            _fail(job, "time_limit", f"the job ran longer than its limit of {_time_limit(job)} s", also=also)
         else:
             # The traceback and the exception's text (which can hold server paths or SQL) go to the log;
             # the job says what kind of failure it was and where to look.
@@ -326,9 +446,11 @@ def job_execute(*, job_id: str) -> Job | None:
                 f"the job stopped on an unexpected error ({type(exc).__name__}); it has been logged "
                 f"with the job id {job.pk}",
                 {"exception": type(exc).__name__},
+                also=also,
             )
     else:
-        job.refresh_from_db()
+        # No re-read: while the job ran, only its own progress reports changed the fields written here.
+        _last_progress(job, beat)
         outputs = list(ctx.outputs) + [o for o in result.pop("outputs", []) if o not in ctx.outputs]
         if ctx.warnings:
             result.setdefault("warnings", []).extend(w for w in ctx.warnings if w not in result["warnings"])
@@ -338,13 +460,18 @@ def job_execute(*, job_id: str) -> Job | None:
         job.progress = 1.0
         job.progress_message = job.progress_message or "done"
         job.finished_at = timezone.now()
-        job.save()
+        job.save(update_fields=["status", "result", "outputs", "progress", "progress_message", "finished_at"])
     finally:
-        # Stop the heartbeat and wait for it: it touches the database, and a
-        # thread left running would write after the job (or a test) ended.
-        beat.stop_event.set()
-        beat.join()
+        beat.stop()  # again (a no-op once stopped) in case a time limit interrupted the first stop
     return job
+
+
+def _last_progress(job: Job, beat: _Heartbeat) -> tuple[str, ...]:
+    """Put the job's last progress report (written or not) on ``job``; the fields to save with it."""
+    if beat.last_report is None:
+        return ()
+    job.progress, job.progress_message = beat.last_report
+    return ("progress", "progress_message")
 
 
 def jobs_sweep() -> dict[str, int]:

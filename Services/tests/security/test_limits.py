@@ -47,6 +47,21 @@ def test_a_user_at_the_running_limit_waits_and_others_still_run(settings, user, 
     assert job_claim(job_id=str(second.pk)) is not None  # her slot is free again
 
 
+def test_staff_and_batches_are_not_held_by_the_running_limit(settings, user):
+    settings.JOB_MAX_RUNNING_PER_USER = 1
+    first, _ = job_submit(owner=user, kind="demo.sleep", params={"n": 1})
+    assert job_claim(job_id=str(first.pk)) is not None
+    batch = Job.objects.create(owner=user, workspace=first.workspace, kind="demo.sleep", parent=first)
+    claimed = job_claim(job_id=str(batch.pk))  # a batch runs under its parent's slot
+    assert claimed is not None and claimed.status == "running" and claimed.attempts == 1
+    second, _ = job_submit(owner=user, kind="demo.sleep", params={"n": 2})
+    assert job_claim(job_id=str(second.pk)) is None
+    user.is_staff = True
+    user.save()
+    claimed = job_claim(job_id=str(second.pk))
+    assert claimed is not None and claimed.pk == second.pk and claimed.worker and claimed.started_at
+
+
 def test_time_limit_cap_for_non_staff(api, settings, user):
     settings.JOB_USER_MAX_TIME_LIMIT_SECONDS = 60
     r = _demo(api, 1, "?time_limit=3600")
