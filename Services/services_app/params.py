@@ -24,6 +24,24 @@ SECRET_FIELDS = frozenset({"pdf_password"})
 REDACTED = "(hidden)"
 
 
+def has_secrets(params: Any) -> bool:
+    """Whether ``params`` holds a value under a `SECRET_FIELDS` key at any depth."""
+    if isinstance(params, dict):
+        return any((k in SECRET_FIELDS and v not in (None, "")) or has_secrets(v) for k, v in params.items())
+    if isinstance(params, list):
+        return any(has_secrets(v) for v in params)
+    return False
+
+
+def without_secrets(params: Any) -> Any:
+    """``params`` with every `SECRET_FIELDS` value removed (set to None)."""
+    if isinstance(params, dict):
+        return {k: (None if k in SECRET_FIELDS else without_secrets(v)) for k, v in params.items()}
+    if isinstance(params, list):
+        return [without_secrets(v) for v in params]
+    return params
+
+
 def redacted(params: Any) -> Any:
     """``params`` with the value of every `SECRET_FIELDS` key, at any depth, replaced by `REDACTED`."""
     if isinstance(params, dict):

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from ..errors import JobCancelled, NotFound, ServiceError
 from ..models import Job, WorkerHeartbeat
+from ..params import has_secrets, without_secrets
 from ..storage import Storage
 from ..workspaces import default_workspace, job_storage, jobs_visible_to
 from .context import JobContext
@@ -463,6 +464,10 @@ def job_execute(*, job_id: str) -> Job | None:
         job.save(update_fields=["status", "result", "outputs", "progress", "progress_message", "finished_at"])
     finally:
         beat.stop()  # again (a no-op once stopped) in case a time limit interrupted the first stop
+        if job.status in Job.FINISHED and has_secrets(job.params):
+            # a secret the job needed (a PDF's password) is not kept once the job can no longer run
+            job.params = without_secrets(job.params)
+            Job.objects.filter(pk=job.pk).update(params=job.params)
     return job
 
 

@@ -192,3 +192,8 @@ def test_a_pdf_password_is_never_shown(api, data_roots, client, user):
     client.force_login(user)
     page = client.get(f"/jobs/{job_id}/")
     assert page.status_code == 200 and b"hunter2-secret" not in page.content and b"(hidden)" in page.content
+    # kept while the job may run, gone from the database once it has ended
+    assert Job.objects.get(pk=job_id).params["options"]["pdf_password"] == "hunter2-secret"
+    job = run_job_now(Job.objects.get(pk=job_id))
+    assert job.status == "succeeded", job.error
+    assert Job.objects.get(pk=job_id).params["options"]["pdf_password"] is None
