@@ -20,6 +20,20 @@ from urllib.parse import quote
 from ..errors import ServiceError
 
 GCS_TMP_PREFIX = ".services-tmp/"
+# Metadata calls (stat) give up after this: (connect, read) seconds per try, and about 20 s over all tries,
+# so a bucket that does not answer is a 503 within seconds instead of a request held for minutes.
+METADATA_TIMEOUT = (5, 20)
+METADATA_DEADLINE = 20.0
+
+
+def _metadata_retry():
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return (
+        DEFAULT_RETRY.with_timeout(METADATA_DEADLINE)
+        if hasattr(DEFAULT_RETRY, "with_timeout")
+        else (DEFAULT_RETRY.with_deadline(METADATA_DEADLINE))
+    )
 
 
 def _b64_to_hex(value: str | None) -> str | None:
@@ -249,6 +263,7 @@ class GcsClient:
             retry = Retry(
                 total=5,
                 connect=2,  # a refused connection is rarely transient: fail in about 2 s
+                read=1,  # a server that takes the connection and never answers: one more try, then 503
                 backoff_factor=0.5,
                 status_forcelist=(408, 429, 500, 502, 503, 504),
                 allowed_methods=frozenset({"GET"}),
@@ -298,6 +313,13 @@ class GcsClient:
             raise ServiceError(
                 f"{what}: Google Cloud Storage error", code="gcs_error", status=502, details=str(exc)[:500]
             ) from None
+        except (gexc.RetryError, *_requests_errors()) as exc:  # unreachable, or no answer within the retries
+            raise ServiceError(
+                f"{what}: Google Cloud Storage did not answer (unreachable or too slow); try again shortly",
+                code="gcs_unreachable",
+                status=502,
+                details=type(exc).__name__,
+            ) from None
         except _requests_errors() as exc:
             raise ServiceError(
                 f"{what}: could not reach Google Cloud Storage",
@@ -309,7 +331,7 @@ class GcsClient:
     def stat(self, bucket: str, key: str) -> GcsObject | None:
         with self._errors(f"gs://{bucket}/{key}"):
             try:
-                blob = self.client().bucket(bucket).get_blob(key)
+                blob = self.client().bucket(bucket).get_blob(key, timeout=METADATA_TIMEOUT, retry=_metadata_retry())
             except Exception as exc:  # a missing bucket is a 404 like a missing object
                 from google.api_core import exceptions as gexc
 
@@ -335,7 +357,7 @@ class GcsClient:
             params["prefix"] = prefix
         while True:
             try:
-                resp = session.get(url, params=params, timeout=(10, 120))
+                resp = session.get(url, params=params, timeout=(5, 30))
             except requests.RequestException as exc:
                 raise ServiceError(
                     f"{what}: could not reach Google Cloud Storage",

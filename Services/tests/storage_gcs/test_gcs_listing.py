@@ -129,3 +129,26 @@ def test_without_credentials_listing_and_transfers_say_how_to_provide_them(monke
             call()
         assert exc.value.code == "gcs_credentials" and exc.value.status == 503
         assert "GOOGLE_APPLICATION_CREDENTIALS" in exc.value.message
+
+
+def test_a_server_that_never_answers_is_a_quick_502_not_a_hang(monkeypatch, tmp_path):
+    """A bucket that takes the connection and never answers (a frozen server) gives up within the
+    metadata deadline, with the error code a user can act on."""
+    import socket
+
+    from services_app.storage import gcs
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # accepts (the kernel does) and never answers
+    try:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        monkeypatch.setattr(gcs, "METADATA_TIMEOUT", (1, 1))
+        monkeypatch.setattr(gcs, "METADATA_DEADLINE", 2.0)
+        s = Storage(data_root=tmp_path, allowed_buckets=("bkt",))
+        with pytest.raises(ServiceError) as exc:
+            s.gcs_stat("gs://bkt/x.csv")
+        assert exc.value.code == "gcs_unreachable" and exc.value.status == 502
+        assert "did not answer" in exc.value.message
+    finally:
+        listener.close()
