@@ -18,6 +18,13 @@ from ..errors import ServiceError
 from .locations import CHUNK, StoredFile, check_location, is_gcs, safe_filename, sha256_file
 
 
+def _temporary_name(name: str) -> str:
+    """A hidden temporary name beside ``name``; names near the 255-byte limit get a short one."""
+    suffix = uuid.uuid4().hex[:8]
+    candidate = f".{name}.{suffix}.tmp"
+    return candidate if len(os.fsencode(candidate)) <= 255 else f".tmp-{suffix}-{uuid.uuid4().hex}"
+
+
 class LocalStore:
     """Confinement and atomic writes on the local disk."""
 
@@ -116,6 +123,7 @@ class LocalStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
                 os.unlink(tmp)
+                self.ensure_published(target)  # the bucket may have lost it since (a lifecycle rule)
             else:
                 os.replace(tmp, target)
                 self.publish_local(target)
@@ -192,7 +200,7 @@ class LocalStore:
         areas = {False: self._GUARDED, True: ("uploads",), "remote": ()}[_mirror]
         self.check_writable(target.resolve(), areas=areas)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = target.with_name(_temporary_name(target.name))
         try:
             yield tmp
             os.replace(tmp, target)
@@ -211,13 +219,13 @@ class LocalStore:
         target = Path(target)
         self.check_writable(target.resolve(), areas=self._GUARDED)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = target.with_name(_temporary_name(target.name))
         tmp.mkdir()
         try:
             yield tmp
             old = None
             if target.exists():
-                old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+                old = target.with_name(f".old-{uuid.uuid4().hex}")
                 os.replace(target, old)
             os.replace(tmp, target)
             if old is not None:

@@ -75,7 +75,10 @@ class RemoteRoot:
 
     def _meta(self, rel: PurePosixPath) -> Path:
         base = Path(self.remote_base or self.data_root)
-        return base.joinpath(*META_AREA, *rel.parts).with_name(f"{rel.name or 'root'}.json")
+        name = f"{rel.name or 'root'}.json"
+        if len(os.fsencode(name)) > 200:  # a name near the file system's limit: its hash instead
+            name = f"#{hashlib.sha256(os.fsencode(rel.name)).hexdigest()}.json"
+        return base.joinpath(*META_AREA, *rel.parts).with_name(name)
 
     def _fetched(self, rel: PurePosixPath) -> int | None:
         with contextlib.suppress(OSError, ValueError):
@@ -85,7 +88,7 @@ class RemoteRoot:
     def _record(self, rel: PurePosixPath, obj: GcsObject) -> None:
         meta = self._meta(rel)
         meta.parent.mkdir(parents=True, exist_ok=True)
-        tmp = meta.with_name(f".{meta.name}.{uuid.uuid4().hex[:12]}.tmp")  # threads and processes share the cache
+        tmp = meta.with_name(f".{uuid.uuid4().hex}.tmp")  # threads and processes share the cache
         tmp.write_text(json.dumps({"generation": obj.generation, "size": obj.size, "md5": obj.md5}))
         os.replace(tmp, meta)
 
@@ -120,20 +123,23 @@ class RemoteRoot:
             if names is not None and sub.name not in names:
                 continue
             objects.append((o, local, rel / sub))
-        _parallel([lambda o=o, p=p, r=r: self._fetch(o, p, r) for o, p, r in objects], workers=8)
         listed = {p for _, p, _ in objects}
-        if Path(path).is_file() and not objects and self._fetched(rel) is not None:
-            Path(path).unlink(missing_ok=True)  # deleted from the bucket since it was fetched
+        # what the bucket no longer has goes first, so that a file replaced by a folder of the same name
+        # (or the reverse) does not stand in the way of the new content
+        if Path(path).is_file() and self._fetched(rel) is not None:
+            Path(path).unlink(missing_ok=True)  # deleted from the bucket (or now a folder there)
             self._forget(rel)
         elif Path(path).is_dir() and names is None:
+            base = Path(self.remote_base or self.data_root)
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = [d for d in dirnames if not d.startswith(".")]
                 for name in filenames:
                     local = Path(dirpath) / name
-                    sub_rel = PurePosixPath(local.relative_to(Path(self.remote_base or self.data_root)).as_posix())
+                    sub_rel = PurePosixPath(local.relative_to(base).as_posix())
                     if local not in listed and not name.startswith(".") and self._fetched(sub_rel) is not None:
                         local.unlink(missing_ok=True)
                         self._forget(sub_rel)
+        _parallel([lambda o=o, p=p, r=r: self._fetch(o, p, r) for o, p, r in objects], workers=8)
         return path
 
     def remote_fingerprint(self, path: Path) -> str | None:
@@ -196,6 +202,13 @@ class RemoteRoot:
             import shutil
 
             shutil.rmtree(target)
+        base = Path(self.remote_base or self.data_root)
+        for parent in target.parents:  # a file here where the bucket has a folder above this object
+            if parent == base or not parent.is_relative_to(base):
+                break
+            if parent.is_file():
+                parent.unlink()
+                self._forget(PurePosixPath(parent.relative_to(base).as_posix()))
         self._download_object(obj, target, _mirror="remote")
         self._record(rel, obj)
 
@@ -236,6 +249,13 @@ class RemoteRoot:
         for o in stale:
             if o.key != f"{key}/manifest.json":
                 self.gcs.delete(bucket, o.key)
+
+    def ensure_published(self, path: Path) -> None:
+        """Publish a local file again when the data root's bucket no longer holds it (no-op otherwise)."""
+        ref = self._remote_ref(path)
+        if ref is not None and self.gcs.stat(ref[0], ref[1]) is None:
+            self._forget(ref[2])
+            self.publish_local(path)
 
     def unpublish(self, path: Path) -> None:
         """Delete a file's or folder's objects from the data root's bucket (after deleting it locally)."""

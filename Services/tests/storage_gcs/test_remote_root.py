@@ -125,3 +125,44 @@ def test_a_folder_is_listed_from_the_bucket_without_downloading_it(machines):
     with pytest.raises(ServiceError) as err:
         b.lookup("raw/none")
     assert err.value.status == 404
+
+
+def _delete(gcs, key: str) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs_lib
+
+    gcs_lib.Client(project="test", credentials=AnonymousCredentials()).bucket(gcs.name).blob(key).delete()
+
+
+def test_an_upload_the_bucket_lost_is_published_again(machines):
+    import io
+
+    gcs, a, b = machines
+    stored = a.store_upload(io.BytesIO(b"col\n1\n"), "data.csv")
+    _delete(gcs, f"data/{stored.location}")  # a lifecycle rule, or a person
+    again = a.store_upload(io.BytesIO(b"col\n1\n"), "data.csv")
+    assert again.location == stored.location and gcs.get(f"data/{stored.location}") == b"col\n1\n"
+    assert b.resolve(stored.location, must_exist=True).read_bytes() == b"col\n1\n"
+
+
+def test_a_file_replaced_by_a_folder_of_the_same_name_and_back(machines):
+    gcs, a, b = machines
+    gcs.put("data/odd/x", b"a file")
+    assert b.resolve("odd/x", must_exist=True).read_bytes() == b"a file"
+    _delete(gcs, "data/odd/x")
+    gcs.put("data/odd/x/y.csv", b"now a folder")
+    folder = b.resolve("odd", must_exist=True)
+    assert (folder / "x").is_dir() and (folder / "x/y.csv").read_bytes() == b"now a folder"
+    _delete(gcs, "data/odd/x/y.csv")
+    gcs.put("data/odd/x", b"a file again")
+    assert b.resolve("odd/x", must_exist=True).read_bytes() == b"a file again"
+
+
+def test_names_at_the_file_system_limit_are_fetched_and_written(machines):
+    gcs, a, b = machines
+    name = "L" * 251 + ".csv"  # 255 bytes: the longest name a file system takes
+    gcs.put(f"data/long/{name}", b"x,y\n")
+    assert (b.resolve("long", must_exist=True) / name).read_bytes() == b"x,y\n"
+    with a.atomic_file(a.resolve(f"out/{name}")) as tmp:
+        tmp.write_text("z")
+    assert gcs.get(f"data/out/{name}") == b"z"
