@@ -119,12 +119,37 @@ def test_upload_over_the_limit_is_413_and_leaves_nothing(tmp_path):
     assert small.store_upload(io.BytesIO(b"x" * 10), "ok.csv").size == 10
 
 
-@pytest.mark.parametrize("location", ["uploads/abc/x.parquet", "uploads", ".cache/gcs/b/k", "./uploads/y", "uploads/"])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "uploads/abc/x.parquet",
+        "uploads",
+        ".cache/gcs/b/k",
+        "./uploads/y",
+        "uploads/",
+        "knowledgebases/kb/output",
+        ".shared/x",
+    ],
+)
 def test_outputs_in_reserved_areas_are_refused(storage, location):
     with pytest.raises(ServiceError) as exc:
         storage.resolve_output(location)
     assert exc.value.status == 403 and exc.value.code == "reserved_location"
     assert storage.resolve_output("parquet/uploads/1") == storage.data_root / "parquet" / "uploads" / "1"
+
+
+def test_outputs_that_would_be_hidden_or_inside_a_file_are_refused(storage):
+    for location in (".hidden/out", "parquet/.x/a.parquet", "a/.b.parquet"):
+        with pytest.raises(ServiceError) as exc:
+            storage.resolve_output(location)
+        assert (exc.value.status, exc.value.code) == (422, "hidden_output"), location
+    (storage.data_root / "parquet").mkdir()
+    (storage.data_root / "parquet" / "ok.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ServiceError) as exc:
+        storage.resolve_output("parquet/ok.parquet/inner/x.parquet")
+    assert (exc.value.status, exc.value.code) == (409, "output_inside_file")
+    assert exc.value.details["file"] == "parquet/ok.parquet"
+    assert storage.resolve_output("parquet/ok.parquet") == storage.data_root / "parquet" / "ok.parquet"
 
 
 def test_a_symlink_into_uploads_is_no_way_around(storage):

@@ -164,16 +164,23 @@ class LocalStore:
     # --- reserved areas -------------------------------------------------------------
     # Folders of the data root that the platform writes itself: uploads by content hash (an output there
     # could replace another user's upload) and caches (an output there could poison the gs:// mirror).
-    RESERVED = ("uploads", ".cache", ".shared")
+    RESERVED = ("uploads", ".cache", ".shared", "knowledgebases")
+    _RESERVED_FOR = {
+        "uploads": "uploaded files, stored by content hash",
+        ".cache": "caches and staging",
+        ".shared": "hand-over files between a job and its batches",
+        "knowledgebases": "knowledge bases, each replaced whole by its next build",
+    }
 
     def check_writable(self, path: Path, *, areas: tuple[str, ...] = RESERVED) -> Path:
         """``path`` unless it lies in a reserved area of the data root (403 ``reserved_location``)."""
         for area in areas:
             root = self.data_root / area
             if path == root or path.is_relative_to(root):
+                what = self._RESERVED_FOR.get(area.split("/")[0], "the platform's own files")
                 raise ServiceError(
-                    f"{area}/ in the data root is written by the platform itself (uploaded files by content "
-                    "hash, caches); choose an output location outside it",
+                    f"{area}/ in the data root is written by the platform itself ({what}); choose an output "
+                    "location outside it",
                     code="reserved_location",
                     status=403,
                     details={"reserved": area},
@@ -181,8 +188,29 @@ class LocalStore:
         return path
 
     def resolve_output(self, location: str) -> Path:
-        """The local path of a user-chosen output location: confined to the roots, outside reserved areas."""
-        return self.check_writable(self.resolve(location))
+        """The local path of a user-chosen output location: confined to the roots, outside reserved areas,
+        with no hidden part (a name starting with ``.``: left out of listings and, with a data root on a
+        bucket, never published) and not below an existing file."""
+        path = self.check_writable(self.resolve(location))
+        base = next((r for r in self.roots if path == r or path.is_relative_to(r)), self.data_root)
+        rel = path.relative_to(base)
+        if any(part.startswith(".") for part in rel.parts):
+            raise ServiceError(
+                f"output location {location!r} has a part starting with '.': such files are hidden from listings "
+                "(and kept on one machine when the data root is a bucket); choose a name without a leading dot",
+                code="hidden_output",
+                status=422,
+                details={"location": location},
+            )
+        for parent in [base / Path(*rel.parts[:i]) for i in range(1, len(rel.parts))]:
+            if parent.is_file():
+                raise ServiceError(
+                    f"output location {location!r} lies inside the file {self.relative(parent)!r}; choose a folder",
+                    code="output_inside_file",
+                    status=409,
+                    details={"location": location, "file": self.relative(parent)},
+                )
+        return path
 
     # --- atomic outputs -----------------------------------------------------------
     # The backstop for every writer: nothing but the upload store writes under uploads/, and nothing but the
