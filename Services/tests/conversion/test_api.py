@@ -197,3 +197,25 @@ def test_a_pdf_password_is_never_shown(api, data_roots, client, user):
     job = run_job_now(Job.objects.get(pk=job_id))
     assert job.status == "succeeded", job.error
     assert Job.objects.get(pk=job_id).params["options"]["pdf_password"] is None
+
+
+def test_a_second_conversion_of_a_folder_removes_outputs_of_deleted_sources(api, data_roots):
+    """The output folder holds the latest conversion only: a source deleted since leaves no stale table."""
+    src = data_roots / "raw" / "sales"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.csv").write_text("id\n1\n")
+    (src / "sub" / "b.csv").write_text("id\n2\n")
+    first = run_job_now(
+        Job.objects.get(pk=api.post(reverse("api:conversion_create"), {"source": "raw/sales"}).json()["id"])
+    )
+    assert first.status == "succeeded" and (data_roots / "parquet/raw/sales/a.parquet").is_file()
+    (src / "a.csv").unlink()
+    (data_roots / "parquet/raw/sales/mine.txt").write_text("not an output of a conversion")
+    resp = api.post(reverse("api:conversion_create"), {"source": "raw/sales", "force": True})
+    second = run_job_now(Job.objects.get(pk=resp.json()["id"]))
+    assert second.status == "succeeded", second.error
+    assert second.result["removed_outputs"] == ["parquet/raw/sales/a.parquet"]
+    assert any("were not written by this one" in w for w in second.result["warnings"])
+    assert not (data_roots / "parquet/raw/sales/a.parquet").exists()
+    assert (data_roots / "parquet/raw/sales/sub/b.parquet").is_file()
+    assert (data_roots / "parquet/raw/sales/mine.txt").is_file()  # only what a conversion wrote goes

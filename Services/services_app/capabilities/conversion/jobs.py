@@ -24,6 +24,7 @@ converted by this job alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -217,7 +218,16 @@ def convert(ctx: JobContext, params: dict) -> dict:
                 details={**summary, "files": entries[:50]},
             )
         report_location = None
+        stale: list[str] = []
         if not single:
+            stale = _stale_outputs(storage, out_location, None if staging is not None else out, entries)
+            if stale:
+                summary["removed_outputs"] = stale[:MAX_RESULT_ENTRIES]
+                ctx.warn(
+                    f"{len(stale)} output(s) of an earlier conversion into {out_location} were not written by this "
+                    "one (their sources were removed or renamed, or now fail): removed, so that the folder holds "
+                    "this conversion only"
+                )
             report = {**summary, "options": opts.as_dict(), "files": entries}
             target = out / REPORT_NAME
             with storage.atomic_file(target) as tmp:
@@ -229,6 +239,7 @@ def convert(ctx: JobContext, params: dict) -> dict:
                 storage.publish(out, out_location, overwrite=True)
             else:
                 storage.publish(staging, out_location, overwrite=True)
+        _remove_outputs(storage, stale)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -240,6 +251,41 @@ def convert(ctx: JobContext, params: dict) -> dict:
     if len(entries) > MAX_RESULT_ENTRIES:
         result["files_truncated"] = True
     return result
+
+
+def _stale_outputs(storage, out_location: str, out: Path | None, entries: list[dict]) -> list[str]:
+    """Outputs the previous conversion into this folder listed (in its report) that this one did not write:
+    the Parquet files of sources deleted or renamed since. Only locations inside the output folder."""
+    report = f"{out_location.rstrip('/')}/{REPORT_NAME}"
+    try:
+        if out is None:
+            previous = json.loads(storage.read_bytes(report))
+        else:
+            path = storage.hydrate(out / REPORT_NAME)
+            previous = json.loads(path.read_text()) if path.is_file() else {}
+    except (ServiceError, ValueError, OSError):
+        return []
+    prefix = (out_location.rstrip("/") + "/") if out is None else storage.relative(out).rstrip("/") + "/"
+    written = {o["location"] for e in entries for o in e.get("outputs", [])}
+    before = {
+        o.get("location")
+        for e in previous.get("files", [])
+        if isinstance(e, dict)
+        for o in e.get("outputs", []) or []
+        if isinstance(o, dict)
+    }
+    return sorted(loc for loc in before - written if isinstance(loc, str) and loc.startswith(prefix))
+
+
+def _remove_outputs(storage, locations: list[str]) -> None:
+    for location in locations:
+        with contextlib.suppress(ServiceError, OSError):
+            if location.startswith("gs://"):
+                storage.gcs_delete(location)
+            else:
+                path = storage.resolve(location)
+                path.unlink(missing_ok=True)
+                storage.unpublish(path)
 
 
 def _targets(items, out: Path, opts: ConvertOptions) -> list[Path | None]:
