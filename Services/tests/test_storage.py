@@ -108,6 +108,14 @@ def test_fingerprint_changes_with_content(storage):
 def test_safe_filename():
     assert safe_filename("a/b/c d.csv") == "c_d.csv"
     assert safe_filename("..") == "upload"
+    assert safe_filename("ünï cödé.csv") == "ünï_cödé.csv"  # letters of any script stay
+    assert safe_filename("u\u0308ber.csv") == "über.csv"  # one form of ü however it was typed
+    long = safe_filename("x" * 250 + ".csv")
+    assert long.endswith(".csv") and len(long.encode()) == 200  # shortened in the stem, the extension kept
+    assert (
+        safe_filename("ä" * 150 + ".xlsx").endswith(".xlsx") and len(safe_filename("ä" * 150 + ".xlsx").encode()) <= 200
+    )
+    assert safe_filename("a\x00b\nc.csv") == "a_b_c.csv"
 
 
 def test_upload_over_the_limit_is_413_and_leaves_nothing(tmp_path):

@@ -41,14 +41,28 @@ def parse_gcs(location: str) -> tuple[str, str]:
     return bucket, key
 
 
-_SAFE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_SAFE_PUNCTUATION = set("._-")
+MAX_NAME_BYTES = 200
 
 
 def safe_filename(name: str) -> str:
-    """A file name (no folders) that is safe to create on any file system."""
-    base = PurePosixPath(name.replace("\\", "/")).name
-    cleaned = "".join(c if c in _SAFE_NAME_CHARS else "_" for c in base).strip("._") or "upload"
-    return cleaned[:200]
+    """A file name (no folders) that is safe to create on any file system.
+
+    Letters and digits of any script are kept (NFC-normalised, so ``ü`` is one character however it was
+    typed); anything else but ``. _ -`` (spaces, slashes, controls, quotes) becomes ``_``. A name longer than
+    200 bytes (UTF-8) is shortened in its stem, so that its extension, which says what the file is, stays."""
+    import unicodedata
+
+    base = PurePosixPath(unicodedata.normalize("NFC", name).replace("\\", "/")).name
+    cleaned = "".join(c if c.isalnum() or c in _SAFE_PUNCTUATION else "_" for c in base).strip("._") or "upload"
+    if len(cleaned.encode()) <= MAX_NAME_BYTES:
+        return cleaned
+    stem, dot, ext = cleaned.rpartition(".")
+    if not dot or len(ext.encode()) > 16:
+        stem, ext = cleaned, ""
+    room = MAX_NAME_BYTES - len(ext.encode()) - (1 if ext else 0)
+    stem = stem.encode()[:room].decode(errors="ignore").rstrip("._") or "upload"
+    return f"{stem}.{ext}" if ext else stem
 
 
 def md5_file(path: Path) -> str:
