@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import ServiceError
 from .gcs import GcsObject, _parallel
-from .locations import is_gcs
+from .locations import is_gcs, object_subpath
 
 
 class GcsMirror:
@@ -41,9 +41,19 @@ class GcsMirror:
             raise ServiceError(f"nothing exists at {location!r}", code="not_found", status=404)
         prefix = key.rstrip("/") + "/" if key.strip("/") else ""
         folder = self._cache_path(bucket, prefix.rstrip("/")) if prefix else self._cache_path(bucket, "")
-        wanted = {folder / o.key[len(prefix) :] for o in objects}
+        bad = [o.key for o in objects if object_subpath(o.key[len(prefix) :]) is None]
+        if bad:  # `prefix//x` joined to a folder is `/x`: refuse rather than guess where it belongs
+            raise ServiceError(
+                f"{location!r} holds {len(bad)} object(s) whose names cannot be files (an empty, '.' or '..' "
+                f"part), e.g. {bad[0]!r}; rename them in the bucket",
+                code="invalid_object_name",
+                status=422,
+                details={"objects": bad[:20]},
+            )
+        targets = [(o, folder.joinpath(*object_subpath(o.key[len(prefix) :]).parts)) for o in objects]
+        wanted = {t for _, t in targets}
         _parallel(
-            [lambda o=o: self._cached_download(o, folder / o.key[len(prefix) :], on_bytes=on_bytes) for o in objects],
+            [lambda o=o, t=t: self._cached_download(o, t, on_bytes=on_bytes) for o, t in targets],
             workers=workers,
         )
         for dirpath, _, filenames in os.walk(folder):  # mirror: drop what the bucket no longer has

@@ -41,6 +41,16 @@ def parse_gcs(location: str) -> tuple[str, str]:
     return bucket, key
 
 
+def object_subpath(rest: str) -> PurePosixPath | None:
+    """The relative local path of an object's name below a prefix, or None when the name cannot be one
+    (an empty part as in ``a//b``, or ``.``/``..``): such a name would land elsewhere than it says, even
+    outside the cache (``prefix//etc/x`` joined to a folder is ``/etc/x``)."""
+    parts = rest.split("/")
+    if not rest or any(p in ("", ".", "..") or "\x00" in p for p in parts):
+        return None
+    return PurePosixPath(*parts)
+
+
 _SAFE_PUNCTUATION = set("._-")
 MAX_NAME_BYTES = 200
 

@@ -34,13 +34,19 @@ import os
 import uuid
 from pathlib import Path, PurePosixPath
 
+from ..errors import ServiceError
 from .gcs import GCS_TMP_PREFIX, GcsObject, _parallel
-from .locations import parse_gcs
+from .locations import object_subpath, parse_gcs
 
 # The record of what was fetched or published, per local file: <remote_base>/.cache/remote/<relative path>.json
 META_AREA = (".cache", "remote")
 # The one dot-folder that is shared through the bucket: hand-over files between a job and its batches.
 SHARED_AREA = ".shared"
+
+
+def bucket_prefix(remote: tuple[str, str] | None) -> str:
+    """The key prefix of the data root in its bucket, with a trailing slash ("" at the bucket's root)."""
+    return f"{remote[1]}/" if remote and remote[1] else ""
 
 
 class RemoteRoot:
@@ -115,14 +121,26 @@ class RemoteRoot:
             return path
         prefix = f"{key}/" if key else ""
         objects = []
+        bad = []
         for o in self.gcs.list(bucket, prefix):
-            sub = PurePosixPath(o.key[len(prefix) :])
-            local = Path(path).joinpath(*sub.parts)
-            if o.key.startswith(GCS_TMP_PREFIX) or any(p.startswith(".") for p in sub.parts) or self._hidden(local):
+            if o.key.startswith(GCS_TMP_PREFIX) or (names is not None and o.key.rsplit("/", 1)[-1] not in names):
                 continue
-            if names is not None and sub.name not in names:
+            sub = object_subpath(o.key[len(prefix) :])
+            if sub is None:
+                bad.append(o.key)
+                continue
+            local = Path(path).joinpath(*sub.parts)
+            if any(p.startswith(".") for p in sub.parts) or self._hidden(local):
                 continue
             objects.append((o, local, rel / sub))
+        if bad:  # `a//b` or `a/./b` would land elsewhere than it says: refuse rather than guess
+            raise ServiceError(
+                f"{len(bad)} object(s) in the bucket under this location have names that cannot be files (an "
+                f"empty, '.' or '..' part), e.g. {bad[0].removeprefix(bucket_prefix(self.remote))!r}; rename them",
+                code="invalid_object_name",
+                status=422,
+                details={"objects": [b.removeprefix(bucket_prefix(self.remote)) for b in bad[:20]]},
+            )
         listed = {p for _, p, _ in objects}
         # what the bucket no longer has goes first, so that a file replaced by a folder of the same name
         # (or the reverse) does not stand in the way of the new content
@@ -203,6 +221,8 @@ class RemoteRoot:
 
             shutil.rmtree(target)
         base = Path(self.remote_base or self.data_root)
+        if not target.is_relative_to(base):  # the names were checked; this is the last line of defence
+            raise ServiceError(f"object {obj.location!r} maps outside the cache", code="invalid_location")
         for parent in target.parents:  # a file here where the bucket has a folder above this object
             if parent == base or not parent.is_relative_to(base):
                 break

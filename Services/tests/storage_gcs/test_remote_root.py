@@ -166,3 +166,29 @@ def test_names_at_the_file_system_limit_are_fetched_and_written(machines):
     with a.atomic_file(a.resolve(f"out/{name}")) as tmp:
         tmp.write_text("z")
     assert gcs.get(f"data/out/{name}") == b"z"
+
+
+def test_object_names_that_cannot_be_files_are_refused_not_written_elsewhere(machines, tmp_path):
+    """`data/odd//x.csv` joined naively to a folder is `/x.csv`, outside every root: refused, named."""
+    gcs, a, b = machines
+    gcs.put("data/odd/ok.csv", b"ok")
+    gcs.put("data/odd//escape.csv", b"must not land at /escape.csv")
+    with pytest.raises(ServiceError) as err:
+        b.resolve("odd", must_exist=True)
+    assert (err.value.status, err.value.code) == (422, "invalid_object_name")
+    assert err.value.details["objects"] == ["odd//escape.csv"]
+    assert not any(p.name == "escape.csv" for p in tmp_path.rglob("*"))
+    import os
+
+    assert not os.path.exists("/escape.csv")
+
+
+def test_the_gs_mirror_refuses_such_names_too(gcs, tmp_path):
+    import os
+
+    gcs.put("in/ok.csv", b"ok")
+    gcs.put("in//escape2.csv", b"x")
+    with pytest.raises(ServiceError) as err:
+        gcs.storage.local_copy(gcs.url("in/"))
+    assert err.value.code == "invalid_object_name" and "in//escape2.csv" in err.value.details["objects"]
+    assert not os.path.exists("/escape2.csv")
