@@ -117,6 +117,23 @@ def _check_queue_room(owner) -> None:
         )
 
 
+def _outputs_still_there(job: Job, workspace) -> bool:
+    """Whether the outputs of an earlier identical job can still be read (the first 20 checked): a result
+    whose files were deleted since is not handed back as if it were current."""
+    from ..workspaces import workspace_storage
+
+    storage = workspace_storage(workspace) if workspace is not None else None
+    if storage is None:
+        return True
+    for location in (job.outputs or [])[:20]:
+        try:
+            if not storage.exists(location):
+                return False
+        except ServiceError:  # not a location this storage checks (or the bucket is unreachable): assume there
+            continue
+    return True
+
+
 def job_submit(
     *,
     owner,
@@ -146,7 +163,7 @@ def job_submit(
             .order_by("-finished_at")
             .first()
         )
-        if previous is not None:
+        if previous is not None and _outputs_still_there(previous, workspace):
             return previous, False
     limit = _check_time_limit(owner, job_kind, time_limit)
     _check_queue_room(owner)

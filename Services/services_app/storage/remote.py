@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import ServiceError
 from .gcs import GCS_TMP_PREFIX, GcsObject, _parallel
-from .locations import object_subpath, parse_gcs
+from .locations import is_gcs, object_subpath, parse_gcs
 
 # The record of what was fetched or published, per local file: <remote_base>/.cache/remote/<relative path>.json
 META_AREA = (".cache", "remote")
@@ -159,6 +159,20 @@ class RemoteRoot:
                         self._forget(sub_rel)
         _parallel([lambda o=o, p=p, r=r: self._fetch(o, p, r) for o, p, r in objects], workers=8)
         return path
+
+    def exists(self, location: str) -> bool:
+        """Whether a location names something that can be read now: a gs:// object or prefix, a file or folder
+        of the data root (with a data root on a bucket: in the bucket, not only in this host's cache).
+        Outside the roots and other refusals raise `ServiceError`."""
+        if is_gcs(location):
+            bucket, key = self._gcs_split(location)
+            if key and not key.endswith("/") and self.gcs.stat(bucket, key) is not None:
+                return True
+            return bool(next(iter(self.gcs.list(bucket, key.rstrip("/") + "/" if key else "")), None))
+        path = self.resolve(location)
+        if self._remote_ref(path) is not None:
+            return self.remote_fingerprint(path) is not None
+        return path.exists()
 
     def remote_fingerprint(self, path: Path) -> str | None:
         """The identity of a file or folder of the data root from the bucket's listing (generations, sizes,

@@ -219,3 +219,15 @@ def test_a_second_conversion_of_a_folder_removes_outputs_of_deleted_sources(api,
     assert not (data_roots / "parquet/raw/sales/a.parquet").exists()
     assert (data_roots / "parquet/raw/sales/sub/b.parquet").is_file()
     assert (data_roots / "parquet/raw/sales/mine.txt").is_file()  # only what a conversion wrote goes
+
+
+def test_an_identical_conversion_is_reused_only_while_its_outputs_exist(api, data_roots):
+    (data_roots / "s.csv").write_text("id\n1\n")
+    first = run_job_now(
+        Job.objects.get(pk=api.post(reverse("api:conversion_create"), {"source": "s.csv"}).json()["id"])
+    )
+    again = api.post(reverse("api:conversion_create"), {"source": "s.csv"})
+    assert again.status_code == HTTPStatus.OK and again.json()["id"] == str(first.pk)  # reused
+    (data_roots / first.outputs[0]).unlink()  # the output was deleted since
+    third = api.post(reverse("api:conversion_create"), {"source": "s.csv"})
+    assert third.status_code == HTTPStatus.ACCEPTED and third.json()["id"] != str(first.pk)
