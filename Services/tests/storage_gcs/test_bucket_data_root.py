@@ -161,6 +161,8 @@ def _local_files(folder: Path) -> set[str]:
 
 def test_upload_convert_preview_build_search_across_processes(deployment):
     web = deployment
+    with urllib.request.urlopen(web.base + "/api/health", timeout=30) as res:
+        assert json.loads(res.read())["data_root"] == {"ok": True, "detail": "bucket"}
     # 1. upload and convert: the web server stores the upload in the bucket, the worker converts it
     data, ctype = _multipart("cities.csv", CSV)
     status, job = web.call("POST", "/api/conversions/upload", data=data, headers={"Content-Type": ctype})

@@ -152,3 +152,19 @@ def test_a_server_that_never_answers_is_a_quick_502_not_a_hang(monkeypatch, tmp_
         assert "did not answer" in exc.value.message
     finally:
         listener.close()
+
+
+@pytest.mark.django_db
+def test_health_reports_a_data_root_bucket_that_does_not_answer(client, settings, monkeypatch, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    settings.DATA_ROOT, settings.DATA_ROOT_REMOTE = tmp_path / "cache", "gs://acme/data"
+    body = client.get("/api/health").json()
+    assert body["data_root"] == {"ok": False, "detail": "gcs_unreachable"}
+    assert body["status"] == "down" and "the data root's bucket is unreachable" in body["problems"]
+    settings.DATA_ROOT_REMOTE = None
+    assert client.get("/api/health").json()["data_root"] == {"ok": True, "detail": "local"}
