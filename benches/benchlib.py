@@ -146,3 +146,18 @@ def ratio(a: float | None, b: float | None) -> str:
     if not a or not b:
         return "-"
     return f"{a / b:.2f}x"
+
+
+def data_root_user(username: str):
+    """A user whose default workspace is the one whose folder is the data root itself (as every user of an
+    installation from before workspaces was migrated), so a bench's files under the data root are theirs.
+    Call inside a process where Django is set up."""
+    from django.contrib.auth import get_user_model
+
+    from services_app.models import Workspace
+    from services_app.workspaces import workspace_add_member
+
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    root, _ = Workspace.objects.get_or_create(slug="default", defaults={"folder": "", "buckets": ["*"]})
+    workspace_add_member(workspace=root, user=user, default=True)
+    return user
