@@ -109,8 +109,8 @@ class RemoteRoot:
         Returns ``path``. One metadata request for an object; one listing plus a download per changed object
         for a folder. A file deleted from the bucket is removed locally if it was fetched from there; files
         written here and not yet published are left alone. ``names``: fetch only the objects of a folder with
-        these file names (e.g. every knowledge base's ``manifest.json``). Raises `ServiceError` (502/503) when
-        the bucket cannot be reached."""
+        these file names (e.g. every knowledge base's ``manifest.json``). Raises `ServiceError`: 502 when
+        the bucket cannot be reached, 422 for object names that cannot be files."""
         ref = self._remote_ref(path)
         if ref is None:
             return path
