@@ -183,6 +183,23 @@ def job_submit(
     return job, True
 
 
+def job_submit_request(
+    *, owner, kind: str, request, inputs=None, params=None, workspace=None, time_limit: int | None = None
+) -> tuple[Job, bool]:
+    """`job_submit` for a capability's request model (`params.RequestModel`): its stored params
+    (``request.job_params()``, unless ``params`` is given for a job that stores more than the request holds)
+    and its ``force``. Every capability's submit ends here."""
+    return job_submit(
+        owner=owner,
+        kind=kind,
+        params=request.job_params() if params is None else params,
+        inputs=inputs,
+        force=request.force,
+        workspace=workspace,
+        time_limit=time_limit,
+    )
+
+
 def job_cancel(*, job: Job) -> Job:
     """Cancel a queued job at once; ask a running one to stop at its next progress report."""
     with transaction.atomic():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...jobs.services import job_submit
+from ...jobs.services import job_submit_request
 from ...storage import Storage
 from .request import KIND, ChecksRequest
 from .validation import validate_inputs
@@ -15,12 +15,6 @@ def checks_submit(*, owner, request: ChecksRequest, storage: Storage, workspace=
     the inputs are fingerprinted so the same request on changed files runs again."""
     validated = validate_inputs(storage, request)
     inputs = [storage.fingerprint(validated[r]) for r in ("dataset", "reference") if validated.get(r)]
-    return job_submit(
-        owner=owner,
-        kind=KIND,
-        params=request.job_params(),
-        inputs=inputs,
-        force=request.force,
-        workspace=workspace,
-        time_limit=time_limit,
+    return job_submit_request(
+        owner=owner, kind=KIND, request=request, inputs=inputs, workspace=workspace, time_limit=time_limit
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...jobs.services import job_submit
+from ...jobs.services import job_submit_request
 from ...storage import Storage, check_output
 from .options import ConvertOptions
 from .request import KIND, ConversionJob, ConversionRequest
@@ -33,12 +33,12 @@ def conversion_submit(
     else:
         inputs = [storage.fingerprint(request.source)]
     ConversionJob.from_params(params)  # what the job will read back
-    return job_submit(
+    return job_submit_request(
         owner=owner,
         kind=KIND,
-        params=params,
+        request=request,
         inputs=inputs,
-        force=request.force,
+        params=params,
         workspace=workspace,
         time_limit=time_limit,
     )

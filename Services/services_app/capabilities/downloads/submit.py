@@ -3,7 +3,7 @@ so a request that can never run is a 4xx, not a failed job."""
 
 from __future__ import annotations
 
-from ...jobs.services import job_submit
+from ...jobs.services import job_submit_request
 from ...outbound import check_url
 from ...storage import Storage, is_gcs, parse_gcs
 from .oekobaudat import DEFAULT_BASE_URL
@@ -26,11 +26,4 @@ def download_submit(
             check_url(params["url"])
     else:
         check_url(params.get("base_url") or DEFAULT_BASE_URL)
-    return job_submit(
-        owner=owner,
-        kind=KIND,
-        params=request.job_params(),
-        force=request.force,
-        workspace=workspace,
-        time_limit=time_limit,
-    )
+    return job_submit_request(owner=owner, kind=KIND, request=request, workspace=workspace, time_limit=time_limit)

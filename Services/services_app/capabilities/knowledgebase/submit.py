@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...errors import ServiceError
-from ...jobs.services import job_submit
+from ...jobs.services import job_submit_request
 from ...storage import Storage, is_gcs
 from .request import KIND, KnowledgeBaseRequest
 from .store import KB_FOLDER
@@ -29,12 +29,6 @@ def knowledgebase_submit(
         path = storage.resolve(request.source)
         if path == kb_root or path.is_relative_to(kb_root):
             raise ServiceError("source must not be inside the knowledge bases folder", code="invalid_source")
-    return job_submit(
-        owner=owner,
-        kind=KIND,
-        params=request.job_params(),
-        inputs=inputs,
-        force=request.force,
-        workspace=workspace,
-        time_limit=time_limit,
+    return job_submit_request(
+        owner=owner, kind=KIND, request=request, inputs=inputs, workspace=workspace, time_limit=time_limit
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...jobs.services import job_submit
+from ...jobs.services import job_submit_request
 from ...storage import Storage
 from .jobs import preflight
 from .request import KIND, LanguageModelRequest
@@ -14,12 +14,6 @@ def language_model_submit(
     """Create (or reuse) the training job; returns ``(job, created)``."""
     preflight(storage, request)
     inputs = [storage.fingerprint(request.source)]
-    return job_submit(
-        owner=owner,
-        kind=KIND,
-        params=request.job_params(),
-        inputs=inputs,
-        force=request.force,
-        workspace=workspace,
-        time_limit=time_limit,
+    return job_submit_request(
+        owner=owner, kind=KIND, request=request, inputs=inputs, workspace=workspace, time_limit=time_limit
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...jobs.services import job_submit
+from ...jobs.services import job_submit, job_submit_request
 from ...storage import Storage
 from . import core
 from .request import ModelDownloadRequest, ModelSyncRequest, ModelUploadRequest
@@ -33,13 +33,12 @@ def model_download_submit(
         _tree_identity(storage, f"gs://{bucket}/{request.name}/{request.version}/"),
         _tree_identity(storage, str(storage.models_root / request.name / request.version)),
     ]
-    params = {**request.job_params(), "bucket": bucket}
-    return job_submit(
+    return job_submit_request(
         owner=owner,
         kind="models.download",
-        params=params,
+        request=request,
         inputs=inputs,
-        force=request.force,
+        params={**request.job_params(), "bucket": bucket},  # the bucket comes from settings, not the request
         workspace=workspace,
         time_limit=time_limit,
     )
@@ -56,13 +55,12 @@ def model_upload_submit(
         _tree_identity(storage, str(local)),
         _tree_identity(storage, f"gs://{bucket}/{request.name}/{request.version}/"),
     ]
-    params = {**request.job_params(), "bucket": bucket}
-    return job_submit(
+    return job_submit_request(
         owner=owner,
         kind="models.upload",
-        params=params,
+        request=request,
         inputs=inputs,
-        force=request.force,
+        params={**request.job_params(), "bucket": bucket},  # the bucket comes from settings, not the request
         workspace=workspace,
         time_limit=time_limit,
     )

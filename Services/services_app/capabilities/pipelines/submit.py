@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...jobs.services import job_submit
+from ...jobs.services import job_submit_request
 from .definitions import source_digest
 from .jobs import needs_gpu, validate_run
 from .request import PipelineRun, PipelineRunRequest
@@ -18,12 +18,6 @@ def pipeline_run_submit(
     pipeline, stages, _ = validate_run(run)
     kind = "pipelines.run_gpu" if needs_gpu(pipeline, stages) else "pipelines.run"
     inputs = [{"location": f"pipeline:{name}", "sha256": source_digest(pipeline)}]
-    return job_submit(
-        owner=owner,
-        kind=kind,
-        params=run.job_params(),
-        inputs=inputs,
-        force=run.force,
-        workspace=workspace,
-        time_limit=time_limit,
+    return job_submit_request(
+        owner=owner, kind=kind, request=run, inputs=inputs, workspace=workspace, time_limit=time_limit
     )

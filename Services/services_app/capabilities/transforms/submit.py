@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...jobs.services import job_submit
+from ...jobs.services import job_submit_request
 from ...storage import Storage
 from .jobs import preflight
 from .request import KIND, TransformRequest
@@ -17,12 +17,6 @@ def transform_submit(
     unknown job type, columns that are not there (400 ``unknown_column`` listing the columns), the output."""
     preflight(storage, request)
     inputs = [storage.fingerprint(request.source)]
-    return job_submit(
-        owner=owner,
-        kind=KIND,
-        params=request.job_params(),
-        inputs=inputs,
-        force=request.force,
-        workspace=workspace,
-        time_limit=time_limit,
+    return job_submit_request(
+        owner=owner, kind=KIND, request=request, inputs=inputs, workspace=workspace, time_limit=time_limit
     )
