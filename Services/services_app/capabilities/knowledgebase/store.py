@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -126,16 +127,26 @@ def _neo4j_zip(storage: Storage, name: str, manifest: dict) -> Path:
     return target
 
 
+@functools.lru_cache(maxsize=64)
+def _folders(path: str, inode: int, mtime_ns: int) -> frozenset[str]:
+    """The distinct folders of a knowledge base's table, read once per build (a build swaps the folder in,
+    so a new build is a new inode and mtime): a search with a folder filter does not read the file again."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    return frozenset(pc.unique(pq.read_table(path, columns=["folder"])["folder"]).to_pylist())
+
+
 def check_folder(storage: Storage, name: str, folder: str | None, *, table: str = "files.parquet") -> str | None:
     """``folder`` as the knowledge base stores folders (no leading or trailing ``/``), or a 422 that says
     which folders exist when nothing in ``table`` (files.parquet for documents, knowledge.parquet for the
     chunks a search returns) lies in it or below: a typo must not look like an empty result."""
-    import pyarrow.parquet as pq
-
     if folder is None or not folder.strip("/ "):
         return None
     f = folder.strip().strip("/")
-    known = set(pq.read_table(output_dir(storage, name) / table, columns=["folder"])["folder"].to_pylist())
+    path = output_dir(storage, name) / table
+    st = path.stat()
+    known = _folders(str(path), st.st_ino, st.st_mtime_ns)
     if any(k == f or k.startswith(f + "/") for k in known if k):
         return f
     tops = sorted({k.split("/", 1)[0] for k in known if k})
