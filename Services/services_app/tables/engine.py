@@ -416,7 +416,12 @@ def _finish_csv(plan: Plan, opts: ReadOptions) -> None:
     types.update({c: "VARCHAR" for c in plan.date_columns if c not in opts.column_types})
     types.update({c: "VARCHAR" for c in plan.text_columns})
     types.update(plan.widened)
-    verified = {c: "VARCHAR" for c in plan.verify if c not in types}
+    # verified columns: integers read as text and cast strictly in the select (`_strict_cast`); ISO dates,
+    # where `_setup_verification` found it safe, parsed by the reader itself with an explicit format,
+    # which refuses a time after the date ("2024-01-01 10:00") where a plain DATE cast cuts it off
+    native = plan.info.get("native_dates", False)
+    verified = {c: ("DATE" if native and t == "DATE" else "VARCHAR") for c, t in plan.verify.items() if c not in types}
+    date_arg = f", dateformat={_lit(ISO_DATE_FORMAT)}" if "DATE" in verified.values() else ""
 
     def call(extra: dict[str, str], tail: str = "") -> str:
         all_types = {**types, **extra}
@@ -425,7 +430,7 @@ def _finish_csv(plan: Plan, opts: ReadOptions) -> None:
             parts.append("types={" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in all_types.items()) + "}")
         return f"read_csv({', '.join(parts)}{tail})"
 
-    plan.from_sql = call(verified)
+    plan.from_sql = call(verified, date_arg)
     plan.retry_from_sql = call({}, ", sample_size=-1")
     plan.info["raw_sql"] = f"read_csv({', '.join(args)}, all_varchar=true)"
 
@@ -837,6 +842,7 @@ def _fits_verified(column: str, duck_type: str) -> str:
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ISO_DATE_FORMAT = "%Y-%m-%d"
 
 
 def _setup_verification(con, plan: Plan, opts: ReadOptions) -> None:
@@ -869,8 +875,19 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions) -> None:
             del candidates[c]
     if candidates:
         plan.verify = candidates
+        # the reader parses the ISO date columns itself (an explicit format, strict) when that format can
+        # touch no other column: no other DATE column, no date format or DATE type given by the user
+        plan.info["native_dates"] = (
+            all(c in candidates for c, t in cols if t == "DATE")
+            and not any(a.startswith(("dateformat=", "timestampformat=")) for a in plan.info["csv_args"])
+            and not any(t.upper() in ("DATE", "TIMESTAMP") for t in opts.column_types.values())
+        )
         _finish_csv(plan, opts)
-        plan.info["described"] = (plan.from_sql, [(c, "VARCHAR" if c in candidates else t) for c, t in cols])
+        native = plan.info["native_dates"]
+        plan.info["described"] = (
+            plan.from_sql,
+            [(c, ("DATE" if native and t == "DATE" else "VARCHAR") if c in candidates else t) for c, t in cols],
+        )
 
 
 def _widen_verified(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:

@@ -267,6 +267,25 @@ def test_every_row_is_checked_and_only_offending_columns_widen(tmp_path):
     assert report["read"]["delimiter"] == "," and report["read"]["encoding"] == "utf-8"
 
 
+def test_a_late_time_in_a_date_column_is_not_cut_off(tmp_path):
+    # the first rows hold dates only; later every other row has a time (the reader's own wider sample then
+    # finds no date format and would cut the times off)
+    rows = "".join(
+        f"{i},2024-01-{i % 28 + 1:02d}{' 10:00' if i >= 3000 and i % 2 == 0 else ''},2023-05-{i % 28 + 1:02d}\n"
+        for i in range(30_000)
+    )
+    path = write(tmp_path, "late.csv", "id,d,e\n" + rows)
+    report, table = convert(path)
+    assert table.schema.field("d").type == pa.timestamp("us")
+    assert table["d"][3000].as_py() == datetime(2024, 1, 5, 10, 0) and table["d"][0].as_py() == datetime(2024, 1, 1)
+    assert table.schema.field("e").type == pa.date32() and table["e"][-1].as_py() == date(2023, 5, 12)
+    columns = {c["name"]: c for c in report["read"]["columns"]}
+    assert columns["d"]["decision"] == "widened" and columns["d"]["not_fitting"] == 13_500
+    assert columns["d"]["examples"][0] == "2024-01-05 10:00"
+    assert columns["e"]["decision"] == "inferred" and columns["e"]["not_fitting"] == 0
+    assert columns["id"]["type"] == "int64" and table.num_rows == 30_000
+
+
 def test_report_lists_the_encoding_locale_and_delimiter_decisions(tmp_path):
     path = write(tmp_path, "r.csv", "Titel\nname;preis\nkäse;1,5\n".encode("cp1252"))
     report, _ = convert(path)
