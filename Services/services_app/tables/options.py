@@ -87,7 +87,7 @@ class ReadOptions:
     columns: list[str] | None = None  # None: every column
     date_format: str | None = None  # text dates, e.g. "%m/%d/%Y"; None: detected (day-first when undecidable, reported)
     formulas: str = "values"  # workbooks: "values" (cached results) or "text" (the formula itself, =A2+30)
-    max_line_size: int = 2 * 1024 * 1024  # DuckDB reads in buffers of 16x this: keep it modest
+    max_line_size: int = 2 * 1024 * 1024  # the read buffers are twice this (engine.csv_buffer_size)
     pdf_timeout_seconds: float = 120.0
     pdf_password: str | None = None
     max_uncompressed_bytes: int = 1024**3  # for xlsx (zip) parts

@@ -281,6 +281,22 @@ def test_single_huge_line_is_refused_in_bounded_memory(tmp_path):
     assert not out.exists()
 
 
+def test_long_lines_across_read_buffers_keep_every_row(tmp_path):
+    # lines of up to 1.5 MB among short ones: 12 MB in all, so lines cross the reader's buffer boundaries
+    src = tmp_path / "wide.csv"
+    sizes = [5, 1_500_000, 17, 900_000, 3] * 8
+    with open(src, "w") as f:
+        f.write("id,text,n\n")
+        for i, size in enumerate(sizes):
+            f.write(f"{i},{chr(97 + i % 26) * size},{i * 2}\n")
+    entry = convert_file(src, tmp_path / "out" / "wide.parquet")
+    table = pq.read_table(tmp_path / "out" / "wide.parquet")
+    assert entry["rows"] == len(sizes) == table.num_rows
+    assert [len(t) for t in table["text"].to_pylist()] == sizes
+    assert table["n"].to_pylist() == [i * 2 for i in range(len(sizes))]
+    assert {t[0] for t in table["text"].to_pylist()[:26]} == {chr(97 + i) for i in range(26)}
+
+
 def test_binary_garbage_named_csv(tmp_path):
     err = fails(tmp_path, "g.csv", os.urandom(4096) + b"\x00" * 10)
     assert err.code == "not_text"
