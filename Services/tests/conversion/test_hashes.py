@@ -115,3 +115,38 @@ def test_prefetch_only_starts_for_a_large_file_inside_the_data_root(data_roots, 
     assert list(hashes._started) == [hashes.stat_key(inside)]
     assert hashes.begin(inside).result() == hashlib.sha256(inside.read_bytes()).hexdigest()
     assert hashes._started == {}
+
+
+def test_a_forked_hash_matches_and_reports_a_replaced_file(tmp_path):
+    src = tmp_path / "f.csv"
+    data = _big_csv(src)
+    job = hashes.ForkedDigest(src, hashes.stat_key(src))
+    assert job.result() == hashlib.sha256(data).hexdigest() and not job.is_alive()
+    assert job.result() == hashlib.sha256(data).hexdigest()  # asked twice: the same answer, the child reaped once
+
+    key = hashes.stat_key(src)
+    src.rename(tmp_path / "old.csv")  # kept, so that the new file cannot reuse its inode
+    _big_csv(src, "y")  # a new file where the looked-up one was
+    job = hashes.ForkedDigest(src, key)
+    try:
+        job.result()
+        raise AssertionError("a replaced file was hashed")
+    except OSError as exc:
+        assert "was replaced" in str(exc)
+
+
+def test_prefetch_forks_only_while_the_process_has_no_other_thread(data_roots, monkeypatch):
+    storage = get_storage()
+    src = data_roots / "forked.csv"
+    data = _big_csv(src)
+    hashes._started.clear()
+    monkeypatch.setattr(hashes.threading, "active_count", lambda: 1)  # as at the command's start
+    assert hashes.prefetch(src)
+    assert isinstance(hashes._started[hashes.stat_key(src)], hashes.ForkedDigest)
+    result = convert(JobContext(storage=storage), {"source": "forked.csv", "output": "f.parquet"})
+    assert result["files"][0]["sha256"] == hashlib.sha256(data).hexdigest() and hashes._started == {}
+    assert _source_sha(data_roots / "f.parquet") == hashlib.sha256(data).hexdigest()
+
+    monkeypatch.setattr(hashes.threading, "active_count", lambda: 3)  # a worker with threads: no fork
+    assert hashes.prefetch(src)
+    assert isinstance(hashes._started.pop(hashes.stat_key(src)), hashes.Digest)

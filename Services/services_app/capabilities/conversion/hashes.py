@@ -15,11 +15,13 @@ Only files of at least ``MIN_BYTES`` are cached (hashing a small file costs less
 cache lookup). The cache is an optimisation: any error reading or writing it is a miss.
 
 When the hash is not known it is computed in a thread (`begin`) while DuckDB converts. A
-caller that knows early which file it will convert can start that thread sooner (`prefetch`):
+caller that knows early which file it will convert can start it sooner (`prefetch`):
 ``manage.py convert_to_parquet`` does so before Django and the readers are imported, so the
 hash runs on the otherwise idle second core during start-up instead of competing with
-DuckDB's threads. A started hash is found again by the same (device, inode, size, mtime,
-ctime) key; a file that changed since is a different key and is hashed anew.
+DuckDB's threads. There it runs in a forked child (`ForkedDigest`; the process has no other
+thread yet): a thread would wait for the GIL after every chunk while the imports run. A started
+hash is found again by the same (device, inode, size, mtime, ctime) key; a file that changed
+since is a different key and is hashed anew.
 
 This module imports nothing heavy: it is imported at start-up, before Django.
 """
@@ -135,11 +137,64 @@ def file_sha256(path: Path, *, expect: tuple | None = None) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-_started: dict[tuple, Digest] = {}
+class ForkedDigest:
+    """The sha256 of one file, computed in a forked child process; `result()` waits for it.
+
+    For `prefetch` only, at start-up while the process has no other thread (forking a threaded
+    process is unsafe). A thread would have to take the GIL back after every chunk it hashed: while
+    the main thread imports modules, each of those hand-overs waits up to the interpreter's switch
+    interval (5 ms), and the hash made little progress until DuckDB's COPY released the GIL, then
+    took CPU from it. A child process hashes at full speed on the idle core meanwhile."""
+
+    def __init__(self, path: Path, key: tuple | None):
+        self.path = Path(path)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: hash, write the hex digest (or "!" and the error), and leave at once
+            code = 0
+            try:
+                os.close(read_end)
+                try:
+                    answer = file_sha256(self.path, expect=key).encode()
+                except OSError as exc:
+                    answer = b"!" + str(exc).encode("utf-8", "replace")[:1000]
+                os.write(write_end, answer)
+            except BaseException:  # noqa: BLE001 - nothing may escape the child
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        self._pid, self._read_end = pid, read_end
+        self._answer: bytes | None = None
+
+    def is_alive(self) -> bool:
+        return self._answer is None
+
+    def join(self) -> None:
+        if self._answer is not None:
+            return
+        chunks = []
+        with open(self._read_end, "rb", closefd=True) as f:
+            while chunk := f.read(4096):
+                chunks.append(chunk)
+        os.waitpid(self._pid, 0)
+        self._answer = b"".join(chunks)
+
+    def result(self) -> str:
+        self.join()
+        answer = self._answer or b""
+        if not answer:
+            raise OSError(f"hashing {self.path.name} stopped unexpectedly")
+        if answer.startswith(b"!"):
+            raise OSError(answer[1:].decode("utf-8", "replace"))
+        return answer.decode("ascii")
+
+
+_started: dict[tuple, Digest | ForkedDigest] = {}
 _started_lock = threading.Lock()
 
 
-def begin(path: Path) -> Digest:
+def begin(path: Path) -> Digest | ForkedDigest:
     """The sha256 of ``path`` as it is now, in a thread: the one `prefetch` started for this very file
     (same stat key), or a new one."""
     key = _key(path)
@@ -163,6 +218,9 @@ def prefetch(path: Path) -> bool:
             return False
         with _started_lock:
             if key in _started:
+                return True
+            if threading.active_count() == 1 and hasattr(os, "fork"):
+                _started[key] = ForkedDigest(path, key)  # nothing else runs yet: safe to fork
                 return True
             job = Digest(path, key)
             _started[key] = job
