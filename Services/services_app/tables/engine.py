@@ -97,6 +97,15 @@ def connection():
     return con
 
 
+def close_connection() -> None:
+    """Close this thread's DuckDB connection, if it has one (DuckDB then removes any files it spilled
+    to its temporary directory)."""
+    con = getattr(_local, "con", None)
+    if con is not None:
+        _local.con = None
+        con.close()
+
+
 def _lit(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 

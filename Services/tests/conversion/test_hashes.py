@@ -3,10 +3,14 @@ large file that has not changed since it was last converted."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 
@@ -14,6 +18,7 @@ from services_app.capabilities.conversion import hashes
 from services_app.capabilities.conversion.jobs import convert
 from services_app.jobs.context import JobContext
 from services_app.storage import get_storage
+from tests.conftest import SERVICES_DIR
 
 
 def _big_csv(path, fill: str = "x") -> bytes:
@@ -150,3 +155,51 @@ def test_prefetch_forks_only_while_the_process_has_no_other_thread(data_roots, m
     monkeypatch.setattr(hashes.threading, "active_count", lambda: 3)  # a worker with threads: no fork
     assert hashes.prefetch(src)
     assert isinstance(hashes._started.pop(hashes.stat_key(src)), hashes.Digest)
+
+
+def _command(data_root, tmp_path, *args):
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+        "SERVICES_DATA_ROOT": str(data_root),
+        "SERVICES_VAR_DIR": str(tmp_path / "var"),
+    }
+    # output to files, and only the command's own exit awaited (a pipe would also wait for any child
+    # process left holding it)
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "convert_to_parquet", *args], cwd=SERVICES_DIR, env=env, stdout=o, stderr=e
+        )
+        code = proc.wait(timeout=120)
+    return subprocess.CompletedProcess(proc.args, code, out.read_text(), err.read_text())
+
+
+def _processes_naming(marker: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(proc.name)
+    return found
+
+
+def test_the_command_hashes_early_and_leaves_no_process_behind(data_roots, tmp_path):
+    marker = f"early-{os.getpid()}-{time.time_ns()}"
+    data = _big_csv(data_roots / f"{marker}.csv")
+    proc = _command(data_roots, tmp_path, f"{marker}.csv", "--out", "out.parquet", "--quiet")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = data.count(b"\n") - 1
+    assert f"{marker}.csv: {rows} rows -> out.parquet" in proc.stdout  # every line of output arrives
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("1 converted, 0 failed, 0 skipped")
+    assert _source_sha(data_roots / "out.parquet") == hashlib.sha256(data).hexdigest()
+    assert pq.read_metadata(data_roots / "out.parquet").num_rows == rows
+    assert _processes_naming(marker) == []
+
+    # the request is refused after the early hash of a large file started (a sparse 4 GB file: seconds of
+    # hashing): the command says why, exits 1, and its hashing child does not outlive it
+    with open(data_roots / f"{marker}-large.csv", "wb") as f:
+        f.truncate(4 << 30)
+    proc = _command(data_roots, tmp_path, f"{marker}-large.csv", "--out", "o2.parquet", "--options", "{not json")
+    assert proc.returncode == 1 and "--options is not valid JSON" in proc.stderr
+    assert not (data_roots / "o2.parquet").exists()
+    assert _processes_naming(marker) == []

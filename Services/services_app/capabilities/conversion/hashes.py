@@ -28,9 +28,11 @@ This module imports nothing heavy: it is imported at start-up, before Django.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import signal
 import sqlite3
 import stat
 import threading
@@ -205,6 +207,20 @@ def begin(path: Path) -> Digest | ForkedDigest:
     job = Digest(path, key)
     job.start()
     return job
+
+
+def cancel_prefetched() -> None:
+    """Stop the early hashes nobody took (the command failed before converting): a forked child is
+    killed and reaped, so that none outlives its command."""
+    with _started_lock:
+        jobs = list(_started.values())
+        _started.clear()
+    for job in jobs:
+        if isinstance(job, ForkedDigest) and job.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(job._pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                job.join()
 
 
 def prefetch(path: Path) -> bool:

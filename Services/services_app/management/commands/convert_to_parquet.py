@@ -1,9 +1,11 @@
 """manage.py convert_to_parquet SRC [--out OUT] [--options JSON] [--delimiter ...]"""
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -52,7 +54,36 @@ def run_from_manage_py(argv: list[str]) -> None:
     logging.captureWarnings(True)
     if settings.LOGGING_CONFIG and settings.LOGGING:
         import_string(settings.LOGGING_CONFIG)(settings.LOGGING)
-    Command().run_from_argv(argv)
+    code: int | str | None = 0
+    try:
+        Command().run_from_argv(argv)
+    except SystemExit as exc:
+        code = exc.code
+    leave(code)
+
+
+def leave(code: int | str | None) -> NoReturn:
+    """End the command's process without the interpreter's teardown, which unloads every module one by
+    one (about 0.07 s after a conversion, a tenth of what the command adds to DuckDB's own COPY). What
+    the teardown would do that matters is done here first: the DuckDB connection is closed (DuckDB
+    removes any files it spilled), an early source hash nobody took is stopped, the log handlers and
+    both output streams are flushed. An unexpected exception never gets here: it ends the usual way,
+    with its traceback."""
+    import logging
+
+    from services_app.capabilities.conversion import hashes
+    from services_app.tables.engine import close_connection
+
+    close_connection()
+    hashes.cancel_prefetched()
+    logging.shutdown()
+    if isinstance(code, str):  # as `sys.exit("message")` does: the message on stderr, status 1
+        sys.stderr.write(code + "\n")
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code or 0)
 
 
 class Command(BaseCommand):
