@@ -204,7 +204,7 @@ def _encoding_warning(guess, enc: str) -> str:
 def csv_buffer_size(max_line_size: int) -> int:
     """Bytes per DuckDB CSV read buffer for lines of up to ``max_line_size`` bytes (DuckDB requires a
     buffer at least as large as the longest line)."""
-    return max(2 * max_line_size, 4 * 1024 * 1024)
+    return max(2 * max_line_size, 16 * 1024 * 1024)
 
 
 def _text_source(src: Path, kind: FileKind, opts: ReadOptions, work: _Work) -> tuple[Path, str, dict]:
@@ -311,8 +311,9 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     args.append(f"max_line_size={opts.max_line_size}")
     # DuckDB's CSV buffers are 16 x max_line_size by default (32 MB each, several per thread): under the
     # memory limit (`connection`) they crowd out the Parquet writer's row groups and the limit then holds
-    # the threads back. Buffers of twice the longest line (4 MB at least) read the same rows with about
-    # 10% less CPU and less memory (measured on a 1 GB, 3.75M-row CSV); a line may span two buffers.
+    # the threads back. 16 MB buffers read the same rows with about 10% less CPU, and peak memory stays
+    # flat from a 1 GB to a 3 GB CSV; smaller ones (4-8 MB) were as fast on 1 GB but let peak memory grow
+    # by a third on 3 GB (benches/bench_conversion.py). A line may span two buffers.
     args.append(f"buffer_size={csv_buffer_size(opts.max_line_size)}")
     nulls = [""] + [v for v in opts.null_values if v != ""]
     args.append("nullstr=[" + ", ".join(_lit(v) for v in nulls) + "]")

@@ -282,9 +282,10 @@ def test_single_huge_line_is_refused_in_bounded_memory(tmp_path):
 
 
 def test_long_lines_across_read_buffers_keep_every_row(tmp_path):
-    # lines of up to 1.5 MB among short ones: 12 MB in all, so lines cross the reader's buffer boundaries
+    # lines of up to 2 MB (just under max_line_size) among short ones, 27 MB in all: lines cross the
+    # reader's buffer boundaries
     src = tmp_path / "wide.csv"
-    sizes = [5, 1_500_000, 17, 900_000, 3] * 8
+    sizes = [5, 1_500_000, 17, 900_000, 3] * 8 + [2_000_000] * 4
     with open(src, "w") as f:
         f.write("id,text,n\n")
         for i, size in enumerate(sizes):
