@@ -866,7 +866,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_DATE_FORMAT = "%Y-%m-%d"
 
 
-def _setup_verification(con, plan: Plan, opts: ReadOptions) -> None:
+def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None:
     """For a delimited text plan: the sniffed integer and (ISO) date columns are read as text and cast
     strictly in the select (one pass; a value that does not fit stops the read)."""
     plan.verify_ready = True
@@ -888,12 +888,27 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions) -> None:
     }
     names = [c for c, _ in cols]
     sample = plan.info.get("sample_columns") or []
+    # DuckDB reads yes/no, y/n and t/f as booleans; a workbook or JSON file with the same cells gives text.
+    # Only true/false (any case) make a boolean column here too, so that a label column of yes/no keeps
+    # its labels, and the same data has the same type whatever the format.
+    texts = set()
+    for c in [c for c, t in cols if t == "BOOLEAN" and c not in opts.column_types]:
+        i = names.index(c)
+        values = [v.strip().lower() for v in sample[i] if v.strip()] if len(sample) == len(names) else []
+        nulls = {n.strip().lower() for n in opts.null_values}
+        if any(v not in ("true", "false") and v not in nulls for v in values):
+            texts.add(c)
+            col = work.report.column(c)
+            col.note = "values such as " + ", ".join(repr(v) for v in sorted(set(values))[:4]) + " kept as text "
+            col.note += "(only true/false are read as booleans)"
     for c in [c for c, t in candidates.items() if t == "DATE"]:
         # only ISO dates are cast back by DuckDB without the sniffed format: judged on the sample
         i = names.index(c)
         values = [v for v in sample[i] if v.strip()] if len(sample) == len(names) else []
         if not values or not all(_ISO_DATE.match(v) for v in values):
             del candidates[c]
+    if texts:
+        plan.text_columns |= texts
     if candidates:
         plan.verify = candidates
         # the reader parses the ISO date columns itself (an explicit format, strict) when that format can
@@ -904,10 +919,23 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions) -> None:
             and not any(t.upper() in ("DATE", "TIMESTAMP") for t in opts.column_types.values())
         )
         _finish_csv(plan, opts)
-        native = plan.info["native_dates"]
+    if candidates or texts:
+        if not candidates:
+            _finish_csv(plan, opts)
+        native = plan.info.get("native_dates", False)
         plan.info["described"] = (
             plan.from_sql,
-            [(c, ("DATE" if native and t == "DATE" else "VARCHAR") if c in candidates else t) for c, t in cols],
+            [
+                (
+                    c,
+                    "VARCHAR"
+                    if c in texts
+                    else ("DATE" if native and t == "DATE" else "VARCHAR")
+                    if c in candidates
+                    else t,
+                )
+                for c, t in cols
+            ],
         )
 
 
@@ -1043,7 +1071,7 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
             return action(_select_sql(plan, from_sql, opts, cols)), cols
 
         if name is None and not plan.verify_ready:
-            _setup_verification(con, plan, opts)
+            _setup_verification(con, plan, opts, work)
         try:
             result, _ = attempt(name or plan.from_sql)
             return result

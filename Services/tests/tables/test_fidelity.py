@@ -340,6 +340,36 @@ def test_dates_timestamps_and_numbers_type_identically_in_every_format(tmp_path)
         )
 
 
+def test_yes_no_labels_stay_text_and_true_false_are_booleans_in_every_format(tmp_path):
+    df = pd.DataFrame(
+        {
+            "churned": ["yes", "no", "no", "yes"],
+            "short": ["Y", "N", "n", "y"],
+            "flag": [True, False, True, False],
+            "mixed": ["true", "false", "t", ""],
+        }
+    )
+    df.to_csv(tmp_path / "l.csv", index=False)
+    df.to_json(tmp_path / "l.jsonl", orient="records", lines=True)
+    wb = openpyxl.Workbook()
+    wb.active.append(list(df.columns))
+    for row in df.itertuples(index=False):
+        wb.active.append([v if v != "" else None for v in row])
+    wb.save(tmp_path / "l.xlsx")
+    for name in ("l.csv", "l.jsonl", "l.xlsx"):
+        table = tables.read_table(tmp_path / name)
+        got = {f.name: str(f.type) for f in table.schema}
+        assert got == {"churned": "string", "short": "string", "flag": "bool", "mixed": "string"}, name
+        assert table["churned"].to_pylist() == ["yes", "no", "no", "yes"], name
+        assert table["short"].to_pylist() == ["Y", "N", "n", "y"], name
+        assert table["flag"].to_pylist() == [True, False, True, False], name
+    table, report = tables.read(tmp_path / "l.csv")
+    notes = {c["name"]: c["note"] for c in report.as_dict()["columns"]}
+    assert "kept as text" in notes["churned"] and "'yes'" in notes["churned"] and notes["flag"] is None
+    # the checks read the same labels
+    assert sorted(checks_read(tmp_path / "l.csv")["churned"].unique()) == ["no", "yes"]
+
+
 # --- 9. missing values stay missing -------------------------------------------------------------------
 def test_missing_values_stay_missing_by_every_door(tmp_path):
     path = write(tmp_path, "gaps.csv", "text,label,score\nfine,a,1\nmissing label,,2\n,b,\n")
