@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -138,6 +139,17 @@ def test_a_forked_hash_matches_and_reports_a_replaced_file(tmp_path):
         raise AssertionError("a replaced file was hashed")
     except OSError as exc:
         assert "was replaced" in str(exc)
+
+
+def test_a_forked_hash_whose_child_dies_is_taken_in_the_caller(tmp_path):
+    src = tmp_path / "f.csv"
+    with open(src, "wb") as f:
+        f.truncate(2 << 30)  # sparse: a second or so of hashing, time enough to kill the child
+    job = hashes.ForkedDigest(src, hashes.stat_key(src))
+    os.kill(job._pid, signal.SIGKILL)
+    with open(src, "rb") as f:
+        expected = hashlib.file_digest(f, "sha256").hexdigest()
+    assert job.result() == expected
 
 
 def test_prefetch_forks_only_while_the_process_has_no_other_thread(data_roots, monkeypatch):
