@@ -135,6 +135,13 @@ def _put(bucket: str, key: str, data: bytes) -> None:
     gcs.Client(project="test", credentials=AnonymousCredentials()).bucket(bucket).blob(key).upload_from_string(data)
 
 
+def _get(bucket: str, key: str) -> bytes:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs
+
+    return gcs.Client(project="test", credentials=AnonymousCredentials()).bucket(bucket).blob(key).download_as_bytes()
+
+
 def _keys(bucket: str, prefix: str) -> list[str]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage as gcs
@@ -198,6 +205,11 @@ def test_upload_convert_preview_build_search_across_processes(deployment):
     kb_objects = _keys(web.bucket, "data/knowledgebases/kb/output/")
     assert "data/knowledgebases/kb/output/manifest.json" in kb_objects
     assert "data/knowledgebases/kb/output/vectors.npy" in kb_objects
+    # no Qdrant server: no host-local Qdrant folder that only the worker would have, and the manifest says so
+    manifest = json.loads(_get(web.bucket, "data/knowledgebases/kb/output/manifest.json"))
+    qdrant = manifest["embeddings"]["qdrant"]
+    assert qdrant["mode"] == "none" and "QDRANT_URL" in qdrant["reason"], qdrant
+    assert not any("/qdrant/" in f for f in _local_files(web.worker_cache))
 
     # 4. search on the web server
     status, listed = web.call("GET", "/api/knowledgebases")

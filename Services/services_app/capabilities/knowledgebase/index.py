@@ -157,6 +157,14 @@ def _payloads(chunks: pa.Table, rows: np.ndarray) -> list[dict]:
 def sync_qdrant(
     storage: Storage, name: str, chunks: pa.Table, vectors: np.ndarray, prev, *, dim: int, ctx: JobContext
 ) -> dict:
+    if storage.remote is not None and not os.environ.get("QDRANT_URL", "").strip():
+        # Qdrant's local mode is a folder on this host, which no other host of a bucket data root sees:
+        # nothing is written there, and the manifest says so (search reads the published vectors.npy)
+        return {
+            "mode": "none",
+            "reason": "the data root is a bucket and no Qdrant server is set (QDRANT_URL): search uses the "
+            "knowledge base's vectors.npy",
+        }
     from qdrant_client import models
 
     client, info = qdrant_client(storage, name)
