@@ -472,9 +472,13 @@ def find_structure_error(
                 if expected is None:
                     expected = len(row)
                 elif len(row) != expected:
+                    hint = "fix the row or check the delimiter"
+                    mark = "#" if row[0].lstrip().startswith("#") else None
+                    if mark:  # reads as a comment line
+                        hint += f"; if lines starting with {mark!r} are comments, set the `comment` option"
                     return (
                         f"line {reader.line_num + skip} has {len(row)} fields but the first row has {expected} "
-                        f"(delimiter {delimiter!r}); fix the row or check the delimiter"
+                        f"(delimiter {delimiter!r}); {hint}"
                     )
     except csv.Error as exc:
         return f"malformed CSV near line {reader.line_num}: {exc} (an unmatched quote {quote!r}?)"

@@ -93,6 +93,7 @@ def connection():
         threads = int(os.environ.get("CONVERSION_THREADS", "0") or 0) or (os.cpu_count() or 2)
         con.execute(f"SET threads = {threads}")
         con.execute("SET preserve_insertion_order = true")
+        con.execute("SET TimeZone = 'UTC'")  # a time without an offset in a TIMESTAMPTZ column is UTC
         _local.con = con
     return con
 
@@ -300,8 +301,9 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
         # skip given explicitly: DuckDB's sniffer may otherwise skip leading rows it finds inconsistent,
         # silently losing data
         args += [f"delim={_lit(delim_sql)}", f"quote={_lit(quote)}", f"skip={skip}"]
-        if opts.comment:
-            args.append(f"comment={_lit(opts.comment)}")
+        # no comment character unless one is given: DuckDB's sniffer otherwise may decide that lines
+        # starting with "#" are comments and drop them without a word (a data row "#1000,..." vanished)
+        args.append(f"comment={_lit(opts.comment or '')}")
         if header is not None:
             args.append(f"header={'true' if header else 'false'}")
     if enc != "utf-8":
@@ -863,6 +865,8 @@ def _fits_verified(column: str, duck_type: str) -> str:
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# a time followed by a UTC offset or zone: 10:00+02:00, 10:00:00.5Z, 10:00 UTC (DuckDB regular expression)
+_UTC_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([+-][0-9]{2}(:?[0-9]{2})?|Z|UTC)$"
 ISO_DATE_FORMAT = "%Y-%m-%d"
 
 
@@ -951,14 +955,31 @@ def _widen_verified(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
     found = {c: v for c, v in _misfits(con, raw, fits).items() if v[0]}
     if not found:
         return False
-    wider = {c: ("TIMESTAMP" if active[c] == "DATE" else "DOUBLE") for c in found}
+    # a date column whose values carry a UTC offset ("2024-01-01T10:00:00+02:00") becomes TIMESTAMPTZ: a
+    # plain TIMESTAMP would drop the offset and keep 10:00 where the instant is 08:00 UTC
+    dates = [c for c in found if active[c] == "DATE"]
+    offsets = (
+        _misfits(con, raw, {c: f"NOT regexp_matches(trim({_ident(c)}), {_lit(_UTC_OFFSET)})" for c in dates})
+        if dates
+        else {}
+    )
+    wider = {c: ("DOUBLE" if active[c] != "DATE" else "TIMESTAMPTZ" if offsets[c][0] else "TIMESTAMP") for c in found}
+    # a double holds integers exactly only up to 2^53: a column with larger ones stays text rather than
+    # have every large value rounded (9007199254740993 would read ...992)
+    exact = (
+        "NOT (regexp_full_match(trim({c}), '[+-]?[0-9]+') AND abs(TRY_CAST(trim({c}) AS HUGEINT)) > 9007199254740992)"
+    )
     ok = _misfits(
         con,
         raw,
         {
             c: (
                 f"TRY_CAST({_ident(c)} AS {t}) IS NOT NULL"
-                + ("" if t != "DOUBLE" else f" AND NOT regexp_matches(trim({_ident(c)}), '^[+-]?0[0-9]')")
+                + (
+                    ""
+                    if t != "DOUBLE"
+                    else f" AND NOT regexp_matches(trim({_ident(c)}), '^[+-]?0[0-9]') AND " + exact.format(c=_ident(c))
+                )
             )
             for c, t in wider.items()
         },
@@ -968,10 +989,13 @@ def _widen_verified(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
         plan.widened[c] = t
         col = work.report.column(c)
         col.decision, col.not_fitting, col.examples = "widened", n, examples
-        col.note = f"first typed {active[c]} from the sample; {t} after checking every row"
+        why = f" ({ok[c][0]} value(s), e.g. {ok[c][1][:3]}, do not fit {wider[c]} either)" if t == "VARCHAR" else ""
+        if t == "TIMESTAMPTZ":
+            why = f" ({offsets[c][0]} value(s) carry a UTC offset, e.g. {offsets[c][1][:2]}: stored as UTC instants)"
+        col.note = f"first typed {active[c]} from the sample; {t} after checking every row{why}"
         work.warn(
             f"column {c!r}: {n} value(s) in the file (e.g. {examples[:3]}) do not fit {active[c]}; "
-            f"typed {t} after checking every row"
+            f"typed {t} after checking every row{why}"
         )
     _finish_csv(plan, opts)
     return True

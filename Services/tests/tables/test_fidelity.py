@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -475,3 +475,38 @@ def test_dot_groups_of_three_follow_the_files_convention_or_say_what_was_assumed
     # plain decimals are not ambiguous: no warning
     (tmp_path / "plain.csv").write_text("name,kg\na,1.25\nb,2.5\n", encoding="utf-8")
     assert tables.read(tmp_path / "plain.csv")[1].warnings == []
+
+
+def test_a_row_starting_with_a_hash_is_data_unless_comments_are_asked_for(tmp_path):
+    rows = ["id,name,n"] + [f"{i},name{i},{i}" for i in range(2000)]
+    rows[1001] = "#1000,name1000,1000"  # the reader's sniffer would take it for a comment and drop it
+    path = write(tmp_path, "hash.csv", "\n".join(rows) + "\n")
+    report, table = convert(path)
+    assert table.num_rows == 2000 and table["id"][1000].as_py() == "#1000" and table["n"][1000].as_py() == 1000
+    assert report["read"]["comment"] is None
+    report, table = convert(path, comment="#")
+    assert table.num_rows == 1999 and report["read"]["comment"] == "#"
+    # a comment line that breaks the table's shape: refused, with the way out named
+    section = write(tmp_path, "section.csv", "id,v\n1,2\n## section ##\n3,4\n")
+    with pytest.raises(ServiceError) as info:
+        convert(section)
+    assert info.value.code == "malformed_csv" and "line 3" in info.value.message
+    assert "set the `comment` option" in info.value.message
+    _, table = convert(section, comment="#")
+    assert table.to_pydict() == {"id": [1, 3], "v": [2, 4]}
+
+
+def test_a_late_offset_keeps_its_instant_and_large_integers_are_not_rounded(tmp_path):
+    rows = "".join(f"{i},2024-01-{i % 28 + 1:02d},{9007199254740993 + 2 * i}\n" for i in range(30_000))
+    late = "30000,2024-02-01T10:00:00+02:00,1.5\n"
+    report, table = convert(write(tmp_path, "late.csv", "id,d,big\n" + rows + late))
+    # the offset is kept as the instant it names (08:00 UTC), not dropped (10:00)
+    assert table.schema.field("d").type == pa.timestamp("us", tz="UTC")
+    assert table["d"][-1].as_py() == datetime(2024, 2, 1, 8, 0, tzinfo=UTC)
+    assert table["d"][0].as_py() == datetime(2024, 1, 1, tzinfo=UTC)
+    # a double would round every one of these integers: the column stays text, each value exact
+    assert table.schema.field("big").type == pa.string()
+    assert table["big"][0].as_py() == "9007199254740993" and table["big"][-1].as_py() == "1.5"
+    columns = {c["name"]: c for c in report["read"]["columns"]}
+    assert "UTC offset" in columns["d"]["note"] and "do not fit DOUBLE either" in columns["big"]["note"]
+    assert any("'big'" in w and "do not fit DOUBLE either" in w for w in report["warnings"])
