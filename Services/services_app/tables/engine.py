@@ -145,6 +145,7 @@ class Plan:
     verify: dict[str, str] = field(default_factory=dict)  # column -> sniffed type, checked value by value
     widened: dict[str, str] = field(default_factory=dict)  # column -> type after a value did not fit
     verify_ready: bool = False
+    verify_given: set[str] = field(default_factory=set)  # verified columns whose type the user gave
 
 
 @dataclass
@@ -443,7 +444,11 @@ def _finish_csv(plan: Plan, opts: ReadOptions) -> None:
     # where `_setup_verification` found it safe, parsed by the reader itself with an explicit format,
     # which refuses a time after the date ("2024-01-01 10:00") where a plain DATE cast cuts it off
     native = plan.info.get("native_dates", False)
-    verified = {c: ("DATE" if native and t == "DATE" else "VARCHAR") for c, t in plan.verify.items() if c not in types}
+    verified = {
+        c: ("DATE" if native and t == "DATE" else "VARCHAR")
+        for c, t in plan.verify.items()
+        if c not in types or c in plan.verify_given
+    }
     date_arg = f", dateformat={_lit(ISO_DATE_FORMAT)}" if "DATE" in verified.values() else ""
 
     def call(extra: dict[str, str], tail: str = "") -> str:
@@ -755,7 +760,7 @@ def _select_sql(plan: Plan, from_sql: str, opts: ReadOptions, cols: list[tuple[s
     parts = []
     for c in keep:
         if c in plan.verify and c not in plan.widened and types.get(c) == "VARCHAR" and from_sql == plan.from_sql:
-            parts.append(f"{_strict_cast(c, plan.verify[c])} AS {_ident(c)}")
+            parts.append(f"{_strict_cast(c, plan.verify[c], given=c in plan.verify_given)} AS {_ident(c)}")
             continue
         if c in plan.date_columns and c not in plan.text_columns and c not in opts.column_types:
             parts.append(f"CAST(strptime({_ident(c)}, {_lit(plan.date_columns[c])}) AS DATE) AS {_ident(c)}")
@@ -848,13 +853,17 @@ def _fits(column_sql: str, duck_type: str) -> str:
     return cast
 
 
-def _strict_cast(column: str, duck_type: str) -> str:
+def _strict_cast(column: str, duck_type: str, *, given: bool = False) -> str:
     """Cast the text of ``column`` to ``duck_type`` or stop the read: DuckDB's own CSV cast rounds "1.5"
     into an integer column (2) and cuts "2024-01-01 10:00" to a date without a word. The check is one
     ``contains`` per value (a few percent of the read; a full round-trip comparison cost six times more)."""
     c = _ident(column)
     mark = "':'" if duck_type == "DATE" else "'.'"
-    message = _lit(f"column {column!r}: a value does not fit {duck_type}: ")
+    message = _lit(
+        f"column {column!r}: a value does not fit {duck_type}"
+        + (" (the type given in column_types)" if given else "")
+        + ": "
+    )
     return f"CASE WHEN contains({c}, {mark}) THEN error({message} || {c}) ELSE CAST({c} AS {duck_type}) END"
 
 
@@ -865,6 +874,7 @@ def _fits_verified(column: str, duck_type: str) -> str:
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PREFIXED_NUMBER = re.compile(r"^\s*[+-]?0[xXbB][0-9a-fA-F_]+\s*$")
 # a time followed by a UTC offset or zone: 10:00+02:00, 10:00:00.5Z, 10:00 UTC (DuckDB regular expression)
 _UTC_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([+-][0-9]{2}(:?[0-9]{2})?|Z|UTC)$"
 ISO_DATE_FORMAT = "%Y-%m-%d"
@@ -892,10 +902,19 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None
     }
     names = [c for c, _ in cols]
     sample = plan.info.get("sample_columns") or []
+    texts = set()
+    # DuckDB reads 0x1f and 0b101 as numbers (and 64-bit hexadecimal ids as rounded doubles): such a
+    # column stays text, as pandas and pyarrow keep it
+    for c in [c for c, t in cols if (t in _INTEGER_TYPES or t in ("DOUBLE", "FLOAT")) and c not in opts.column_types]:
+        i = names.index(c)
+        values = [v for v in sample[i] if v.strip()] if len(sample) == len(names) else []
+        prefixed = [v for v in values if _PREFIXED_NUMBER.match(v)]
+        if prefixed:
+            texts.add(c)
+            work.report.column(c).note = f"hexadecimal or binary values (e.g. {prefixed[0]!r}) kept as text"
     # DuckDB reads yes/no, y/n and t/f as booleans; a workbook or JSON file with the same cells gives text.
     # Only true/false (any case) make a boolean column here too, so that a label column of yes/no keeps
     # its labels, and the same data has the same type whatever the format.
-    texts = set()
     for c in [c for c, t in cols if t == "BOOLEAN" and c not in opts.column_types]:
         i = names.index(c)
         values = [v.strip().lower() for v in sample[i] if v.strip()] if len(sample) == len(names) else []
@@ -905,12 +924,23 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None
             col = work.report.column(c)
             col.note = "values such as " + ", ".join(repr(v) for v in sorted(set(values))[:4]) + " kept as text "
             col.note += "(only true/false are read as booleans)"
+    candidates = {c: t for c, t in candidates.items() if c not in texts}
+    # a type given in column_types is a promise about every value: DuckDB's cast would keep it by rounding
+    # 1.5 to 2 or cutting the time off a date; checked the same way, and a value that breaks it stops the
+    # read with an error (nothing is widened: the user asked for this type)
+    given = {
+        c: t
+        for c, t in opts.column_types.items()
+        if (t in _INTEGER_TYPES or t == "DATE") and c in names and c not in plan.locale_columns
+    }
+    candidates.update(given)
     for c in [c for c, t in candidates.items() if t == "DATE"]:
         # only ISO dates are cast back by DuckDB without the sniffed format: judged on the sample
         i = names.index(c)
         values = [v for v in sample[i] if v.strip()] if len(sample) == len(names) else []
         if not values or not all(_ISO_DATE.match(v) for v in values):
             del candidates[c]
+    plan.verify_given = {c for c in given if c in candidates}
     if texts:
         plan.text_columns |= texts
     if candidates:
@@ -920,7 +950,9 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None
         plan.info["native_dates"] = (
             all(c in candidates for c, t in cols if t == "DATE")
             and not any(a.startswith(("dateformat=", "timestampformat=")) for a in plan.info["csv_args"])
-            and not any(t.upper() in ("DATE", "TIMESTAMP") for t in opts.column_types.values())
+            and not any(
+                t.upper() in ("DATE", "TIMESTAMP") and c not in candidates for c, t in opts.column_types.items()
+            )
         )
         _finish_csv(plan, opts)
     if candidates or texts:
@@ -947,7 +979,7 @@ def _widen_verified(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
     """After a failed read: the verified columns with values that do not fit their type are widened
     (integer -> double where every value is a plain number without leading zeros, date -> timestamp where
     every value is one, else text), each reported with how many values did not fit and examples."""
-    active = {c: t for c, t in plan.verify.items() if c not in plan.widened}
+    active = {c: t for c, t in plan.verify.items() if c not in plan.widened and c not in plan.verify_given}
     if not active:
         return False
     raw = plan.info["raw_sql"]
@@ -978,7 +1010,8 @@ def _widen_verified(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
                 + (
                     ""
                     if t != "DOUBLE"
-                    else f" AND NOT regexp_matches(trim({_ident(c)}), '^[+-]?0[0-9]') AND " + exact.format(c=_ident(c))
+                    else f" AND NOT regexp_matches(trim({_ident(c)}), '^[+-]?0[0-9xXbB]') AND "
+                    + exact.format(c=_ident(c))
                 )
             )
             for c, t in wider.items()
@@ -1105,6 +1138,13 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
             low = str(exc).lower()
             if not plan.retry_from_sql or not any(k in low for k in _RETRYABLE):
                 raise _translate(exc, plan) from None
+            given = sorted(c for c in plan.verify_given if f'column "{c}"' in str(exc) or f"column {c!r}" in str(exc))
+            if given:
+                raise TableError(
+                    f"column {given[0]!r} does not hold {plan.verify[given[0]]} values only, the type given in "
+                    f"column_types: {_clean(str(exc), 300)}; give another type (e.g. string) or fix the value",
+                    code="type_error",
+                ) from None
             first_error = exc
         for fix in (_verify_date_columns, _verify_locale_columns, _widen_verified):
             try:

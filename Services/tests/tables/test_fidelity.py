@@ -510,3 +510,34 @@ def test_a_late_offset_keeps_its_instant_and_large_integers_are_not_rounded(tmp_
     columns = {c["name"]: c for c in report["read"]["columns"]}
     assert "UTC offset" in columns["d"]["note"] and "do not fit DOUBLE either" in columns["big"]["note"]
     assert any("'big'" in w and "do not fit DOUBLE either" in w for w in report["warnings"])
+
+
+def test_hexadecimal_ids_stay_text(tmp_path):
+    rows = "".join(f"{i},0x{(0x60D24054E17A0698 + i * 7919) & 0xFFFFFFFFFFFFFFFF:016x},{i}\n" for i in range(1000))
+    report, table = convert(write(tmp_path, "hex.csv", "seed,v,n\n" + rows))
+    assert table.schema.field("v").type == pa.string() and table.schema.field("n").type == pa.int64()
+    assert table["v"][0].as_py() == "0x60d24054e17a0698"  # not 6976709506054621184.0
+    note = {c["name"]: c["note"] for c in report["read"]["columns"]}["v"]
+    assert "hexadecimal" in note and "0x60d24054e17a0698" in note
+    # a late hexadecimal value in an integer column: the widened column keeps it as text, not a number
+    late = "".join(f"{i},{i}\n" for i in range(30_000)) + "30000,0x1f\n30001,1.5\n"
+    report, table = convert(write(tmp_path, "late.csv", "id,v\n" + late))
+    assert table.schema.field("v").type == pa.string() and table["v"][-2].as_py() == "0x1f"
+
+
+def test_a_given_integer_or_date_type_is_checked_on_every_value(tmp_path):
+    rows = "".join(f"{i},{i},2024-01-{i % 28 + 1:02d}\n" for i in range(30_000))
+    frac = write(tmp_path, "frac.csv", "id,n,d\n" + rows + "30000,1.5,2024-02-01\n")
+    with pytest.raises(ServiceError) as info:  # DuckDB's cast would store 2
+        convert(frac, column_types={"n": "integer"})
+    assert info.value.code == "type_error" and "'n'" in info.value.message and "column_types" in info.value.message
+    assert "1.5" in info.value.message
+    timed = write(tmp_path, "timed.csv", "id,n,d\n" + rows + "30000,7,2024-02-01 10:00\n")
+    with pytest.raises(ServiceError) as info:  # the cast would cut the time off
+        convert(timed, column_types={"d": "date"})
+    assert info.value.code == "type_error" and "'d'" in info.value.message
+    # values that fit: the given types, every value as written
+    report, table = convert(timed, column_types={"n": "int32", "d": "timestamp"})
+    assert table.schema.field("n").type == pa.int32() and table["d"][-1].as_py() == datetime(2024, 2, 1, 10, 0)
+    report, table = convert(frac, column_types={"n": "float", "d": "date"})
+    assert table["n"][-1].as_py() == 1.5 and table["d"][-1].as_py() == date(2024, 2, 1)
