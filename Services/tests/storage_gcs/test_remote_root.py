@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 
 from services_app.errors import ServiceError
@@ -192,3 +193,50 @@ def test_the_gs_mirror_refuses_such_names_too(gcs, tmp_path):
         gcs.storage.local_copy(gcs.url("in/"))
     assert err.value.code == "invalid_object_name" and "in//escape2.csv" in err.value.details["objects"]
     assert not os.path.exists("/escape2.csv")
+
+
+def test_a_conversion_batch_fetches_its_inputs_and_publishes_every_table(machines):
+    from services_app.capabilities.conversion.jobs import convert_batch
+    from services_app.jobs.context import JobContext
+
+    gcs, a, b = machines
+    names = [f"in/f{i:02d}.csv" for i in range(12)]
+    for i, name in enumerate(names):
+        with a.atomic_file(a.resolve(name)) as tmp:
+            tmp.write_text(f"id,v\n{i},{i * 10}\n" if i != 5 else 'id,v\n1,"open\n')  # f05: an unmatched quote
+    items = [[name, name.removeprefix("in/"), f"out/{name.removeprefix('in/')[:-4]}.parquet"] for name in names]
+    result = convert_batch(JobContext(storage=b), {"items": items, "options": {}})
+    by_name = {e["relative_path"]: e for e in result["files"]}
+    assert [e["relative_path"] for e in result["files"]] == [n.removeprefix("in/") for n in names]  # in order
+    assert by_name["f05.csv"]["status"] == "failed" and by_name["f05.csv"]["error"]["code"] == "malformed_csv"
+    converted = [n for n, e in by_name.items() if e["status"] == "converted"]
+    assert len(converted) == 11
+    for n in converted:  # every table is in the bucket when the batch returns, and machine A reads it
+        i = int(n[1:3])
+        assert gcs.get(f"data/out/f{i:02d}.parquet")[:4] == b"PAR1"
+        table = pq.read_table(a.resolve(f"out/f{i:02d}.parquet", must_exist=True))
+        assert table.to_pydict() == {"id": [i], "v": [i * 10]}
+    assert gcs.keys("data/out/") == sorted(f"data/out/f{int(n[1:3]):02d}.parquet" for n in converted)
+
+
+def test_a_table_that_cannot_be_published_fails_its_file_only(machines, monkeypatch):
+    from services_app.capabilities.conversion.jobs import convert_batch
+    from services_app.jobs.context import JobContext
+
+    gcs, a, b = machines
+    for i in range(3):
+        with a.atomic_file(a.resolve(f"in/g{i}.csv")) as tmp:
+            tmp.write_text(f"id\n{i}\n")
+    real = type(b).publish_local
+
+    def flaky(self, path):
+        if path.name == "g1.parquet":
+            raise ServiceError("the bucket could not be reached", code="gcs_unreachable", status=502)
+        return real(self, path)
+
+    monkeypatch.setattr(type(b), "publish_local", flaky)
+    items = [[f"in/g{i}.csv", f"g{i}.csv", f"out/g{i}.parquet"] for i in range(3)]
+    result = convert_batch(JobContext(storage=b), {"items": items, "options": {}})
+    assert [e["status"] for e in result["files"]] == ["converted", "failed", "converted"]
+    assert result["files"][1]["error"]["code"] == "gcs_unreachable" and result["files"][1]["relative_path"] == "g1.csv"
+    assert gcs.keys("data/out/") == ["data/out/g0.parquet", "data/out/g2.parquet"]

@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -339,9 +340,10 @@ def convert_batch(ctx: JobContext, params: dict) -> dict:
     location]) with ``options``; ``{"files": [entry, ...]}`` in the order given."""
     storage = ctx.storage
     opts = ConvertOptions.from_dict(params.get("options"))
+    paths = storage.resolve_inputs([src for src, _, _ in params["items"]])
     items = [
-        (storage.resolve(src, must_exist=True), rel, storage.resolve_output(dst) if dst else None)
-        for src, rel, dst in params["items"]
+        (path, rel, storage.resolve_output(dst) if dst else None)
+        for path, (_, rel, dst) in zip(paths, params["items"], strict=True)
     ]
     entries = _convert_items(ctx, items, None, False, opts, lambda path, rel: storage.relative(path), storage.relative)
     return {"files": entries}
@@ -350,8 +352,6 @@ def convert_batch(ctx: JobContext, params: dict) -> dict:
 def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_location, locate) -> list[dict]:
     """Convert each item ((path, relative path) under ``out``, or (path, relative path, target))."""
     total_bytes = sum(max(it[0].stat().st_size, 1) for it in items) or 1
-    done_bytes = 0
-    entries: list[dict] = []
     if single:
         targets = [out] * len(items)
     elif items and len(items[0]) == 3:
@@ -359,6 +359,34 @@ def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_loca
     else:
         targets = _targets(items, out, opts)
     ctx.progress(0.0, f"converting {len(items)} file(s)", force=True)
+    # a data root on a bucket: each file's tables are published (four requests each) in the background
+    # while the next file converts; a file whose tables could not be published is reported failed
+    publishing = ThreadPoolExecutor(max_workers=4) if ctx.storage.remote_root else None
+    published: list[tuple[int, Path, Future]] = []
+    try:
+        entries = _convert_each(ctx, items, targets, total_bytes, opts, source_location, locate, publishing, published)
+        for index, path, future in published:
+            try:
+                future.result()
+            except ServiceError as exc:
+                failed = _failed(entries[index]["source"], path, exc.code, exc.message, exc.details)
+            except Exception as exc:  # noqa: BLE001 - as for a conversion: this file fails, not the job
+                failed = _failed(entries[index]["source"], path, "internal_error", f"{type(exc).__name__}: {exc}")
+            else:
+                continue
+            failed["relative_path"] = entries[index]["relative_path"]
+            entries[index] = failed
+    finally:
+        if publishing is not None:
+            publishing.shutdown(wait=True, cancel_futures=True)
+    return entries
+
+
+def _convert_each(ctx, items, targets, total_bytes, opts, source_location, locate, publishing, published) -> list[dict]:
+    """The entries of `_convert_items`, one file after another; each converted file's tables handed to
+    ``publishing`` (when the data root is a bucket), its future noted in ``published``."""
+    done_bytes = 0
+    entries: list[dict] = []
     for i, (path, rel, *_) in enumerate(items):
         ctx.progress(0.98 * done_bytes / total_bytes, f"{i + 1}/{len(items)} {rel}")
         size = path.stat().st_size
@@ -389,10 +417,13 @@ def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_loca
                 known_sha256=hashes.known_sha256(path, ctx.storage.data_root),
             )
             hashes.remember(path, entry["sha256"], ctx.storage.data_root, key=key)
-            if ctx.storage.remote_root:  # a data root on a bucket: the Parquet files go there as they are made
-                for o in entry.get("outputs", []):
-                    if not o["location"].startswith("gs://"):
-                        ctx.storage.publish_local(ctx.storage.resolve(o["location"]))
+            if publishing is not None:  # a data root on a bucket: the Parquet files go there as they are made
+                outputs = [
+                    ctx.storage.resolve(o["location"])
+                    for o in entry.get("outputs", [])
+                    if not o["location"].startswith("gs://")
+                ]
+                published.append((len(entries), path, publishing.submit(_publish_all, ctx.storage, outputs)))
         except JobCancelled:
             raise
         except ServiceError as exc:
@@ -404,6 +435,11 @@ def _convert_items(ctx, items, out: Path | None, single: bool, opts, source_loca
         for w in entry.get("warnings", []):
             ctx.warn(f"{rel}: {w}")
     return entries
+
+
+def _publish_all(storage, paths: list[Path]) -> None:
+    for p in paths:
+        storage.publish_local(p)
 
 
 def _failed(location: str, path: Path, code: str, message: str, details=None) -> dict:
