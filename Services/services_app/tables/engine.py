@@ -203,6 +203,23 @@ def _encoding_warning(guess, enc: str) -> str:
     return msg + "; set the `encoding` option if the sample reads wrong"
 
 
+# Below this size a file is read with ``comment=''`` without asking the sniffer first; above it the sniffer is
+# asked (about 0.03 s on 1 GB), since the explicit empty comment costs DuckDB's reader about 3% more CPU.
+COMMENT_SNIFF_BYTES = 16 * 1024 * 1024
+
+
+def _sniffs_a_comment(args: list[str], path: Path) -> bool:
+    """Whether DuckDB's sniffer, given these read_csv arguments, would take some lines for comments (and
+    drop them). Small files are not asked: the answer is yes."""
+    try:
+        if path.stat().st_size < COMMENT_SNIFF_BYTES:
+            return True
+        found = connection().execute(f"SELECT Comment FROM sniff_csv({', '.join(args)})").fetchone()
+    except Exception:  # noqa: BLE001 - when in doubt, no comments: the read itself reports any problem
+        return True
+    return not found or found[0] not in ("(empty)", "", None)
+
+
 def csv_buffer_size(max_line_size: int) -> int:
     """Bytes per DuckDB CSV read buffer for lines of up to ``max_line_size`` bytes (DuckDB requires a
     buffer at least as large as the longest line)."""
@@ -302,9 +319,8 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
         # skip given explicitly: DuckDB's sniffer may otherwise skip leading rows it finds inconsistent,
         # silently losing data
         args += [f"delim={_lit(delim_sql)}", f"quote={_lit(quote)}", f"skip={skip}"]
-        # no comment character unless one is given: DuckDB's sniffer otherwise may decide that lines
-        # starting with "#" are comments and drop them without a word (a data row "#1000,..." vanished)
-        args.append(f"comment={_lit(opts.comment or '')}")
+        if opts.comment:
+            args.append(f"comment={_lit(opts.comment)}")
         if header is not None:
             args.append(f"header={'true' if header else 'false'}")
     if enc != "utf-8":
@@ -320,6 +336,10 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     args.append(f"buffer_size={csv_buffer_size(opts.max_line_size)}")
     nulls = [""] + [v for v in opts.null_values if v != ""]
     args.append("nullstr=[" + ", ".join(_lit(v) for v in nulls) + "]")
+    if not lines_mode and not opts.comment and _sniffs_a_comment(args, path_read):
+        # no comment character unless one is given: DuckDB's sniffer would take lines starting with "#" for
+        # comments and drop them without a word (a data row "#1000,..." vanished)
+        args.append("comment=''")
     report.delimiter = None if lines_mode else ("whitespace" if delim == WHITESPACE else delim)
     report.header = False if lines_mode else header
     report.comment = opts.comment

@@ -24,6 +24,7 @@ from services_app.capabilities.checks.io import table_columns
 from services_app.capabilities.conversion import convert_file
 from services_app.capabilities.knowledgebase.extract import read_and_extract
 from services_app.errors import ServiceError
+from services_app.tables import engine
 
 
 def write(tmp_path: Path, name: str, content: bytes | str) -> Path:
@@ -494,6 +495,17 @@ def test_a_row_starting_with_a_hash_is_data_unless_comments_are_asked_for(tmp_pa
     assert "set the `comment` option" in info.value.message
     _, table = convert(section, comment="#")
     assert table.to_pydict() == {"id": [1, 3], "v": [2, 4]}
+    # a file large enough that the reader's sniffer is asked first: it takes both "#" lines for comments (and
+    # would drop them), so no line is dropped and the one that breaks the shape is named
+    big_rows = ["id,name,n"] + [f"{i},name{i:08d}-{'x' * 20},{i}" for i in range(500_000)]
+    big_rows[1001], big_rows[3] = "#1000,name1000,1000", "# a note"
+    big = write(tmp_path, "big.csv", "\n".join(big_rows) + "\n")
+    assert big.stat().st_size > engine.COMMENT_SNIFF_BYTES
+    with pytest.raises(ServiceError) as info:
+        convert(big)
+    assert "line 4 has 1 fields" in info.value.message and "`comment` option" in info.value.message
+    _, table = convert(big, comment="#")
+    assert table.num_rows == 499_998
 
 
 def test_a_late_offset_keeps_its_instant_and_large_integers_are_not_rounded(tmp_path):
