@@ -479,7 +479,9 @@ def _finish_csv(plan: Plan, opts: ReadOptions) -> None:
         return f"read_csv({', '.join(parts)}{tail})"
 
     plan.from_sql = call(verified, date_arg)
-    plan.retry_from_sql = call({}, ", sample_size=-1")
+    # the whole-file retry infers every type again, except those the user gave: still checked value by value
+    given = {c: t for c, t in verified.items() if c in plan.verify_given}
+    plan.retry_from_sql = call(given, (date_arg if "DATE" in given.values() else "") + ", sample_size=-1")
     plan.info["raw_sql"] = f"read_csv({', '.join(args)}, all_varchar=true)"
 
 
@@ -779,7 +781,12 @@ def _select_sql(plan: Plan, from_sql: str, opts: ReadOptions, cols: list[tuple[s
     keep = opts.columns or names
     parts = []
     for c in keep:
-        if c in plan.verify and c not in plan.widened and types.get(c) == "VARCHAR" and from_sql == plan.from_sql:
+        if (
+            c in plan.verify
+            and c not in plan.widened
+            and types.get(c) == "VARCHAR"
+            and (from_sql == plan.from_sql or c in plan.verify_given)
+        ):
             parts.append(f"{_strict_cast(c, plan.verify[c], given=c in plan.verify_given)} AS {_ident(c)}")
             continue
         if c in plan.date_columns and c not in plan.text_columns and c not in opts.column_types:
@@ -1113,6 +1120,25 @@ def _verify_locale_columns(con, plan: Plan, opts: ReadOptions, work: _Work) -> b
     return True
 
 
+def _given_type_error(exc: Exception, plan: Plan) -> TableError | None:
+    """The error for a value that breaks a type given in column_types (never widened), when ``exc`` names
+    such a column; else None."""
+    msg = str(exc)
+    given = sorted(c for c in plan.verify_given if f'column "{c}"' in msg or f"column {c!r}" in msg)
+    if not given:
+        return None
+    found = re.search(r"does not fit \w+(?: \(the type given in column_types\))?: (.*)", msg) or re.search(
+        r'Could not convert string "([^"]*)"', msg
+    )
+    value = f"the value {found.group(1).strip()[:100]!r}" if found else "a value that does not fit it"
+    return TableError(
+        f"column {given[0]!r} is given the type {plan.verify[given[0]]} in column_types but holds {value}; give "
+        "another type (e.g. string, float or timestamp) or fix the value",
+        code="type_error",
+        details={"column": given[0]},
+    )
+
+
 def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], object]):
     """Run ``action(select_sql)`` for a plan. Every row is read against the chosen types: a value that
     does not fit stops the read; the offending locale columns are then widened to text, or the file is
@@ -1158,13 +1184,9 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
             low = str(exc).lower()
             if not plan.retry_from_sql or not any(k in low for k in _RETRYABLE):
                 raise _translate(exc, plan) from None
-            given = sorted(c for c in plan.verify_given if f'column "{c}"' in str(exc) or f"column {c!r}" in str(exc))
-            if given:
-                raise TableError(
-                    f"column {given[0]!r} does not hold {plan.verify[given[0]]} values only, the type given in "
-                    f"column_types: {_clean(str(exc), 300)}; give another type (e.g. string) or fix the value",
-                    code="type_error",
-                ) from None
+            given = _given_type_error(exc, plan)
+            if given is not None:
+                raise given from None
             first_error = exc
         for fix in (_verify_date_columns, _verify_locale_columns, _widen_verified):
             try:
@@ -1185,7 +1207,7 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
         except ServiceError:
             raise
         except Exception as exc2:  # noqa: BLE001
-            raise _translate(exc2, plan) from None
+            raise (_given_type_error(exc2, plan) or _translate(exc2, plan)) from None
         example = _clean(str(first_error), 300)
         changed = {
             c: t

@@ -553,3 +553,11 @@ def test_a_given_integer_or_date_type_is_checked_on_every_value(tmp_path):
     assert table.schema.field("n").type == pa.int32() and table["d"][-1].as_py() == datetime(2024, 2, 1, 10, 0)
     report, table = convert(frac, column_types={"n": "float", "d": "date"})
     assert table["n"][-1].as_py() == 1.5 and table["d"][-1].as_py() == date(2024, 2, 1)
+    # another column's late misfit makes the reader infer every type again from the whole file: the given
+    # type is still checked there
+    both = write(tmp_path, "both.csv", "id,n,x\n" + "".join(f"{i},{i},{i}.5\n" for i in range(30_000)) + "1,1.5,abc\n")
+    with pytest.raises(ServiceError) as info:
+        convert(both, column_types={"n": "integer"})
+    assert info.value.code == "type_error" and "'n'" in info.value.message and "1.5" in info.value.message
+    report, table = convert(both, column_types={"n": "float"})
+    assert table.schema.field("x").type == pa.string() and table["n"][-1].as_py() == 1.5
