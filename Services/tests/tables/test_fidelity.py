@@ -561,3 +561,43 @@ def test_a_given_integer_or_date_type_is_checked_on_every_value(tmp_path):
     assert info.value.code == "type_error" and "'n'" in info.value.message and "1.5" in info.value.message
     report, table = convert(both, column_types={"n": "float"})
     assert table.schema.field("x").type == pa.string() and table["n"][-1].as_py() == 1.5
+
+
+def test_late_values_that_only_a_lenient_cast_would_take_widen_their_column(tmp_path):
+    head = "".join(f"{i},{i},{'true' if i % 2 else 'false'}\n" for i in range(30_000))
+    for late_n, late_b, n_as in (
+        ("0x1F", "yes", "0x1F"),
+        ("25e-1", "t", 2.5),
+        ("1_000", "1", "1_000"),
+        ("0b101", "N", "0b101"),
+    ):
+        report, table = convert(write(tmp_path, "late.csv", "id,n,b\n" + head + f"30000,{late_n},{late_b}\n"))
+        # DuckDB's casts would store 31, 3 (rounded), 1000 or 5, and True or False, without a word
+        assert table["n"][-1].as_py() == n_as, late_n  # a number in exponent form widens to double, the rest to text
+        assert table.schema.field("n").type == (pa.float64() if n_as == 2.5 else pa.string()), late_n
+        assert table.schema.field("b").type == pa.string() and table["b"][-1].as_py() == late_b, late_b
+        assert table["b"][1].as_py() == "true" and table.num_rows == 30_001
+        columns = {c["name"]: c for c in report["read"]["columns"]}
+        assert columns["n"]["decision"] == "widened" and columns["n"]["examples"] == [late_n]
+        assert columns["b"]["decision"] == "widened" and columns["b"]["examples"] == [late_b]
+    _, table = convert(write(tmp_path, "ok.csv", "id,n,b\n" + head + "30000, +7 , TRUE \n"))
+    assert table.schema.field("n").type == pa.int64() and table["n"][-1].as_py() == 7
+    assert table.schema.field("b").type == pa.bool_() and table["b"][-1].as_py() is True
+
+
+def test_a_given_integer_type_refuses_exponents_hexadecimal_and_values_out_of_range(tmp_path):
+    head = "".join(f"{i},{i}\n" for i in range(30_000))
+    for late, kind in (("25e-1", "integer"), ("0x10", "integer"), ("40000", "int16"), ("3000000000", "int32")):
+        with pytest.raises(ServiceError) as info:
+            convert(write(tmp_path, "g.csv", "id,n\n" + head + f"30000,{late}\n"), column_types={"n": kind})
+        assert info.value.code == "type_error", (late, info.value.message)
+        assert "column 'n' is given the type" in info.value.message and repr(late) in info.value.message
+        assert "give another type" in info.value.message
+
+
+def test_comment_lines_before_the_header_keep_the_header_and_every_row(tmp_path):
+    path = write(tmp_path, "c.csv", "# exported 2024\n# by tool\nid,tag,n\n1,a,2\n2,b,3\n")
+    _, table = convert(path, comment="#")
+    assert table.to_pydict() == {"id": [1, 2], "tag": ["a", "b"], "n": [2, 3]}
+    _, table = convert(path)  # without the option: the same two lines are a preamble, skipped with a warning
+    assert table.to_pydict() == {"id": [1, 2], "tag": ["a", "b"], "n": [2, 3]}
