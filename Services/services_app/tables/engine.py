@@ -925,8 +925,10 @@ ISO_DATE_FORMAT = "%Y-%m-%d"
 
 
 def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None:
-    """For a delimited text plan: the sniffed integer and (ISO) date columns are read as text and cast
-    strictly in the select (one pass; a value that does not fit stops the read)."""
+    """For a delimited text plan: the sniffed integer, boolean and (ISO) date columns, and the integer and
+    date types given in column_types, are checked on every value in the read itself (`_misfit_sql`; a
+    value that does not fit stops the read). Columns the sample shows to hold hexadecimal numbers or
+    yes/no-style booleans are read as text."""
     plan.verify_ready = True
     if plan.info.get("csv_args") is None or plan.info.get("delimiter") is None:
         return
