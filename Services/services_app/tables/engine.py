@@ -948,13 +948,15 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None
     }
     names = [c for c, _ in cols]
     sample = plan.info.get("sample_columns") or []
+
+    def sampled(c: str) -> list[str]:  # the non-empty values of column c in the planning sample
+        return [v for v in sample[names.index(c)] if v.strip()] if len(sample) == len(names) else []
+
     texts = set()
     # DuckDB reads 0x1f and 0b101 as numbers (and 64-bit hexadecimal ids as rounded doubles): such a
     # column stays text, as pandas and pyarrow keep it
     for c in [c for c, t in cols if (t in _INTEGER_TYPES or t in ("DOUBLE", "FLOAT")) and c not in opts.column_types]:
-        i = names.index(c)
-        values = [v for v in sample[i] if v.strip()] if len(sample) == len(names) else []
-        prefixed = [v for v in values if _PREFIXED_NUMBER.match(v)]
+        prefixed = [v for v in sampled(c) if _PREFIXED_NUMBER.match(v)]
         if prefixed:
             texts.add(c)
             work.report.column(c).note = f"hexadecimal or binary values (e.g. {prefixed[0]!r}) kept as text"
@@ -962,8 +964,7 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None
     # Only true/false (any case) make a boolean column here too, so that a label column of yes/no keeps
     # its labels, and the same data has the same type whatever the format.
     for c in [c for c, t in cols if t == "BOOLEAN" and c not in opts.column_types]:
-        i = names.index(c)
-        values = [v.strip().lower() for v in sample[i] if v.strip()] if len(sample) == len(names) else []
+        values = [v.strip().lower() for v in sampled(c)]
         nulls = {n.strip().lower() for n in opts.null_values}
         if any(v not in ("true", "false") and v not in nulls for v in values):
             texts.add(c)
@@ -982,8 +983,7 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None
     candidates.update(given)
     for c in [c for c, t in candidates.items() if t == "DATE"]:
         # only ISO dates are cast back by DuckDB without the sniffed format: judged on the sample
-        i = names.index(c)
-        values = [v for v in sample[i] if v.strip()] if len(sample) == len(names) else []
+        values = sampled(c)
         if not values or not all(_ISO_DATE.match(v) for v in values):
             del candidates[c]
     plan.verify_given = {c for c in given if c in candidates}

@@ -172,6 +172,14 @@ class ForkedDigest:
     def is_alive(self) -> bool:
         return self._answer is None
 
+    def kill(self) -> None:
+        """Stop the child if it is still hashing, and reap it."""
+        if self.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                self.join()
+
     def join(self) -> None:
         if self._answer is not None:
             return
@@ -216,11 +224,8 @@ def cancel_prefetched() -> None:
         jobs = list(_started.values())
         _started.clear()
     for job in jobs:
-        if isinstance(job, ForkedDigest) and job.is_alive():
-            with contextlib.suppress(OSError):
-                os.kill(job._pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                job.join()
+        if isinstance(job, ForkedDigest):
+            job.kill()
 
 
 def prefetch(path: Path) -> bool:
