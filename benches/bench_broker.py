@@ -9,7 +9,8 @@ Side by side in one run, for each broker:
 - ``embedded``: what ``make run`` uses with nothing configured: SQLite (WAL) and
   the embedded broker, in a fresh temporary ``SERVICES_VAR_DIR``;
 - ``redis``: Redis as the broker (``BENCH_REDIS_URL``, default
-  ``redis://127.0.0.1:6379/15``, flushed first) and PostgreSQL when
+  ``redis://127.0.0.1:6379/15``; the bench's keys have a prefix of their own,
+  deleted at the end, so nothing else in that database is touched) and PostgreSQL when
   ``DATABASE_URL`` is set (else SQLite as above). Skipped when Redis is not
   reachable.
 
@@ -39,9 +40,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import benchlib
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ROOT / "Services"
 TARGETS = {"embedded": 20.0, "redis": 50.0}
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _reachable(url: str, port: int) -> bool:
@@ -65,7 +69,7 @@ def _env(broker: str, var: Path) -> dict:
         LOG_LEVEL="WARNING",
     )
     if broker == "redis":
-        env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+        env["REDIS_URL"] = REDIS_URL
         if os.environ.get("DATABASE_URL", "").startswith("postgres"):
             env["DATABASE_URL"] = os.environ["DATABASE_URL"]
     return env
@@ -109,15 +113,18 @@ def _drain(n: int) -> None:
 
 
 def run_broker(broker: str, n: int) -> dict | None:
-    var = Path(tempfile.mkdtemp(prefix=f"bench-broker-{broker}-"))
-    env = _env(broker, var)
-    if broker == "redis":
-        if not _reachable(env["REDIS_URL"], 6379):
-            print(f"{broker:9s} skipped: Redis not reachable at {env['REDIS_URL']}")
-            return None
-        import redis
+    if broker != "redis":
+        return _run_broker(broker, n)
+    if not _reachable(REDIS_URL, 6379):
+        print(f"{broker:9s} skipped: Redis not reachable at {REDIS_URL}")
+        return None
+    with benchlib.redis_keys(REDIS_URL, "broker") as prefix:
+        return _run_broker(broker, n, {"REDIS_KEY_PREFIX": prefix})
 
-        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+
+def _run_broker(broker: str, n: int, extra: dict | None = None) -> dict:
+    var = Path(tempfile.mkdtemp(prefix=f"bench-broker-{broker}-"))
+    env = {**_env(broker, var), **(extra or {})}
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=SERVICES, env=env, check=True)
     log = open(var / "worker.log", "wb")

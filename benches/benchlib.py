@@ -7,6 +7,9 @@
   SIGHUP (the handlers turn the signal into ``SystemExit`` so every ``finally`` runs, and child processes
   the bench started are stopped first). Only SIGKILL cannot be caught: the next run of any bench removes
   folders of this prefix whose process is gone.
+- ``redis_keys(url)``: a Redis key prefix of the bench's own (``REDIS_KEY_PREFIX`` for the processes it
+  starts), whose keys are deleted at the end: a bench shares a Redis database with whatever else uses it (a
+  deployment, a test run) and never flushes it.
 - ``measure(cmd)``: runs a command as a user would and reports it *whole process*: wall clock from
   start to exit (interpreter start-up and imports included), CPU seconds and peak RSS (``ru_maxrss`` of
   the process from ``wait4``, which covers the children it waited for). Figures a bench takes inside a
@@ -112,6 +115,23 @@ def workspace(name: str) -> Iterator[Path]:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def redis_keys(url: str, name: str) -> Iterator[str]:
+    """A key prefix of this run's own in the Redis database at ``url``; its keys are deleted on the way out."""
+    import uuid
+
+    import redis
+
+    prefix = f"services-bench-{name}-{uuid.uuid4().hex[:8]}:"
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i : i + 1000])
 
 
 def measure(

@@ -19,6 +19,32 @@ SERVICES_DIR = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _own_redis_keys() -> str:
+    """This test session's own keys in Redis (``REDIS_KEY_PREFIX``), for the test process (whose settings are
+    loaded before this file) and, through the environment, every worker and server it starts: a worker of
+    another test run, a benchmark or a `make run` on the same Redis database never takes this session's jobs,
+    nor this session theirs. The keys are deleted when the session ends."""
+    import uuid
+
+    from django.conf import settings
+
+    prefix = os.environ.setdefault("REDIS_KEY_PREFIX", f"services-test-{uuid.uuid4().hex[:12]}:")
+    if settings.REDIS_URL:
+        from services_project.celery import app
+
+        settings.REDIS_KEY_PREFIX = prefix
+        settings.CACHES["default"]["KEY_PREFIX"] = prefix
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+            **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            "global_keyprefix": prefix,
+        }
+        app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    return prefix
+
+
+REDIS_KEY_PREFIX = _own_redis_keys()
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
@@ -62,6 +88,18 @@ def require_chromium() -> str:
             pytest.fail(f"CI needs a real browser: {problem}", pytrace=False)
         pytest.skip(problem)
     return CHROMIUM
+
+
+def pytest_sessionfinish(session):
+    """Delete this session's keys (queues it left behind, the cache) from the shared Redis database."""
+    url = os.environ.get("REDIS_URL", "")
+    if url.startswith("redis") and _reachable(url, 6379):
+        import redis
+
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=REDIS_KEY_PREFIX.replace("*", r"\*") + "*", count=1000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i : i + 1000])
 
 
 def pytest_sessionstart(session):

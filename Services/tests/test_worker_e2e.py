@@ -1,12 +1,14 @@
 """A real `celery worker` process consumes jobs through Redis with PostgreSQL
 as the database, including a worker killed mid-job."""
 
+import os
+
 import pytest
 
 from services_app.jobs.services import job_submit
 from services_app.models import Job, WorkerHeartbeat
 
-from .conftest import require_service, wait_for
+from .conftest import REDIS_KEY_PREFIX, require_service, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -83,3 +85,54 @@ def test_job_that_kills_its_worker_ends_failed_after_attempt_limit(worker_factor
     assert job.status == "failed"
     assert job.error["code"] == "attempts_exhausted"
     assert job.attempts == 2
+
+
+def test_a_gpu_job_reaches_only_a_worker_that_serves_the_gpu_queue(worker_factory, user, settings):
+    settings.JOB_TEST_KINDS_ENABLED = True  # demo.sleep_gpu: demo.sleep on the gpu queue
+    settings.CELERY_GPU_QUEUE_ENABLED = True  # this deployment has GPU workers: gpu kinds wait for them
+    cpu = worker_factory(queues="default", name="cpu")
+    wait_for(lambda: WorkerHeartbeat.objects.filter(hostname__startswith="cpu-").exists(), message="cpu worker")
+    gpu_job, _ = job_submit(owner=user, kind="demo.sleep_gpu", params={"seconds": 0, "message": "gpu"})
+    assert gpu_job.queue == "gpu"
+    cpu_job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0, "message": "cpu"})
+    wait_for(
+        lambda: _status(cpu_job).status in Job.FINISHED, timeout=90, message=f"cpu job; log:\n{cpu.output()[-3000:]}"
+    )
+    assert cpu_job.status == "succeeded", cpu_job.error
+    # The GPU job was queued first, to an idle worker: had the CPU-only worker seen it, it would have run it.
+    assert _status(gpu_job).status == "queued", cpu.output()[-3000:]
+    assert _pid(cpu_job) in _group(cpu)
+    gpu = worker_factory(queues="gpu", name="gpu")
+    wait_for(
+        lambda: _status(gpu_job).status in Job.FINISHED, timeout=90, message=f"gpu job; log:\n{gpu.output()[-3000:]}"
+    )
+    assert gpu_job.status == "succeeded" and gpu_job.result["message"] == "gpu"
+    assert _pid(gpu_job) in _group(gpu) and gpu_job.attempts == 1
+
+
+def test_a_worker_of_another_deployment_on_the_same_redis_takes_none_of_its_jobs(worker_factory, user, tmp_path):
+    """Two deployments (or a test run and a benchmark) on one Redis database, each with its own REDIS_KEY_PREFIX:
+    an idle worker of the other one, already waiting when the job is queued, never sees it."""
+    other = worker_factory(
+        name="other",
+        env={
+            "REDIS_KEY_PREFIX": REDIS_KEY_PREFIX + "another-deployment:",  # deleted with this session's keys
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}",
+        },
+    )
+    wait_for(lambda: " ready." in other.output(), timeout=90, message=f"the other worker; log:\n{other.output()}")
+    job, _ = job_submit(owner=user, kind="demo.sleep", params={"seconds": 0, "message": "ours"})
+    ours = worker_factory(name="ours")
+    wait_for(lambda: _status(job).status in Job.FINISHED, timeout=90, message=f"the job; log:\n{ours.output()[-3000:]}")
+    assert job.status == "succeeded" and job.result["message"] == "ours"
+    assert _pid(job) in _group(ours)
+    assert " received" not in other.output()
+
+
+def _pid(job) -> int:
+    return int(job.worker.rpartition(":")[2])
+
+
+def _group(worker) -> set[int]:
+    """The worker's processes: its main process and pool children."""
+    return {int(p) for p in os.popen(f"pgrep -g {worker.proc.pid}").read().split()}

@@ -78,6 +78,13 @@ TEST_KINDS: dict[str, JobKind] = {
     k.name: k
     for k in [
         JobKind("demo.crash", f"{_C}.demo:crash", time_limit=60, description="Kills its own worker process."),
+        JobKind(
+            "demo.sleep_gpu",
+            f"{_C}.demo:sleep",
+            queue="gpu",
+            time_limit=600,
+            description="demo.sleep on the gpu queue.",
+        ),
     ]
 }
 

@@ -96,8 +96,16 @@ def log_in(browser, base: str, username: str):
     return page
 
 
+def _jobs_and_log(worker) -> str:
+    """What a timed-out wait for a job reports: every job's state and the worker's log."""
+    jobs = [f"{j.kind} {j.status} {j.error or ''}" for j in Job.objects.order_by("created_at")]
+    return f"jobs: {jobs}; worker log:\n{worker.output()[-3000:]}"
+
+
 def test_upload_convert_preview_check_and_report(browser, live_server, people, worker_factory, tmp_path, settings):
-    worker_factory()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    worker = worker_factory()
     base = live_server.url
     rows = [["region", "amount", "comment", "label"]]
     for i in range(60):
@@ -109,7 +117,10 @@ def test_upload_convert_preview_check_and_report(browser, live_server, people, w
     page.evaluate("window.__same_page = 42")  # survives only if nothing reloads the page
     page.set_input_files("#files", str(sheet))
     row = page.locator("#result-rows tr").first
-    row.locator(".badge-succeeded").wait_for(timeout=120_000)
+    try:
+        row.locator(".badge-succeeded").wait_for(timeout=120_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"no converted row: {row.inner_text()!r}; {_jobs_and_log(worker)}") from None
     assert page.evaluate("window.__same_page") == 42
     assert "60 rows" in row.inner_text()
     shot(page, "upload")
@@ -129,7 +140,10 @@ def test_upload_convert_preview_check_and_report(browser, live_server, people, w
     page.get_by_role("button", name="Run the checks").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
     page.evaluate("window.__same_page = 43")
-    page.locator(".verdict").wait_for(timeout=400_000)
+    try:
+        page.locator(".verdict").wait_for(timeout=400_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"no verdict; {_jobs_and_log(worker)}") from None
     assert page.evaluate("window.__same_page") == 43  # the verdict arrived by polling, not a reload
     shot(page, "job-check")
     page.get_by_role("link", name="Open the report").click()
@@ -286,7 +300,9 @@ def test_knowledge_base_search_by_keyboard(browser, live_server, people, data_ro
 def test_upload_a_folder_gives_one_result_per_file(browser, live_server, people, worker_factory, tmp_path):
     """A folder chosen with the folder picker: each file becomes its own job and row; a file that
     cannot be converted says why, beside the ones that converted."""
-    worker_factory()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    worker = worker_factory()
     folder = tmp_path / "batch"
     (folder / "sub").mkdir(parents=True)
     (folder / "a.csv").write_text("id,name\n1,ann\n2,bob\n")
@@ -298,9 +314,12 @@ def test_upload_a_folder_gives_one_result_per_file(browser, live_server, people,
     page.set_input_files("#folder", str(folder))
     rows = page.locator("#result-rows tr")
     page.wait_for_function("document.querySelectorAll('#result-rows tr').length === 3", timeout=60_000)
-    page.wait_for_function(
-        "[...document.querySelectorAll('#result-rows tr')].every(r => !r.hasAttribute('hx-get'))", timeout=120_000
-    )
+    try:
+        page.wait_for_function(
+            "[...document.querySelectorAll('#result-rows tr')].every(r => !r.hasAttribute('hx-get'))", timeout=120_000
+        )
+    except PlaywrightTimeout:
+        raise AssertionError(f"rows still waiting; {_jobs_and_log(worker)}") from None
     by_file = {r.get_attribute("data-file"): r.inner_text() for r in rows.all()}
     assert set(by_file) == {"batch/a.csv", "batch/sub/b.jsonl", "batch/broken.xlsx"}
     assert "2 rows" in by_file["batch/a.csv"] and "3 rows" in by_file["batch/sub/b.jsonl"]
