@@ -152,6 +152,26 @@ def test_a_forked_hash_whose_child_dies_is_taken_in_the_caller(tmp_path):
     assert job.result() == expected
 
 
+def test_a_mapped_hash_is_the_files_sha256_at_every_size(tmp_path):
+    step = hashes.MAP_STEP
+    for size in (0, 1, step - 1, step, step + 1, 2 * step + 12345):
+        data = os.urandom(size)
+        (tmp_path / "f.bin").write_bytes(data)
+        assert hashes.file_sha256(tmp_path / "f.bin", mapped=True) == hashlib.sha256(data).hexdigest(), size
+
+
+def test_a_file_truncated_under_the_mapping_child_costs_only_the_child(tmp_path):
+    """The child hashes through a memory map; a file cut short under it ends the child with SIGBUS, and the
+    caller hashes what the file is now instead of failing (or dying itself)."""
+    src = tmp_path / "f.csv"
+    with open(src, "wb") as f:
+        f.truncate(2 << 30)
+    job = hashes.ForkedDigest(src, hashes.stat_key(src))
+    time.sleep(0.05)
+    os.truncate(src, 1 << 20)
+    assert job.result() == hashlib.sha256(bytes(1 << 20)).hexdigest()
+
+
 def test_prefetch_forks_only_while_the_process_has_no_other_thread(data_roots, monkeypatch):
     storage = get_storage()
     src = data_roots / "forked.csv"
