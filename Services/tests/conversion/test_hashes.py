@@ -99,7 +99,7 @@ def test_a_prefetched_hash_is_used_once_and_a_changed_file_is_hashed_again(data_
 
 
 def test_prefetch_only_starts_for_a_large_file_inside_the_data_root(data_roots, tmp_path, monkeypatch):
-    from services_app.management.commands.convert_to_parquet import prefetch_source_hash
+    from services_app.capabilities.conversion.cli import prefetch_source_hash
 
     monkeypatch.setenv("SERVICES_DATA_ROOT", str(data_roots))
     inside, outside = data_roots / "in.csv", tmp_path / "out.csv"
@@ -114,10 +114,11 @@ def test_prefetch_only_starts_for_a_large_file_inside_the_data_root(data_roots, 
         [".", "--out", "x"],
         ["gs://bucket/in.csv"],
         ["--out", "in.parquet"],
+        ["-v", "2"],  # the verbosity's value is not a source
     ):
         prefetch_source_hash(argv)
     assert hashes._started == {}
-    prefetch_source_hash(["--out", "x.parquet", "--quiet", "in.csv"])
+    prefetch_source_hash(["--out", "x.parquet", "-v", "2", "--quiet", "in.csv"])
     assert list(hashes._started) == [hashes.stat_key(inside)]
     assert hashes.begin(inside).result() == hashlib.sha256(inside.read_bytes()).hexdigest()
     assert hashes._started == {}

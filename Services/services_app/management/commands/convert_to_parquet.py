@@ -4,39 +4,11 @@ import contextlib
 import json
 import os
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 from django.core.management.base import BaseCommand, CommandError
 
-from services_app.capabilities.conversion import hashes
-
-
-def prefetch_source_hash(argv: list[str]) -> None:
-    """Start hashing the source file before Django and the readers are imported (``manage.py`` calls this
-    first): the sha256 every output records then runs on the second core during start-up, which is
-    single-threaded, instead of beside DuckDB's threads. Only a file inside the data root; anything
-    unexpected (a folder, a gs:// source, bad arguments, a data root set only in a settings override)
-    simply means no early start: the conversion hashes as it always does."""
-    if any(a in ("-h", "--help") or a.startswith("--settings") for a in argv):
-        return
-    try:
-        opts, _ = Command().create_parser("manage.py", "convert_to_parquet").parse_known_args(argv)
-        source = opts.source
-        if not source or "://" in source:
-            return
-        # the data root as settings.DATA_ROOT reads it (services_project/settings.py), without loading settings
-        import environ
-
-        repo = Path(__file__).resolve().parents[4]
-        environ.Env.read_env(repo / ".env", overwrite=False)  # as the settings do
-        root = Path(os.environ.get("SERVICES_DATA_ROOT") or repo / "data").resolve()
-        path = (Path(source) if Path(source).is_absolute() else root / source).resolve()
-        if not path.is_relative_to(root) or not path.is_file() or hashes.known_sha256(path, root):
-            return
-        hashes.prefetch(path)
-    except Exception:  # noqa: BLE001, S110 - an optimisation only; the command itself reports any problem
-        pass
+from services_app.capabilities.conversion import cli
 
 
 def run_from_manage_py(argv: list[str]) -> None:
@@ -94,15 +66,7 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
-        parser.add_argument("source", help="file or folder location (relative to the data root, or absolute inside it)")
-        parser.add_argument("--out", dest="output", default=None, help="output .parquet file or folder")
-        parser.add_argument("--options", default=None, help="conversion options as JSON, e.g. '{\"header\": false}'")
-        parser.add_argument("--delimiter", default=None)
-        parser.add_argument("--encoding", default=None)
-        parser.add_argument("--null-value", action="append", dest="null_values", default=None)
-        parser.add_argument("--compression", default=None)
-        parser.add_argument("--json", action="store_true", help="print the full result as JSON")
-        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        cli.add_arguments(parser)
 
     def handle(self, *args, **opts):
         # imported here, not at the top: `prefetch_source_hash` runs before these are loaded
