@@ -30,9 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from ..errors import ServiceError
 from . import locale as numlocale
@@ -55,6 +53,9 @@ from .detect import (
 )
 from .options import NUMERIC_TYPES, ReadOptions
 from .report import ReadReport
+
+if TYPE_CHECKING:  # pyarrow is imported where it is used: a CSV converted to Parquet needs it only at the end
+    import pyarrow as pa
 
 _local = threading.local()
 
@@ -712,6 +713,8 @@ def plan_parquet(src: Path, work: _Work) -> Plan:
     """A Parquet file as it is, except pandas' unnamed row index (``__index_level_N__``), which pandas itself
     turns back into the index, not a column: left out, and the report says so."""
     try:
+        import pyarrow.parquet as pq
+
         meta = pq.read_metadata(src)
         pandas_meta = meta.schema.to_arrow_schema().pandas_metadata or {}
     except Exception as exc:  # noqa: BLE001
@@ -1394,6 +1397,8 @@ def count_rows(path: str | Path, options: ReadOptions | dict | None = None) -> i
     opts = _options(options)
     path, kind = _open(path, opts)
     if kind.format == "parquet":
+        import pyarrow.parquet as pq
+
         return pq.ParquetFile(path).metadata.num_rows
     work = _Work()
     try:
