@@ -297,6 +297,27 @@ def test_knowledge_base_search_by_keyboard(browser, live_server, people, data_ro
     assert other.goto(f"{live_server.url}/knowledge-bases/handbook/").status == 404
 
 
+def test_a_file_chosen_while_the_page_script_loads_is_still_uploaded(browser, live_server, people, tmp_path):
+    """The file inputs work before the upload script has run (a slow network, a busy server): a file chosen
+    then is sent when the script starts, not dropped."""
+    (tmp_path / "early.csv").write_text("id,name\n1,ann\n")
+    page = log_in(browser, live_server.url, "alice")
+    held = []
+    page.route("**/upload*.js", lambda route: held.append(route))  # held back until the file is chosen
+    page.goto(live_server.url + "/upload/", wait_until="commit")
+    page.wait_for_selector("#files", state="attached")
+    page.set_input_files("#files", str(tmp_path / "early.csv"))
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held[0].continue_()
+    row = page.locator("#result-rows tr").first
+    row.wait_for(timeout=30_000)
+    assert row.get_attribute("data-file") == "early.csv"
+    assert Job.objects.filter(owner=people[0], kind="conversion.parquet").count() == 1
+
+
 def test_upload_a_folder_gives_one_result_per_file(browser, live_server, people, worker_factory, tmp_path):
     """A folder chosen with the folder picker: each file becomes its own job and row; a file that
     cannot be converted says why, beside the ones that converted."""

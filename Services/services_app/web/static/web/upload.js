@@ -90,11 +90,15 @@
     }
     sendAll(pairs);
   });
+  function take(input) {
+    const pairs = Array.from(input.files).map(function (f) { return [f, f.webkitRelativePath || f.name]; });
+    input.value = "";
+    if (pairs.length) sendAll(pairs);
+  }
   for (const id of ["files", "folder"]) {
-    document.getElementById(id).addEventListener("change", function (e) {
-      const pairs = Array.from(e.target.files).map(function (f) { return [f, f.webkitRelativePath || f.name]; });
-      e.target.value = "";
-      sendAll(pairs);
-    });
+    const input = document.getElementById(id);
+    input.addEventListener("change", function () { take(input); });
+    // Files chosen while this script was still loading (the inputs work before it runs): sent now.
+    if (input.files && input.files.length) take(input);
   }
 })();
