@@ -120,7 +120,8 @@ def test_upload_convert_preview_check_and_report(browser, live_server, people, w
     try:
         row.locator(".badge-succeeded").wait_for(timeout=120_000)
     except PlaywrightTimeout:
-        raise AssertionError(f"no converted row: {row.inner_text()!r}; {_jobs_and_log(worker)}") from None
+        rows = page.locator("#result-rows").inner_text()
+        raise AssertionError(f"no converted row (rows: {rows!r}); {_jobs_and_log(worker)}") from None
     assert page.evaluate("window.__same_page") == 42
     assert "60 rows" in row.inner_text()
     shot(page, "upload")
