@@ -897,7 +897,10 @@ def _misfit_sql(column: str, duck_type: str) -> str:
     if duck_type in _INTEGER_TYPES:
         return f"({c} GLOB '*[!0-9]*' AND NOT regexp_full_match({c}, '\\s*[+-]?[0-9]+\\s*'))"
     if duck_type == "BOOLEAN":
-        return f"({c} NOT IN ('true', 'false', 'True', 'False', 'TRUE', 'FALSE') AND lower(trim({c})) NOT IN ('true', 'false'))"
+        # Comparisons, not an IN list or list_contains: DuckDB plans a list of five or more constants as a
+        # hash (MARK) join, and a COPY over a join lost the rows' order (see `_copy_options`).
+        usual = " AND ".join(f"{c} <> '{v}'" for v in ("true", "false", "True", "False", "TRUE", "FALSE"))
+        return f"({usual} AND lower(trim({c})) NOT IN ('true', 'false'))"
     return f"contains({c}, ':')"  # a date with a time
 
 

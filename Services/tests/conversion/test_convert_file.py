@@ -73,6 +73,20 @@ def test_csv_types_nulls_metadata(tmp_path):
     assert report["outputs"][0]["sha256"] == out_sha
 
 
+@pytest.mark.parametrize("spelling", [("true", "false"), ("True", "False")])
+def test_rows_keep_their_order_with_a_checked_boolean_column(tmp_path, spelling):
+    """The strict check of a true/false column once planned as a join, and DuckDB's COPY then wrote row
+    groups in the order its threads finished them: rows 307,200-349,086 of 400,000 came after the last."""
+    n = 400_000
+    rows = "".join(f"{i},{spelling[i % 3 == 0]},{i % 7}\n" for i in range(n))
+    (tmp_path / "flags.csv").write_text("id,flag,bucket\n" + rows)
+    convert_file(tmp_path / "flags.csv", tmp_path / "flags.parquet")
+    table = pq.read_table(tmp_path / "flags.parquet")
+    assert table.schema.field("flag").type == pa.bool_()
+    assert table.column("id").to_pylist() == list(range(n))
+    assert table.column("flag").to_pylist()[:4] == [False, True, True, False]
+
+
 def test_late_value_widens_the_column_with_a_warning(tmp_path):
     rows = "".join(f"{i},{i * 2}\n" for i in range(30_000))
     report, table = conv(tmp_path, "late.csv", "id,v\n" + rows + "N/A,7\n")

@@ -44,7 +44,16 @@ HASH_INLINE_BYTES = 8 * 1024 * 1024
 
 # --- writing ---------------------------------------------------------------------------------
 def _copy_options(opts: ConvertOptions, meta: dict[str, str]) -> str:
-    parts = ["FORMAT parquet", f"COMPRESSION {opts.compression}", f"ROW_GROUP_SIZE {opts.row_group_size}"]
+    # PRESERVE_ORDER although the connection preserves insertion order: DuckDB (2.0) wrote a query whose
+    # plan holds a join (an IN list of five or more constants becomes one) with its parallel COPY, which
+    # interleaves row groups from both threads, and a CSV's rows came out of order. The flag makes it keep
+    # the order whatever the plan; the reader's own queries avoid such joins, so the COPY stays parallel.
+    parts = [
+        "FORMAT parquet",
+        "PRESERVE_ORDER true",
+        f"COMPRESSION {opts.compression}",
+        f"ROW_GROUP_SIZE {opts.row_group_size}",
+    ]
     if opts.compression == "zstd":
         level = ZSTD_DEFAULT_LEVEL if opts.compression_level is None else opts.compression_level
         parts.append(f"COMPRESSION_LEVEL {level}")
