@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -236,3 +237,20 @@ def test_the_command_hashes_early_and_leaves_no_process_behind(data_roots, tmp_p
     assert proc.returncode == 1 and "--options is not valid JSON" in proc.stderr
     assert not (data_roots / "o2.parquet").exists()
     assert _processes_naming(marker) == []
+
+
+def test_the_command_reports_bad_arguments_once_and_json_alone_on_stdout(data_roots, tmp_path):
+    (data_roots / "a.csv").write_text("id,x\n1,a\n2,b\n")
+    proc = _command(data_roots, tmp_path, "--quiet")  # no source: Django's parser says so, once
+    assert proc.returncode == 2 and proc.stderr.count("usage:") == 1
+    assert "manage.py convert_to_parquet: error: the following arguments are required: source" in proc.stderr
+    proc = _command(data_roots, tmp_path, "--version")
+    assert proc.returncode == 0 and proc.stdout.strip() and proc.stderr == ""
+    proc = _command(data_roots, tmp_path, "a.csv", "--options", '"x"')
+    assert proc.returncode == 1 and "--options must be a JSON object" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _command(data_roots, tmp_path, "a.csv", "--out", "a.parquet", "--json", "--quiet")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)  # the JSON alone: the summary lines went to stderr
+    assert result["converted"] == 1 and result["rows"] == 2
+    assert "1 converted, 0 failed, 0 skipped" in proc.stderr

@@ -25,8 +25,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class _QuietParser(argparse.ArgumentParser):
+    """Says nothing: arguments it cannot read are left to Django's parser, which reports them."""
+
+    def error(self, message):
+        raise ValueError(message)
+
+    def exit(self, status=0, message=None):
+        raise ValueError(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = _QuietParser(add_help=False)
     add_arguments(parser)
     # Django's options that take a value, so that their value is not taken for the source
     parser.add_argument("-v", "--verbosity")
@@ -40,7 +50,7 @@ def prefetch_source_hash(argv: list[str]) -> None:
     single-threaded, instead of beside DuckDB's threads. Only a file inside the data root; anything
     unexpected (a folder, a gs:// source, bad arguments, a data root set only in a settings override)
     simply means no early start: the conversion hashes as it always does."""
-    if any(a in ("-h", "--help") or a.startswith("--settings") for a in argv):
+    if any(a in ("-h", "--help", "--version") or a.startswith("--settings") for a in argv):
         return
     try:
         opts, _ = _parser().parse_known_args(argv)
@@ -57,5 +67,5 @@ def prefetch_source_hash(argv: list[str]) -> None:
         if not path.is_relative_to(root) or not path.is_file() or hashes.known_sha256(path, root):
             return
         hashes.prefetch(path)
-    except (Exception, SystemExit):  # noqa: BLE001, S110 - an optimisation only; the command reports any problem
+    except Exception:  # noqa: BLE001, S110 - an optimisation only; the command reports any problem
         pass

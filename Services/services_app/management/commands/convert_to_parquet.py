@@ -80,6 +80,8 @@ class Command(BaseCommand):
             options = json.loads(opts["options"]) if opts["options"] else {}
         except json.JSONDecodeError as exc:
             raise CommandError(f"--options is not valid JSON: {exc}") from None
+        if not isinstance(options, dict):
+            raise CommandError("--options must be a JSON object, e.g. '{\"header\": false}'")
         for key in ("delimiter", "encoding", "null_values", "compression"):
             if opts[key] is not None:
                 options[key] = opts[key]
@@ -96,20 +98,22 @@ class Command(BaseCommand):
                     self.stderr.write(f"FAILED {entry.get('relative_path')}: {entry['error']['message']}")
             raise CommandError(exc.message) from None
         ctx._bar.close()
-        if opts["json"]:
+        say = self.stdout.write
+        if opts["json"]:  # stdout holds the JSON alone (for jq and friends); the lines below go to stderr
             self.stdout.write(json.dumps(result, indent=1, default=str))
+            say = lambda line: sys.stderr.write(line + "\n")  # noqa: E731
         for entry in result["files"]:
             rel = entry.get("relative_path")
             if entry["status"] == "converted":
                 outs = ", ".join(o["location"] for o in entry["outputs"])
-                self.stdout.write(f"ok      {rel}: {entry['rows']} rows -> {outs}")
+                say(f"ok      {rel}: {entry['rows']} rows -> {outs}")
                 for w in entry["warnings"]:
-                    self.stdout.write(f"        warning: {w}")
+                    say(f"        warning: {w}")
             elif entry["status"] == "failed":
                 self.stderr.write(f"FAILED  {rel}: {entry['error']['message']}")
             else:
-                self.stdout.write(f"skipped {rel}: {entry.get('reason')}")
-        self.stdout.write(
+                say(f"skipped {rel}: {entry.get('reason')}")
+        say(
             f"{result['converted']} converted, {result['failed']} failed, {result['skipped']} skipped; "
             f"{result['rows']} rows, {result['bytes_in']} -> {result['bytes_out']} bytes in {result['seconds']} s"
             + (f"; report: {result['report']}" if result.get("report") else "")
