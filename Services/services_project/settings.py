@@ -7,6 +7,7 @@ root, an embedded filesystem Celery broker. Each variable below switches one
 part to its production counterpart; `.env.example` lists them all.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -162,6 +163,16 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # several deployments, benchmarks or test runs can share one Redis database without taking each other's
 # jobs. Every web server and worker of one deployment must use the same prefix.
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="")
+# ASCII letters, digits and . _ : - only: the broker cuts the prefix off keys it reads back by its length
+# in characters (a non-ASCII prefix left its worker unable to take a job), and its broadcast channel
+# matches the prefix as a Redis pattern (a * or [ matched other deployments' channels, or none).
+if not re.fullmatch(r"[A-Za-z0-9._:-]{0,64}", REDIS_KEY_PREFIX):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"REDIS_KEY_PREFIX {REDIS_KEY_PREFIX!r} may hold only ASCII letters, digits and . _ : - "
+        "(at most 64), e.g. services-prod:"
+    )
 if REDIS_URL:
     CACHES = {
         "default": {

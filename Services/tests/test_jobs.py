@@ -267,6 +267,16 @@ def test_enqueue_happens_only_after_commit(user, django_capture_on_commit_callba
     assert sent[0][1]["soft_time_limit"] == 600
 
 
+def test_a_job_this_deployment_does_not_know_is_refused_with_a_warning(caplog):
+    import uuid
+
+    stranger = str(uuid.uuid4())
+    with caplog.at_level("WARNING", logger="services_app.jobs.services"):
+        assert job_claim(job_id=stranger) is None
+    assert f"job {stranger} is not in this deployment's database" in caplog.text
+    assert "REDIS_KEY_PREFIX" in caplog.text
+
+
 def test_pid_check_uses_real_processes():
     from services_app.jobs.services import _pid_alive
 

@@ -299,7 +299,16 @@ def job_claim(*, job_id: str) -> Job | None:
     # attempts used up, no such job): decided on the locked row.
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.is_finished:
+        if job is None:
+            # Not silent: a worker on the same Redis database and key prefix as another deployment takes
+            # that deployment's jobs, which then wait for ever over there.
+            log.warning(
+                "job %s is not in this deployment's database: deleted since it was queued, or queued by "
+                "another deployment on the same Redis database and REDIS_KEY_PREFIX (give each its own)",
+                job_id,
+            )
+            return None
+        if job.is_finished:
             return None
         if job.cancel_requested:
             job.status = Job.Status.CANCELLED

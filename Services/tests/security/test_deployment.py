@@ -86,3 +86,14 @@ def test_admin_login_is_locked_after_repeated_failures(client, django_user_model
     r = client.post(url, {"username": "root", "password": "right-horse-battery"})
     assert r.status_code == HTTPStatus.TOO_MANY_REQUESTS  # locked out, even with the right password
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("prefix", ["préfixe✓:", "*", "[x", "with space"])
+def test_a_redis_key_prefix_the_broker_cannot_use_is_refused_at_start(tmp_path, prefix):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(SERVICES_VAR_DIR=str(tmp_path / "var"), REDIS_KEY_PREFIX=prefix)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=SERVICES_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "REDIS_KEY_PREFIX" in done.stderr and "may hold only ASCII letters, digits and . _ : -" in done.stderr
