@@ -532,3 +532,25 @@ def test_a_large_output_hashed_while_written_matches_its_bytes(tmp_path, late_va
     assert table.num_rows == 200_000
     assert str(table.schema.field("id").type) == ("double" if late_value else "int64")
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_a_source_rewritten_during_the_conversion_is_refused(tmp_path, monkeypatch):
+    """The sha256 recorded with the output must be of the bytes that were read: a file written to between
+    the hash and the end of the read makes the conversion fail, and no output is left."""
+    from services_app.capabilities.conversion import core
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    src = folder / "live.csv"
+    src.write_text("id,x\n" + "".join(f"{i},{i * 2}\n" for i in range(1000)))
+    copy = core._copy
+
+    def copy_then_rewrite(*args, **kwargs):
+        copy(*args, **kwargs)
+        src.write_text("id,x\n1,2\n")  # a writer replaces the content in place meanwhile
+
+    monkeypatch.setattr(core, "_copy", copy_then_rewrite)
+    with pytest.raises(ConversionError) as err:
+        convert_file(src, folder / "live.parquet")
+    assert err.value.code == "source_changed" and "changed while it was being converted" in err.value.message
+    assert sorted(p.name for p in folder.iterdir()) == ["live.csv"]

@@ -184,6 +184,7 @@ def convert_file(
     if not src.is_file():
         raise ConversionError(f"{src.name} is not a file (it was moved or removed)", code="not_found")
     size = src.stat().st_size
+    key_before = hashes.stat_key(src)  # the file hashed and read must be the one there at the end (below)
     work = _Work()
     work.report.format = kind.format + (".gz" if kind.gzip else "")
     # the source's sha256: known, or computed inline (a small file), or in a thread while DuckDB reads (one
@@ -224,6 +225,12 @@ def convert_file(
                 hash_error = exc
         if hash_error is not None:
             raise ConversionError(f"cannot read the file: {hash_error}", code="read_error")
+        if hashes.stat_key(src) != key_before:
+            # written to while it was hashed and read: the recorded sha256 could belong to other bytes
+            raise ConversionError(
+                f"{src.name} changed while it was being converted; convert it again once it is complete",
+                code="source_changed",
+            )
         import pyarrow.parquet as pq  # imported during the COPY (`_import_pyarrow_meanwhile`)
 
         outputs = []
