@@ -237,6 +237,12 @@ def test_the_command_hashes_early_and_leaves_no_process_behind(data_roots, tmp_p
     assert proc.returncode == 1 and "--options is not valid JSON" in proc.stderr
     assert not (data_roots / "o2.parquet").exists()
     assert _processes_naming(marker) == []
+    # the same through Django's own command route (taken with --pythonpath), which ends the usual way
+    proc = _command(
+        data_roots, tmp_path, "--pythonpath", str(tmp_path), f"{marker}-large.csv", "--options", "{not json"
+    )
+    assert proc.returncode == 1 and "--options is not valid JSON" in proc.stderr
+    assert _processes_naming(marker) == []
 
 
 def test_the_command_reports_bad_arguments_once_and_json_alone_on_stdout(data_roots, tmp_path):

@@ -28,6 +28,7 @@ This module imports nothing heavy: it is imported at start-up, before Django.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
@@ -260,6 +261,8 @@ def prefetch(path: Path) -> bool:
                 return True
             if threading.active_count() == 1 and hasattr(os, "fork"):
                 _started[key] = ForkedDigest(path, key)  # nothing else runs yet: safe to fork
+                # however the process ends (a traceback, Django's own command route), the child goes with it
+                atexit.register(cancel_prefetched)
                 return True
             job = Digest(path, key)
             _started[key] = job
