@@ -49,7 +49,8 @@ def _pattern(loc: NumberLocale) -> re.Pattern:
     d = re.escape(loc.decimal)
     if loc.thousands:
         t = re.escape(loc.thousands)
-        integer = rf"(?:\d{{1,3}}(?:{t}\d{{3}})+|\d+)"
+        # a grouped number leads with 1 to 3 digits that do not start with 0: 0.787 is no thousand grouping
+        integer = rf"(?:[1-9]\d{{0,2}}(?:{t}\d{{3}})+|\d+)"
     else:
         integer = r"\d+"
     return re.compile(rf"^[+-]?(?:{integer}(?:{d}\d+)?|{d}\d+)$")
@@ -160,13 +161,24 @@ def resolve(
 
 
 def sql_expression(column_sql: str, loc: NumberLocale) -> str:
-    """DuckDB expression: the text ``column_sql`` with the locale's separators removed/replaced."""
+    """DuckDB expression: the text ``column_sql`` with the locale's separators removed/replaced. With a
+    thousands separator, a value whose groups are not those of the convention (0.787 or 1234.567 under '.'
+    thousands) gives the text 'not grouped', which no number cast takes: the read then stops and the
+    column is checked whole (instead of 787 and 1234567 in the table)."""
     expr = f"trim({column_sql})"
     if loc.thousands:
         for t in sorted({loc.thousands, *(SPACES if loc.thousands == " " else ())}):
             expr = f"replace({expr}, {_sql_text(t)}, '')"
     if loc.decimal != ".":
         expr = f"replace({expr}, {_sql_text(loc.decimal)}, '.')"
+    if loc.thousands:
+        seps = "".join(sorted({loc.thousands, *(SPACES if loc.thousands == " " else ())}))
+        t = "[" + "".join("\\" + ch if ch in "\\]^-[" else ch for ch in seps) + "]"
+        d = "\\" + loc.decimal
+        grouped = rf"[+-]?(?:(?:[1-9][0-9]{{0,2}}(?:{t}[0-9]{{3}})+|[0-9]+)(?:{d}[0-9]+)?|{d}[0-9]+)"
+        expr = (
+            f"CASE WHEN regexp_full_match(trim({column_sql}), {_sql_text(grouped)}) THEN {expr} ELSE 'not grouped' END"
+        )
     return expr
 
 
