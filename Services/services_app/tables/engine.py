@@ -813,9 +813,23 @@ def _select_sql(plan: Plan, from_sql: str, opts: ReadOptions, cols: list[tuple[s
     return f"SELECT {', '.join(parts)} FROM {from_sql}"
 
 
+def _interrupted_by_user(exc: Exception) -> bool:
+    """DuckDB stopped because a signal handler raised (Ctrl-C, or SIGTERM in the command), in a process where
+    Ctrl-C means "stop" (a command, a notebook): that is no fault of the file, and the whole run stops. A
+    worker's pool process handles its signals otherwise; there the interruption stays the file's error."""
+    interrupted = type(exc).__name__ == "InterruptException" or str(exc).strip() == "Query interrupted"
+    if not interrupted or threading.current_thread() is not threading.main_thread():
+        return False
+    import signal
+
+    return signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def _translate(exc: Exception, plan: Plan | None) -> ServiceError:
     if isinstance(exc, ServiceError):
         return exc
+    if _interrupted_by_user(exc):
+        raise KeyboardInterrupt from None
     msg = str(exc)
     low = msg.lower()
     info = plan.info if plan else {}

@@ -260,3 +260,35 @@ def test_the_command_reports_bad_arguments_once_and_json_alone_on_stdout(data_ro
     result = json.loads(proc.stdout)  # the JSON alone: the summary lines went to stderr
     assert result["converted"] == 1 and result["rows"] == 2
     assert "1 converted, 0 failed, 0 skipped" in proc.stderr
+
+
+def test_a_terminated_command_leaves_no_half_written_output(data_roots, tmp_path):
+    """SIGTERM (a service manager, `timeout`, a cancelled CI job) in the middle of the COPY stops the command
+    as Ctrl-C does: exit 130, a message, and no temporary or final output left behind."""
+    row = "1,2024-01-01,some words in a row,3.25,true\n"
+    with open(data_roots / "big.csv", "w") as f:
+        f.write("id,day,text,amount,flag\n")
+        f.write(row * (100_000_000 // len(row)))
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+        "SERVICES_DATA_ROOT": str(data_roots),
+        "SERVICES_VAR_DIR": str(tmp_path / "var"),
+    }
+    (data_roots / "out").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "convert_to_parquet", "big.csv", "--out", "out/big.parquet", "--quiet"],
+        cwd=SERVICES_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".tmp") for p in (data_roots / "out").iterdir()):  # the COPY is writing
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    assert list((data_roots / "out").iterdir()) == []

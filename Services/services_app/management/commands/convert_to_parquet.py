@@ -26,11 +26,19 @@ def run_from_manage_py(argv: list[str]) -> None:
     logging.captureWarnings(True)
     if settings.LOGGING_CONFIG and settings.LOGGING:
         import_string(settings.LOGGING_CONFIG)(settings.LOGGING)
+    import signal
+
+    # SIGTERM (a service manager, `timeout`, a cancelled CI job) stops the command as Ctrl-C does: DuckDB
+    # interrupts the COPY, and the half-written output is removed on the way out
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     code: int | str | None = 0
     try:
         Command().run_from_argv(argv)
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: nothing was written for the file being converted\n")
+        code = 130
     leave(code)
 
 
