@@ -176,9 +176,8 @@ def sql_expression(column_sql: str, loc: NumberLocale) -> str:
         t = "[" + "".join("\\" + ch if ch in "\\]^-[" else ch for ch in seps) + "]"
         d = "\\" + loc.decimal
         grouped = rf"[+-]?(?:(?:[1-9][0-9]{{0,2}}(?:{t}[0-9]{{3}})+|[0-9]+)(?:{d}[0-9]+)?|{d}[0-9]+)"
-        expr = (
-            f"CASE WHEN regexp_full_match(trim({column_sql}), {_sql_text(grouped)}) THEN {expr} ELSE 'not grouped' END"
-        )
+        check = f"regexp_full_match(trim({column_sql}), {_sql_text(grouped)}) IS NOT FALSE"  # NULL stays NULL
+        expr = f"CASE WHEN {check} THEN {expr} ELSE 'not grouped' END"
     return expr
 
 

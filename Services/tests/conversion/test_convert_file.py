@@ -556,11 +556,13 @@ def test_a_source_rewritten_during_the_conversion_is_refused(tmp_path, monkeypat
     assert sorted(p.name for p in folder.iterdir()) == ["live.csv"]
 
 
-@pytest.mark.parametrize("late", ["0,787", "1234,567"])
+@pytest.mark.parametrize("late", ["0,787", "1234,567", None])
 def test_a_late_value_that_breaks_the_thousands_grouping_is_not_read_as_a_number(tmp_path, late):
     """Under ',' thousands, 0,787 and 1234,567 are no grouped numbers: taking the separator out made them
-    787 and 1234567. The column is widened to text instead, and the report says so."""
-    rows = [f"{i};{i % 9 + 1},{i % 1000:03d}.5" for i in range(30_000)] + [f"30000;{late}"]
+    787 and 1234567. The column is widened to text instead, and the report says so; empty fields stay
+    nulls of a number column when every value is grouped right (None: no such late value)."""
+    rows = [f"{i};" if i % 5 == 0 else f"{i};{i % 9 + 1},{i % 1000:03d}.5" for i in range(30_000)]
+    rows.append(f"30000;{late or '7,000.25'}")
     (tmp_path / "w").mkdir()
     src = tmp_path / "w" / "amounts.csv"
     src.write_text("id;amount\n" + "\n".join(rows) + "\n")
@@ -568,6 +570,11 @@ def test_a_late_value_that_breaks_the_thousands_grouping_is_not_read_as_a_number
     table = pq.read_table(tmp_path / "w" / "amounts.parquet")
     assert table.column("id").to_pylist()[-1] == 30000
     amounts = table.column("amount").to_pylist()
-    assert table.schema.field("amount").type == pa.string() and amounts[-1] == late and amounts[0] == "1,000.5"
     column = next(c for c in entry["read"]["columns"] if c["name"] == "amount")
+    if late is None:
+        assert table.schema.field("amount").type == pa.float64()
+        assert amounts[:3] == [None, 2001.5, 3002.5] and amounts[-1] == 7000.25
+        return
+    assert table.schema.field("amount").type == pa.string()
+    assert amounts[:2] == [None, "2,001.5"] and amounts[-1] == late
     assert column["decision"] == "widened" and late in column["examples"]
