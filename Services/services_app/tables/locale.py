@@ -45,15 +45,30 @@ LOCALES = [
 DEFAULT = NumberLocale(".", "")
 
 
-def _pattern(loc: NumberLocale) -> re.Pattern:
-    d = re.escape(loc.decimal)
+def _separators(loc: NumberLocale) -> list[str]:
+    """The thousands separator and, for a space, the no-break spaces written in its place."""
+    if not loc.thousands:
+        return []
+    return sorted({loc.thousands, *(SPACES if loc.thousands == " " else ())})
+
+
+def _one_of(chars) -> str:
+    return "[" + "".join("\\" + ch if ch in "\\]^-[" else ch for ch in chars) + "]"
+
+
+def number_regex(loc: NumberLocale) -> str:
+    """A number written in ``loc``, as a regular expression both Python's ``re`` and DuckDB's (RE2) read.
+    A grouped number leads with 1 to 3 digits that do not start with 0: 0.787 is no thousands grouping."""
+    d = _one_of(loc.decimal)
     if loc.thousands:
-        t = re.escape(loc.thousands)
-        # a grouped number leads with 1 to 3 digits that do not start with 0: 0.787 is no thousand grouping
-        integer = rf"(?:[1-9]\d{{0,2}}(?:{t}\d{{3}})+|\d+)"
+        integer = rf"(?:[1-9][0-9]{{0,2}}(?:{_one_of(_separators(loc))}[0-9]{{3}})+|[0-9]+)"
     else:
-        integer = r"\d+"
-    return re.compile(rf"^[+-]?(?:{integer}(?:{d}\d+)?|{d}\d+)$")
+        integer = "[0-9]+"
+    return rf"[+-]?(?:{integer}(?:{d}[0-9]+)?|{d}[0-9]+)"
+
+
+def _pattern(loc: NumberLocale) -> re.Pattern:
+    return re.compile(f"^{number_regex(loc)}$")
 
 
 _PATTERNS = {loc: _pattern(loc) for loc in LOCALES}
@@ -166,17 +181,12 @@ def sql_expression(column_sql: str, loc: NumberLocale) -> str:
     thousands) gives the text 'not grouped', which no number cast takes: the read then stops and the
     column is checked whole (instead of 787 and 1234567 in the table)."""
     expr = f"trim({column_sql})"
-    if loc.thousands:
-        for t in sorted({loc.thousands, *(SPACES if loc.thousands == " " else ())}):
-            expr = f"replace({expr}, {_sql_text(t)}, '')"
+    for t in _separators(loc):
+        expr = f"replace({expr}, {_sql_text(t)}, '')"
     if loc.decimal != ".":
         expr = f"replace({expr}, {_sql_text(loc.decimal)}, '.')"
     if loc.thousands:
-        seps = "".join(sorted({loc.thousands, *(SPACES if loc.thousands == " " else ())}))
-        t = "[" + "".join("\\" + ch if ch in "\\]^-[" else ch for ch in seps) + "]"
-        d = "\\" + loc.decimal
-        grouped = rf"[+-]?(?:(?:[1-9][0-9]{{0,2}}(?:{t}[0-9]{{3}})+|[0-9]+)(?:{d}[0-9]+)?|{d}[0-9]+)"
-        check = f"regexp_full_match(trim({column_sql}), {_sql_text(grouped)}) IS NOT FALSE"  # NULL stays NULL
+        check = f"regexp_full_match(trim({column_sql}), {_sql_text(number_regex(loc))}) IS NOT FALSE"  # NULL stays
         expr = f"CASE WHEN {check} THEN {expr} ELSE 'not grouped' END"
     return expr
 

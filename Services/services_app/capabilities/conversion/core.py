@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import os
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from ...tables import TableError as ConversionError
 from ...tables import detect_format
@@ -183,8 +183,8 @@ def convert_file(
         raise ConversionError(f"{src.name}: not a supported format", code="unsupported_format")
     if not src.is_file():
         raise ConversionError(f"{src.name} is not a file (it was moved or removed)", code="not_found")
-    size = src.stat().st_size
     key_before = hashes.stat_key(src)  # the file hashed and read must be the one there at the end (below)
+    size = key_before[2] if key_before else src.stat().st_size
     work = _Work()
     work.report.format = kind.format + (".gz" if kind.gzip else "")
     # the source's sha256: known, or computed inline (a small file), or in a thread while DuckDB reads (one
@@ -231,8 +231,6 @@ def convert_file(
                 f"{src.name} changed while it was being converted; convert it again once it is complete",
                 code="source_changed",
             )
-        import pyarrow.parquet as pq  # imported during the COPY (`_import_pyarrow_meanwhile`)
-
         outputs = []
         for tmp, target, plan in pending:
             footer_start = _patch_footer(tmp, placeholder.encode(), digest.encode())
@@ -332,16 +330,7 @@ def _copy(sql: str, tmp: Path, meta: dict[str, str], opts: ConvertOptions, follo
             tmp.unlink()
         followers[tmp] = _OutputHash(tmp)
         followers[tmp].start()
-    _import_pyarrow_meanwhile()
     connection().execute(f"COPY ({sql}) TO {_lit(str(tmp))} ({_copy_options(opts, meta)})")
-
-
-def _import_pyarrow_meanwhile() -> None:
-    """Import pyarrow (about 0.09 s, numpy with it) in a thread while DuckDB runs the COPY without the GIL,
-    instead of before it: the conversion reads the written file's footer with it only at the end. A
-    worker that imported it before starts nothing."""
-    if "pyarrow.parquet" not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=("pyarrow.parquet",), daemon=True).start()
 
 
 def _safe(name: str) -> str:
