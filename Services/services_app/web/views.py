@@ -426,11 +426,13 @@ def _conversion_of(user, location: str) -> dict | None:
         outputs = {root_location(job.workspace, o): o for o in job.outputs or [] if isinstance(o, str)}
         if location in outputs:
             own = outputs[location]  # the location as the job knows it, in its workspace
+            report = (job.result or {}).get("report")
+            report = root_location(job.workspace, report) if report else None  # as the pages browse it
             for entry in (job.result or {}).get("files", []):
                 for out in entry.get("outputs", []):
                     if out.get("location") == own:
-                        return {"job": job, "entry": entry, "output": out, "report": (job.result or {}).get("report")}
-            return {"job": job, "entry": None, "report": (job.result or {}).get("report")}
+                        return {"job": job, "entry": entry, "output": out, "report": report}
+            return {"job": job, "entry": None, "report": report}
     return None
 
 

@@ -299,6 +299,25 @@ def test_upload_one_file_makes_a_job_whose_row_follows_it(alice_client, user):
     assert page.status_code == HTTPStatus.OK and page.context["total"] == 2
 
 
+def test_an_upload_rows_link_opens_the_table_in_a_workspace_of_its_own(bob_client, other_user):
+    """Bob's default workspace has a folder of its own: the row's link names the table's place in the whole
+    data root (what the pages browse), not its place inside his workspace (which answered 404)."""
+    import re
+
+    f = io.BytesIO(b"name,score\nann,1\nbob,2\n")
+    f.name = "scores.csv"
+    assert bob_client.post(reverse("web:upload_file"), {"file": f}).status_code == HTTPStatus.OK
+    job = run_job_now(Job.objects.get(owner=other_user))
+    row = bob_client.get(reverse("web:upload_row", args=[job.pk])).content.decode()
+    href = re.search(r'href="([^"]*/data/parquet/\?location=[^"]*)"', row).group(1).replace("&amp;", "&")
+    assert "location=workspaces%2F" in href
+    page = bob_client.get(href)
+    assert page.status_code == HTTPStatus.OK and page.context["total"] == 2
+    report = page.context["made_by"]["report"]  # the conversion report's link, on the table's page
+    assert report and report.startswith("workspaces/")
+    assert bob_client.get(_loc("web:download", report)).status_code == HTTPStatus.OK
+
+
 def test_upload_row_shows_the_path_inside_a_folder_escaped(alice_client):
     f = io.BytesIO(b"a\n1\n")
     f.name = "x.csv"

@@ -64,3 +64,12 @@ def cell(value) -> str:
 @register.simple_tag
 def loc_query(location: str) -> str:
     return urlencode({"location": location})
+
+
+@register.simple_tag
+def output_query(job, location: str) -> str:
+    """`loc_query` for an output of ``job``: its location is inside the job's workspace, the pages browse the
+    whole data root (`workspaces.root_location`)."""
+    from ...workspaces import root_location
+
+    return loc_query(root_location(job.workspace, location))
