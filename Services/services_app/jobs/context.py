@@ -86,8 +86,14 @@ class JobContext:
 
 def tqdm_context(storage: Storage, *, desc: str = "", disable: bool = False) -> JobContext:
     """A context for management commands: progress as a tqdm bar on stderr."""
+    import threading
+
     from tqdm import tqdm
 
+    if not hasattr(tqdm, "_lock"):
+        # tqdm's default lock also guards bars written from other processes: it imports multiprocessing and
+        # makes a semaphore (about 0.015 s of a command's start-up); a command's one bar needs a thread lock
+        tqdm.set_lock(threading.RLock())
     bar = tqdm(total=1000, desc=desc, unit="‰", disable=disable, bar_format="{l_bar}{bar}| {postfix}")
 
     def on_progress(fraction: float, message: str) -> None:

@@ -926,10 +926,18 @@ def _strict_cast(column: str, duck_type: str, *, given: bool = False) -> str:
         + (" (the type given in column_types)" if given else "")
         + ": "
     )
-    value = f"trim({c})" if duck_type == "BOOLEAN" else c
-    return (
-        f"CASE WHEN {_misfit_sql(column, duck_type)} THEN error({message} || {c}) ELSE CAST({value} AS {duck_type}) END"
-    )
+    if duck_type == "BOOLEAN":
+        # the usual spellings compared first, each WHEN only on the rows no earlier one took: a quarter of the
+        # CPU of testing `_misfit_sql` and casting trim(value), which copies every value (measured on the
+        # benchmark CSV). Equalities in a CASE, not an IN list: see `_misfit_sql`.
+        usual = " ".join(
+            f"WHEN {c} = '{v}' THEN {v.lower()}" for v in ("true", "false", "True", "False", "TRUE", "FALSE")
+        )
+        return (
+            f"CASE {usual} WHEN {c} IS NULL THEN NULL WHEN lower(trim({c})) = 'true' THEN true "
+            f"WHEN lower(trim({c})) = 'false' THEN false ELSE error({message} || {c}) END"
+        )
+    return f"CASE WHEN {_misfit_sql(column, duck_type)} THEN error({message} || {c}) ELSE CAST({c} AS {duck_type}) END"
 
 
 def _fits_verified(column: str, duck_type: str) -> str:

@@ -53,11 +53,15 @@ class ReadReport:
         return col
 
     def set_schema(self, schema) -> None:
-        """Record the result's types; columns without a decision so far were inferred."""
-        for f in schema:
-            self.column(f.name).type = str(f.type)
+        """Record the result's types from an Arrow schema; columns without a decision so far were inferred."""
+        self.set_types({f.name: str(f.type) for f in schema})
+
+    def set_types(self, types: dict[str, str]) -> None:
+        """Record the result's types, {column: Arrow's name of its type}; columns not in it are dropped."""
+        for name, type_name in types.items():
+            self.column(name).type = type_name
         for name in list(self.columns):
-            if name not in schema.names:
+            if name not in types:
                 del self.columns[name]
 
     def as_dict(self) -> dict[str, Any]:

@@ -87,6 +87,63 @@ def test_rows_keep_their_order_with_a_checked_boolean_column(tmp_path, spelling)
     assert table.column("flag").to_pylist()[:4] == [False, True, True, False]
 
 
+_DUCKDB_TYPES = [
+    *(
+        "BOOLEAN TINYINT SMALLINT INTEGER BIGINT UTINYINT USMALLINT UINTEGER UBIGINT FLOAT DOUBLE VARCHAR BLOB DATE "
+        "TIME TIMESTAMP TIMESTAMPTZ HUGEINT TIMESTAMP_MS TIMESTAMP_NS TIMESTAMP_S UUID INTERVAL"
+    ).split(),
+    "DECIMAL(4,1)",
+    "DECIMAL(18,3)",
+    "DECIMAL(30,5)",
+    "INTEGER[]",
+    "STRUCT(a INTEGER, b VARCHAR)",
+    "MAP(VARCHAR, INTEGER)",
+]
+
+
+@pytest.mark.parametrize("duck_type", _DUCKDB_TYPES)
+def test_the_schema_of_a_written_file_names_each_type_as_arrow_does(tmp_path, duck_type):
+    """Outputs' schemas are read back by DuckDB (a CSV's conversion never imports pyarrow): every type must
+    carry the name pyarrow gives it, whether mapped or left to pyarrow."""
+    from services_app.capabilities.conversion.core import _written_schema
+    from services_app.tables.engine import connection
+
+    path = tmp_path / "t.parquet"
+    connection().execute(
+        f'COPY (SELECT CAST(NULL AS {duck_type}) AS "x", 7 AS "n" FROM range(3)) TO \'{path}\' (FORMAT parquet)'
+    )
+    arrow = pq.read_metadata(path).schema.to_arrow_schema()  # as outputs named their types before
+    assert _written_schema(path) == (3, [(f.name, str(f.type)) for f in arrow])
+
+
+def test_nested_columns_count_once(tmp_path):
+    """A struct column is one column of the table (Parquet's footer counts its leaves: it said 3 here)."""
+    report, table = conv(
+        tmp_path, "n.jsonl", '{"a": 1, "d": {"x": 1, "y": [1, 2]}}\n{"a": 2, "d": {"x": 3, "y": []}}\n'
+    )
+    assert report["columns"] == report["outputs"][0]["columns"] == table.num_columns == 2
+    assert report["outputs"][0]["schema"] == {"a": "int64", "d": "struct<x: int64, y: list<element: int64>>"}
+
+
+def test_a_csv_conversion_does_not_import_pyarrow(tmp_path):
+    """pyarrow costs a command about 0.07 s of start-up; a CSV's conversion reads its output's schema with
+    DuckDB instead (a fresh interpreter: this test process has pyarrow loaded already)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "a.csv").write_text("id,name,when\n1,x,2024-01-02\n2,y,2024-01-03\n")
+    code = (
+        "import sys\n"
+        "from services_app.capabilities.conversion import convert_file\n"
+        f"r = convert_file({str(tmp_path / 'a.csv')!r}, {str(tmp_path / 'a.parquet')!r})\n"
+        "print(r['rows'], r['outputs'][0]['schema'], 'pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2], check=True
+    ).stdout
+    assert out.strip() == "2 {'id': 'int64', 'name': 'string', 'when': 'date32[day]'} False"
+
+
 def test_late_value_widens_the_column_with_a_warning(tmp_path):
     rows = "".join(f"{i},{i * 2}\n" for i in range(30_000))
     report, table = conv(tmp_path, "late.csv", "id,v\n" + rows + "N/A,7\n")

@@ -21,13 +21,12 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from ...tables import TableError as ConversionError
 from ...tables import detect_format
@@ -148,9 +147,55 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _schema_of(meta) -> dict[str, str]:
-    schema = meta.schema.to_arrow_schema()
-    return {f.name: str(f.type) for f in schema}
+# DuckDB's type of a column read back from a Parquet file -> the name Arrow gives the same column
+# (``str(pyarrow.parquet.read_schema(path).field(name).type)``); decimals are mapped by `_DECIMAL`
+_ARROW_NAMES = {
+    "BOOLEAN": "bool",
+    "TINYINT": "int8",
+    "SMALLINT": "int16",
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "UTINYINT": "uint8",
+    "USMALLINT": "uint16",
+    "UINTEGER": "uint32",
+    "UBIGINT": "uint64",
+    "FLOAT": "float",
+    "DOUBLE": "double",
+    "VARCHAR": "string",
+    "BLOB": "binary",
+    "DATE": "date32[day]",
+    "TIME": "time64[us]",
+    "TIMESTAMP": "timestamp[us]",
+    "TIMESTAMP WITH TIME ZONE": "timestamp[us, tz=UTC]",
+}
+_DECIMAL = re.compile(r"DECIMAL\((\d+),(\d+)\)")
+_MICROS = ("TIMESTAMP_MICROS", "TIME_MICROS")
+
+
+def _written_schema(path: Path) -> tuple[int, list[tuple[str, str]]]:
+    """(rows, [(column, Arrow's name of its type)]) of a Parquet file just written, from its footer.
+
+    DuckDB reads the footer when every column has a type in `_ARROW_NAMES`: a CSV's conversion then never
+    imports pyarrow (about 0.07 s of a command's start-up). Any other schema (nested types, UUID,
+    INTERVAL, names DuckDB would rename on reading) is read by pyarrow, whose names these are."""
+    con, where = connection(), _lit(str(path))
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({where})").fetchall()
+    footer = con.execute(f"SELECT name, converted_type FROM parquet_schema({where})").fetchall()[1:]
+    columns = []
+    for (name, duck_type, *_), (_, converted) in zip(described, footer, strict=False):
+        decimal = _DECIMAL.fullmatch(duck_type)
+        arrow = _ARROW_NAMES.get(duck_type) or (f"decimal128({decimal[1]}, {decimal[2]})" if decimal else None)
+        if arrow is None or (duck_type.startswith(("TIME", "TIMESTAMP")) and converted not in _MICROS):
+            break  # DuckDB reads milli- and nanosecond times as its own (microsecond) types
+        columns.append((name, arrow))
+    else:
+        if [n for n, _ in footer] == [c for c, _ in columns]:
+            rows = con.execute(f"SELECT num_rows FROM parquet_file_metadata({where})").fetchall()[0][0]
+            return rows, columns
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(path)
+    return meta.num_rows, [(f.name, str(f.type)) for f in meta.schema.to_arrow_schema()]
 
 
 def convert_file(
@@ -234,20 +279,20 @@ def convert_file(
         outputs = []
         for tmp, target, plan in pending:
             footer_start = _patch_footer(tmp, placeholder.encode(), digest.encode())
-            meta = pq.read_metadata(tmp)
-            warn_header(plan, meta.schema.to_arrow_schema().names, work)
-            if meta.num_rows == 0 and kind.format in ("csv", "tsv", "txt"):
+            rows, columns = _written_schema(tmp)
+            warn_header(plan, [c for c, _ in columns], work)
+            if rows == 0 and kind.format in ("csv", "tsv", "txt"):
                 work.warn("no data rows (header only)")
             if len(pending) == 1:
-                work.report.set_schema(meta.schema.to_arrow_schema())
-                work.report.rows = meta.num_rows
+                work.report.set_types(dict(columns))
+                work.report.rows = rows
             outputs.append(
                 {
                     "table": plan.table,
                     "location": locate(target),
-                    "rows": meta.num_rows,
-                    "columns": meta.num_columns,
-                    "schema": _schema_of(meta),
+                    "rows": rows,
+                    "columns": len(columns),
+                    "schema": dict(columns),
                     "bytes_out": tmp.stat().st_size,
                     "sha256": follower.digest(footer_start)
                     if (follower := (followers or {}).get(tmp))
