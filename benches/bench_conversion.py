@@ -5,7 +5,7 @@
     BENCH_SCALE=0.1 .venv/bin/python benches/bench_conversion.py
     BENCH_ONLY=csv,jsonl .venv/bin/python benches/bench_conversion.py
     BENCH_REPEAT=5 ...   # CSV and JSONL: runs per contender (default 3; median and best reported)
-    BENCH_CSV_VARIANTS=0 # skip ours with snappy and with Parquet v2 (reference rows, not targets)
+    BENCH_CSV_VARIANTS=0 # skip ours with zstd and with Parquet v2 (reference rows, not targets)
 
 Seeded data, generated under a temporary folder (BENCH_DIR to choose it):
 
@@ -19,10 +19,10 @@ Seeded data, generated under a temporary folder (BENCH_DIR to choose it):
   (``POST /api/conversions`` with Django's test client, then the job run by
   the in-process runner ``job_execute``, exactly as a worker runs it; SQLite).
 
-Contenders: ours (``convert_file``, zstd level 1, 61,440-row groups); DuckDB ``COPY (SELECT * FROM
-read_csv/read_json(...)) TO ... (FORMAT parquet)`` with its defaults (snappy), with zstd at its default level 3,
-and AT OUR EXACT SETTINGS (``COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 61440``: the like-for-like
-peer and the one the target is measured against); pandas (``read_csv``/``read_json(lines=True)`` +
+Contenders: ours (``convert_file``, snappy, 61,440-row groups); DuckDB ``COPY (SELECT * FROM
+read_csv/read_json(...)) TO ... (FORMAT parquet)`` with its defaults (snappy, 122,880-row groups), with zstd at its
+default level 3, and AT OUR EXACT SETTINGS (``COMPRESSION snappy, ROW_GROUP_SIZE 61440``: the like-for-like
+peer); pandas (``read_csv``/``read_json(lines=True)`` +
 ``to_parquet``); for XLSX pandas ``read_excel`` with its default engine (openpyxl) AND with
 ``engine="calamine"`` (the reader we use), fastexcel (calamine to Arrow) and polars ``read_excel``; the target
 is against the fastest of them; pypdfium2 called directly (text of every page).
@@ -35,7 +35,8 @@ Two kinds of figures, labelled in every table:
   settings and at DuckDB's defaults (``python -c "import duckdb; duckdb.sql('COPY ...')"``), all as whole
   processes. ``cmd_ours`` converts the file for the first time (the source hash cache is emptied before
   each run, so the source's sha256 is computed every time); ``cmd_ours_again`` converts it again
-  unchanged, the hash taken from the cache (reference row).
+  unchanged, the hash taken from the cache (reference row); ``cmd_ours_zstd`` asks for zstd (level 1), against
+  ``cmd_duckdb_zstd1``, DuckDB at zstd level 1 (reference rows: the cost of files a third smaller).
 Peak RSS is the child's ``ru_maxrss`` from ``wait4`` (which includes the PDF extraction grandchild).
 """
 
@@ -62,8 +63,8 @@ GROWTH = not QUICK and os.environ.get("BENCH_CSV_GROWTH", "1") != "0"
 # CSV and JSONL: ours and DuckDB run REPEAT times, interleaved (pandas once: it is slow and its ratio is far
 # from the target either way); the tables show the median and the best of the runs
 REPEAT = 1 if QUICK else max(1, int(os.environ.get("BENCH_REPEAT", "3")))
-# CSV: ours with options, for reference (not targets): snappy as DuckDB's default writes, Parquet v2 encodings
-CSV_VARIANTS = () if os.environ.get("BENCH_CSV_VARIANTS", "1") == "0" else ("ours_snappy", "ours_v2")
+# CSV: ours with options, for reference (not targets): zstd level 1 (files a third smaller), Parquet v2 encodings
+CSV_VARIANTS = () if os.environ.get("BENCH_CSV_VARIANTS", "1") == "0" else ("ours_zstd", "ours_v2")
 
 CSV_ROWS = int(3_750_000 * SCALE)
 JSONL_ROWS = int(620_000 * SCALE)
@@ -71,7 +72,8 @@ XLSX_ROWS = 500 if QUICK else max(2_000, int(200_000 * SCALE))
 PDF_PAGES = 5 if QUICK else max(30, int(300 * SCALE))
 SMALL_FILES = 20 if QUICK else max(100, int(2_000 * SCALE))
 # DuckDB's COPY options that match what ours writes (see conversion/core.py `_copy_options`)
-OUR_SETTINGS = "COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 61440"
+OUR_SETTINGS = "COMPRESSION snappy, ROW_GROUP_SIZE 61440"
+ZSTD1_SETTINGS = "COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 61440"
 
 WORDS = (
     "['alpha','beta','gamma','delta','sustainability','emissions','report','quarterly','\"quoted\"',"
@@ -196,7 +198,7 @@ def gen_small(folder: Path, n: int) -> None:
 # --- contenders (run in a child process) -----------------------------------------------------------------
 def child(name: str, src: str, out: str) -> dict:
     extra: dict = {}
-    if name in ("ours", "ours_snappy", "ours_v2"):
+    if name in ("ours", "ours_zstd", "ours_v2"):
         from services_app.capabilities.conversion import convert_file
         from services_app.tables.engine import connection
 
@@ -205,7 +207,7 @@ def child(name: str, src: str, out: str) -> dict:
 
         if src.endswith(".pdf"):
             from services_app.tables import pdf  # noqa: F401 - imports pypdfium2, as the peer does
-        options = {"ours_snappy": {"compression": "snappy"}, "ours_v2": {"parquet_version": "v2"}}.get(name)
+        options = {"ours_zstd": {"compression": "zstd"}, "ours_v2": {"parquet_version": "v2"}}.get(name)
         t = time.perf_counter()
         report = convert_file(src, out, options)
         extra = {"rows": report["rows"], "warnings": len(report["warnings"])}
@@ -359,7 +361,7 @@ def run_command(name: str, src: Path, out: Path, base: Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.unlink()
-    if name in ("cmd_ours", "cmd_ours_again"):
+    if name in ("cmd_ours", "cmd_ours_again", "cmd_ours_zstd"):
         var = base / "cmd-var"
         var.mkdir(exist_ok=True)
         if name == "cmd_ours":  # a first conversion: no hash known for the source
@@ -380,10 +382,11 @@ def run_command(name: str, src: Path, out: Path, base: Path) -> dict:
             "--out",
             str(out),
             "--quiet",
+            *(["--compression", "zstd"] if name == "cmd_ours_zstd" else []),
         ]
     else:
         env = dict(os.environ, PYTHONWARNINGS="ignore")
-        settings = "" if name == "cmd_duckdb_default" else f", {OUR_SETTINGS}"
+        settings = {"cmd_duckdb_default": "", "cmd_duckdb_zstd1": f", {ZSTD1_SETTINGS}"}.get(name, f", {OUR_SETTINGS}")
         sql = f"COPY (SELECT * FROM read_csv('{src}')) TO '{out}' (FORMAT parquet{settings})"
         cmd = [sys.executable, "-c", f"import duckdb; duckdb.sql({sql!r})"]
     m = benchlib.measure(cmd, env=env, cwd=ROOT / "Services")
@@ -501,7 +504,7 @@ def run_all(base: Path) -> None:
         table("CSV -> Parquet", res, mb)
         r = {x["name"]: x for x in res}
         for peer, label in (
-            ("duckdb_csv_ours", "DuckDB at our settings (zstd 1, 61,440-row groups)"),
+            ("duckdb_csv_ours", "DuckDB at our settings (snappy, 61,440-row groups)"),
             ("duckdb_csv", "DuckDB (default, snappy)"),
             ("duckdb_csv_zstd", "DuckDB zstd level 3"),
         ):
@@ -515,6 +518,8 @@ def run_all(base: Path) -> None:
         # the whole command as a user runs it: start-up, hashing and sampling count too
         cmd_runs: dict[str, list[dict]] = {n: [] for n in ("cmd_ours", "cmd_duckdb", "cmd_duckdb_default")}
         cmd_runs["cmd_ours_again"] = []  # after cmd_ours in each round: the same file, its hash cached
+        if CSV_VARIANTS:  # reference rows: both with zstd level 1 (files a third smaller)
+            cmd_runs.update(cmd_ours_zstd=[], cmd_duckdb_zstd1=[])
         for _ in range(REPEAT):
             for n in cmd_runs:
                 cmd_runs[n].append(run_command(n, src, base / "out" / f"csv-{n}.parquet", base))
@@ -538,16 +543,23 @@ def run_all(base: Path) -> None:
                 f"{c['cmd_ours']['seconds'] / c['cmd_duckdb_default']['seconds']:.2f}x median, "
                 f"CPU {c['cmd_ours']['cpu_s']:.1f} s against {c['cmd_duckdb_default']['cpu_s']:.1f} s",
             )
+        if "seconds" in c.get("cmd_ours_zstd", {}) and "seconds" in c.get("cmd_duckdb_zstd1", {}):
+            print(
+                f"info  the command with zstd (level 1): {c['cmd_ours_zstd']['seconds']:.2f} s, "
+                f"{c['cmd_ours_zstd']['seconds'] / c['cmd_duckdb_zstd1']['seconds']:.2f}x DuckDB at zstd 1 and "
+                f"{c['cmd_ours_zstd']['seconds'] / c['cmd_duckdb_default']['seconds']:.2f}x DuckDB's defaults; "
+                f"{c['cmd_ours_zstd']['bytes_out_mb']:.0f} MB against {c['cmd_ours']['bytes_out_mb']:.0f} MB"
+            )
         if "seconds" in r["ours"] and "seconds" in r["pandas_csv"]:
             check(
                 "CSV >= 5x pandas",
                 r["pandas_csv"]["seconds"] >= 5 * r["ours"]["seconds"],
                 f"{r['pandas_csv']['seconds'] / r['ours']['seconds']:.1f}x",
             )
-        for variant, peer in (("ours_snappy", "duckdb_csv"), ("ours_v2", "duckdb_csv")):
+        for variant, peer in (("ours_zstd", "duckdb_csv_zstd"), ("ours_v2", "duckdb_csv")):
             if variant in r and "seconds" in r[variant] and "seconds" in r[peer]:
                 print(
-                    f"info  {variant}: {r[variant]['seconds'] / r[peer]['seconds']:.2f}x DuckDB default, "
+                    f"info  {variant}: {r[variant]['seconds'] / r[peer]['seconds']:.2f}x {peer}, "
                     f"{r['pandas_csv']['seconds'] / r[variant]['seconds']:.1f}x faster than pandas"
                 )
         if "peak_rss_mb" in r["ours"]:

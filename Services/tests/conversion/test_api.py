@@ -88,7 +88,7 @@ def test_single_file_to_named_output_and_preview(api, data_roots):
     assert body["preview"][0] == {"id": 1, "when": "2024-01-02T03:04:05", "ok": True}
     assert [c["name"] for c in body["columns"]] == ["id", "when", "ok"]
     assert body["metadata"]["source"] == "s.csv" and len(body["metadata"]["source_sha256"]) == 64
-    assert body["metadata"]["options"]["compression"] == "zstd"
+    assert body["metadata"]["options"]["compression"] == "snappy"
 
 
 def test_preview_errors(api, data_roots):

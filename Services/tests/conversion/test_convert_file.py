@@ -67,7 +67,12 @@ def test_csv_types_nulls_metadata(tmp_path):
     meta = pq.read_metadata(tmp_path / "out" / "a.csv.parquet").metadata
     assert meta[b"source_sha256"].decode() == src_sha
     assert meta[b"source"].decode().endswith("a.csv")
-    assert json.loads(meta[b"options"])["compression"] == "zstd"
+    assert json.loads(meta[b"options"])["compression"] == "snappy"
+    codecs = {
+        c["compression"]
+        for c in pq.read_metadata(tmp_path / "out" / "a.csv.parquet").to_dict()["row_groups"][0]["columns"]
+    }
+    assert codecs == {"SNAPPY"}
     assert meta[b"converter_version"]
     out_sha = hashlib.sha256((tmp_path / "out" / "a.csv.parquet").read_bytes()).hexdigest()
     assert report["outputs"][0]["sha256"] == out_sha
@@ -239,6 +244,27 @@ def test_jsonl_late_type_change_widens(tmp_path):
     assert [column[0].as_py(), column[24_999].as_py(), column[25_000].as_py()] == LATE_JSON_VALUES
     assert len(report["warnings"]) == 1
     assert "column 'a'" in report["warnings"][0] and "do not fit BIGINT" in report["warnings"][0]
+
+
+def test_zstd_is_one_option_away_at_level_1_unless_given(tmp_path):
+    """snappy by default (as DuckDB and pyarrow write); zstd on request, at level 1 (about a tenth faster than
+    the writer's 3) or the level given."""
+    rows = "".join(f"{i},{'abcdefgh'[i % 8] * (i % 13)},{i * 0.5}\n" for i in range(20_000))
+    (tmp_path / "z.csv").write_text("id,s,x\n" + rows)
+    sizes = {}
+    for name, options in (
+        ("snappy", None),
+        ("zstd", {"compression": "zstd"}),
+        ("zstd9", {"compression": "zstd", "compression_level": 9}),
+    ):
+        out = tmp_path / f"{name}.parquet"
+        convert_file(tmp_path / "z.csv", out, options)
+        meta = pq.read_metadata(out)
+        assert meta.row_group(0).column(1).compression == ("SNAPPY" if name == "snappy" else "ZSTD"), name
+        assert pq.read_table(out).column("id").to_pylist() == list(range(20_000))
+        sizes[name] = meta.row_group(0).column(1).total_compressed_size
+    assert json.loads(pq.read_metadata(tmp_path / "zstd.parquet").metadata[b"options"])["compression_level"] is None
+    assert sizes["zstd9"] < sizes["zstd"] < sizes["snappy"]  # the level reached the writer
 
 
 def test_parquet_is_validated_and_reencoded(tmp_path):

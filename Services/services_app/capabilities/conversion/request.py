@@ -25,8 +25,13 @@ class ConversionOptions(RequestModel):
         description='Per-file format by glob on the relative path, e.g. {"*.dat": "csv"}',
         examples=[{"*.dat": "csv"}],
     )
-    compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"] = "zstd"
-    compression_level: int | None = Field(None, ge=-7, le=22, description="zstd level (default: the writer's)")
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"] = Field(
+        "snappy",
+        description="Parquet codec. snappy: the fastest to write and read (DuckDB's and pyarrow's default); zstd: "
+        "files about a third smaller for about a tenth more time",
+        examples=["zstd"],
+    )
+    compression_level: int | None = Field(None, ge=-7, le=22, description="zstd level (default: 1)")
     row_group_size: int = Field(61_440, ge=1_000, le=10_000_000, description="Rows per Parquet row group")
     parquet_version: Literal["v1", "v2"] = Field(
         "v1",
