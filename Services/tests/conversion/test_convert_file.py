@@ -121,6 +121,36 @@ def test_the_schema_of_a_written_file_names_each_type_as_arrow_does(tmp_path, du
     assert _written_schema(path) == (3, [(f.name, str(f.type)) for f in arrow])
 
 
+@pytest.mark.parametrize("name", ["last.csv", "last.txt"])
+def test_a_last_line_longer_than_a_read_buffer_is_refused_not_dropped(tmp_path, name):
+    """DuckDB dropped a final line of 17 MB (longer than its 16 MB read buffer) and reported the other rows
+    as the whole file; a long line anywhere else was already an error."""
+    head = "id,s\n" + "".join(f"{i},a\n" for i in range(50_000))
+    for ending in ("\n", ""):
+        (tmp_path / name).write_text(head + "50000," + "y" * 17_000_000 + ending)
+        with pytest.raises(ConversionError) as info:
+            convert_file(tmp_path / name, tmp_path / "out.parquet")
+        assert info.value.code == "line_too_long" and "last line" in info.value.message
+        assert not (tmp_path / "out.parquet").exists()
+    # a file larger than a buffer whose last line is short converts whole
+    (tmp_path / "big.csv").write_text(head + "".join(f"{i},{'z' * 400}\n" for i in range(50_000, 95_000)))
+    report = convert_file(tmp_path / "big.csv", tmp_path / "big.parquet")
+    assert (tmp_path / "big.csv").stat().st_size > 16 * 1024 * 1024 and report["rows"] == 95_000
+
+
+def test_sheets_whose_names_clash_get_files_of_their_own(tmp_path):
+    """ "a!b" and "a#b" both made a_b.parquet, and the second sheet overwrote the first."""
+    make_xlsx(tmp_path / "b.xlsx", {"a!b": [["v"], [1]], "a#b": [["w"], [2], [3]], "A_B": [["x"], ["z"]]})
+    report = convert_file(tmp_path / "b.xlsx", tmp_path / "b.parquet")
+    files = {o["location"].rsplit("/", 1)[-1]: o for o in report["outputs"]}
+    assert set(files) == {"a_b.parquet", "a_b_2.parquet", "A_B_3.parquet"}
+    assert pq.read_table(tmp_path / "b" / "a_b.parquet").to_pylist() == [{"v": 1}]
+    assert pq.read_table(tmp_path / "b" / "a_b_2.parquet").to_pylist() == [{"w": 2}, {"w": 3}]
+    assert pq.read_table(tmp_path / "b" / "A_B_3.parquet").to_pylist() == [{"x": "z"}]
+    assert report["rows"] == 4 and files["a_b_2.parquet"]["rows"] == 2
+    assert sum("clashes" in w for w in report["warnings"]) == 2
+
+
 def test_nested_columns_count_once(tmp_path):
     """A struct column is one column of the table (Parquet's footer counts its leaves: it said 3 here)."""
     report, table = conv(

@@ -346,10 +346,11 @@ def _write_all(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     pending.clear()
-    for plan in plans:
+    names = _sheet_files(plans, work) if multi else []
+    for i, plan in enumerate(plans):
         if cancel_check:
             cancel_check()
-        target = out.with_suffix("") / f"{_safe(plan.table or 'sheet')}.parquet" if multi else out
+        target = out.with_suffix("") / names[i] if multi else out
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
         pending.append((tmp, target, plan))
@@ -381,3 +382,21 @@ def _copy(sql: str, tmp: Path, meta: dict[str, str], opts: ConvertOptions, follo
 def _safe(name: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "-_ ." else "_" for c in name).strip(" .") or "sheet"
     return cleaned[:120]
+
+
+def _sheet_files(plans: list[Plan], work: _Work) -> list[str]:
+    """One file name per sheet, never the same twice: sheets whose names differ only in characters a file
+    name cannot hold ("a!b", "a#b"), or only in case (a file system may not tell them apart), get a number
+    (``a_b_2.parquet``), with a warning; otherwise the second would overwrite the first."""
+    names, taken = [], set()
+    for plan in plans:
+        base = _safe(plan.table or "sheet")
+        name, n = base, 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name.casefold())
+        if n > 1:
+            work.warn(f"sheet {plan.table!r} written as {name}.parquet: its name clashes with another sheet's file")
+        names.append(f"{name}.parquet")
+    return names
