@@ -37,7 +37,10 @@ def tree(data_roots):
 
 
 def test_folder_conversion_reports_every_file(api, tree, data_roots):
-    resp = api.post(reverse("api:conversion_create"), {"source": "raw/batch", "options": {"compression_level": 3}})
+    resp = api.post(
+        reverse("api:conversion_create"),
+        {"source": "raw/batch", "options": {"compression": "zstd", "compression_level": 3}},
+    )
     assert resp.status_code == HTTPStatus.ACCEPTED, resp.content
     job = run_job_now(Job.objects.get(pk=resp.json()["id"]))
     assert job.status == "succeeded", job.error
@@ -63,7 +66,10 @@ def test_folder_conversion_reports_every_file(api, tree, data_roots):
     assert any("bad.csv" in w for w in result.get("warnings", [])) is False  # errors are not warnings
 
     # the same request again reuses the finished job
-    again = api.post(reverse("api:conversion_create"), {"source": "raw/batch", "options": {"compression_level": 3}})
+    again = api.post(
+        reverse("api:conversion_create"),
+        {"source": "raw/batch", "options": {"compression": "zstd", "compression_level": 3}},
+    )
     assert again.status_code == HTTPStatus.OK and again.json()["id"] == str(job.pk)
 
 

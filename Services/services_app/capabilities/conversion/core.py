@@ -11,7 +11,8 @@ Every output carries key-value metadata (source, source_sha256, options,
 converter_version, ...) and is written under a temporary name, renamed when
 complete. The source hash is computed in a thread while DuckDB converts, and
 stamped into a fixed-width placeholder in the footer afterwards (same length,
-so the Thrift footer stays valid) rather than reading the input twice.
+so the Thrift footer stays valid) rather than reading the input twice. The
+output's own sha256 is computed once it is complete (see `_sha256`).
 """
 
 # ruff: noqa: S608 - SQL is built from identifiers and literals quoted by the reader's _lit
@@ -22,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -63,6 +63,14 @@ def _copy_options(opts: ConvertOptions, meta: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
+def _recorded_options(opts: ConvertOptions) -> dict:
+    """The options as applied, for the output's metadata: zstd's level is the one used, not null."""
+    options = opts.as_dict()
+    if opts.compression == "zstd" and opts.compression_level is None:
+        options["compression_level"] = ZSTD_DEFAULT_LEVEL
+    return options
+
+
 def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> int:
     """Overwrite a same-length placeholder in the Parquet footer (key-value metadata is not compressed);
     returns where the footer starts."""
@@ -80,68 +88,11 @@ def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> int:
     return start
 
 
-class _OutputHash(threading.Thread):
-    """The sha256 of an output, hashed while DuckDB writes it rather than read again afterwards.
-
-    DuckDB's Parquet writer appends: row groups, then the footer, whose metadata placeholder
-    `_patch_footer` overwrites afterwards. The thread hashes what has been appended so far and keeps
-    the hash state every ``CHECKPOINT`` bytes; `digest(footer_start)` takes the last state before
-    the footer and hashes the rest (the patched footer) from the file."""
-
-    CHECKPOINT = 4 << 20
-
-    def __init__(self, path: Path):
-        super().__init__(daemon=True, name="conversion-output-sha256")
-        self.path = path
-        self._halt = threading.Event()
-        self._states: list[tuple[int, object]] = [(0, hashlib.sha256())]
-
-    def run(self) -> None:
-        try:
-            f = None
-            while f is None:  # DuckDB creates the file when the COPY starts
-                try:
-                    f = open(self.path, "rb")  # noqa: SIM115 - closed below
-                except FileNotFoundError:
-                    if self._halt.wait(0.005):
-                        return
-            with f:
-                h, pos = hashlib.sha256(), 0
-                buf = memoryview(bytearray(1 << 20))
-                while not self._halt.is_set():
-                    end = os.fstat(f.fileno()).st_size
-                    if end - pos < len(buf):  # wait for a whole buffer (the last bytes are read in `digest`)
-                        self._halt.wait(0.01)
-                        continue
-                    while end - pos >= len(buf) and not self._halt.is_set():
-                        step = min(len(buf), self.CHECKPOINT - pos % self.CHECKPOINT)
-                        n = f.readinto(buf[:step])
-                        if not n:
-                            break
-                        h.update(buf[:n])
-                        pos += n
-                        if pos % self.CHECKPOINT == 0:
-                            self._states.append((pos, h.copy()))
-        except OSError:
-            pass  # `digest` then hashes the whole file
-
-    def stop(self) -> None:
-        self._halt.set()
-        if self.is_alive():
-            self.join()
-
-    def digest(self, footer_start: int) -> str:
-        self.stop()
-        pos, state = max((s for s in self._states if s[0] <= footer_start), key=lambda s: s[0])
-        h = state.copy()
-        with open(self.path, "rb") as f:
-            f.seek(pos)
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        return h.hexdigest()
-
-
 def _sha256(path: Path) -> str:
+    # An output is hashed once it is complete, never while DuckDB writes it: DuckDB's threads write the
+    # column chunks of a row group at once, each at its own offset (pwrite), so the file grows past regions
+    # not yet written, and a reader that follows its size reads zeros there (an earlier version did, and
+    # reported a wrong sha256 about one time in five under load).
     # file_digest reads into one reused buffer: about 9% less CPU than read() + update() on a 1 GB file
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -247,21 +198,15 @@ def convert_file(
             hasher = hashes.begin(src)
     placeholder = ("sha256-pending-" + uuid.uuid4().hex + uuid.uuid4().hex)[:64]
     pending: list[tuple[Path, Path, Plan]] = []
-    # a large source makes a large output: hash it while it is written (`_OutputHash`)
-    followers: dict[Path, _OutputHash] | None = {} if size > HASH_INLINE_BYTES else None
     try:
         if size == 0:
             raise ConversionError("the file is empty: there is nothing to convert", code="empty_file")
         plans = make_plans(src, kind, opts, work)
         try:
-            _write_all(
-                plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check, followers
-            )
+            _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check)
         except ConversionError as exc:
             plans = _encoding_fallback(exc, plans, src, kind, opts, work)
-            _write_all(
-                plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check, followers
-            )
+            _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check)
 
         if hasher is not None:
             try:
@@ -278,7 +223,7 @@ def convert_file(
             )
         outputs = []
         for tmp, target, plan in pending:
-            footer_start = _patch_footer(tmp, placeholder.encode(), digest.encode())
+            _patch_footer(tmp, placeholder.encode(), digest.encode())
             rows, columns = _written_schema(tmp)
             warn_header(plan, [c for c, _ in columns], work)
             if rows == 0 and kind.format in ("csv", "tsv", "txt"):
@@ -294,9 +239,7 @@ def convert_file(
                     "columns": len(columns),
                     "schema": dict(columns),
                     "bytes_out": tmp.stat().st_size,
-                    "sha256": follower.digest(footer_start)
-                    if (follower := (followers or {}).get(tmp))
-                    else _sha256(tmp),
+                    "sha256": _sha256(tmp),
                     "_tmp": tmp,
                     "_target": target,
                 }
@@ -308,8 +251,6 @@ def convert_file(
             hasher.join()
         raise
     finally:
-        for follower in (followers or {}).values():
-            follower.stop()
         for tmp, _, _ in pending:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -336,13 +277,9 @@ def convert_file(
     }
 
 
-def _write_all(
-    plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check, followers=None
-) -> None:
+def _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check) -> None:
     multi = kind.format in ("xlsx", "xls")
     for tmp, _, _ in pending:
-        if followers and tmp in followers:
-            followers.pop(tmp).stop()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     pending.clear()
@@ -358,24 +295,18 @@ def _write_all(
             "source": source_location or str(src),
             "source_sha256": placeholder,
             "source_format": kind.format + (".gz" if kind.gzip else ""),
-            "options": json.dumps(opts.as_dict(), sort_keys=True),
+            "options": json.dumps(_recorded_options(opts), sort_keys=True),
             "converter": "services.conversion",
             "converter_version": CONVERTER_VERSION,
             **plan.extra_meta,
         }
-        _run(plan, opts, work, lambda sql, tmp=tmp, meta=meta: _copy(sql, tmp, meta, opts, followers))
+        _run(plan, opts, work, lambda sql, tmp=tmp, meta=meta: _copy(sql, tmp, meta, opts))
 
 
-def _copy(sql: str, tmp: Path, meta: dict[str, str], opts: ConvertOptions, followers) -> None:
-    """One COPY into ``tmp``; with ``followers``, the output is hashed while it is written. A retried COPY
-    (a column widened) starts a new file, so a new follower."""
-    if followers is not None:
-        if tmp in followers:
-            followers.pop(tmp).stop()
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        followers[tmp] = _OutputHash(tmp)
-        followers[tmp].start()
+def _copy(sql: str, tmp: Path, meta: dict[str, str], opts: ConvertOptions) -> None:
+    """One COPY into ``tmp`` (a retried COPY, after a column was widened, starts the file again)."""
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
     connection().execute(f"COPY ({sql}) TO {_lit(str(tmp))} ({_copy_options(opts, meta)})")
 
 

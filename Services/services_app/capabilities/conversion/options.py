@@ -39,6 +39,12 @@ class ConvertOptions(ReadOptions):
             isinstance(self.compression_level, int) and -7 <= self.compression_level <= 22
         ):
             raise _bad("compression_level", "give an integer (zstd: 1..22)")
+        if self.compression_level is not None and self.compression != "zstd":
+            # the writer takes a level for zstd only: any other codec would ignore it without a word
+            raise _bad(
+                "compression_level",
+                f'applies to zstd only; leave it out for {self.compression}, or set "compression": "zstd"',
+            )
         if not isinstance(self.row_group_size, int) or not 1_000 <= self.row_group_size <= 10_000_000:
             raise _bad("row_group_size", "give an integer between 1000 and 10000000")
         self.parquet_version = str(self.parquet_version).lower()
