@@ -970,6 +970,7 @@ def _fits_verified(column: str, duck_type: str) -> str:
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE_AND_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\S.*)?$")
 _PREFIXED_NUMBER = re.compile(r"^\s*[+-]?0[xXbB][0-9a-fA-F_]+\s*$")
 # a time followed by a UTC offset or zone: 10:00+02:00, 10:00:00.5Z, 10:00 UTC (DuckDB regular expression)
 _UTC_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([+-][0-9]{2}(:?[0-9]{2})?|Z|UTC)$"
@@ -1034,9 +1035,12 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None
     }
     candidates.update(given)
     for c in [c for c, t in candidates.items() if t == "DATE"]:
-        # only ISO dates are cast back by DuckDB without the sniffed format: judged on the sample
+        # only ISO dates are cast back by DuckDB without the sniffed format: judged on the sample. A column
+        # given the type DATE whose sample holds an ISO date with a time stays checked, so that the time
+        # stops the read (a type_error) rather than being cut off by DuckDB's cast
         values = sampled(c)
-        if not values or not all(_ISO_DATE.match(v) for v in values):
+        shape = _ISO_DATE_AND_TIME if c in given else _ISO_DATE
+        if not values or not all(shape.match(v) for v in values):
             del candidates[c]
     plan.verify_given = {c for c in given if c in candidates}
     if texts:

@@ -585,6 +585,17 @@ def test_late_values_that_only_a_lenient_cast_would_take_widen_their_column(tmp_
     assert table.schema.field("b").type == pa.bool_() and table["b"][-1].as_py() is True
 
 
+def test_a_given_date_type_refuses_a_time_early_in_the_file_too(tmp_path):
+    """A time among the first rows (the planning sample) was cut off by DuckDB's cast without a word; a late
+    one was already a type_error."""
+    for value in ("2024-01-01 10:00", "2024-01-01T10:00:00+02:00"):
+        with pytest.raises(ServiceError) as info:
+            convert(write(tmp_path, "d.csv", f"id,n\n1,{value}\n2,2024-01-02\n"), column_types={"n": "date"})
+        assert info.value.code == "type_error" and repr(value) in info.value.message
+    _, table = convert(write(tmp_path, "ok.csv", "id,n\n1,2024-01-01\n2,2024-01-02\n"), column_types={"n": "date"})
+    assert table["n"].to_pylist() == [date(2024, 1, 1), date(2024, 1, 2)]
+
+
 def test_a_given_integer_type_refuses_exponents_hexadecimal_and_values_out_of_range(tmp_path):
     head = "".join(f"{i},{i}\n" for i in range(30_000))
     for late, kind in (("25e-1", "integer"), ("0x10", "integer"), ("40000", "int16"), ("3000000000", "int32")):
