@@ -356,8 +356,9 @@ def plan_text(src: Path, kind: FileKind, opts: ReadOptions, work: _Work, *, path
     # the threads back. 16 MB buffers read the same rows with about 10% less CPU, and peak memory stays
     # flat from a 1 GB to a 3 GB CSV; smaller ones (4-8 MB) were as fast on 1 GB but let peak memory grow
     # by a third on 3 GB (benches/bench_conversion.py). A line may span two buffers.
-    args.append(f"buffer_size={csv_buffer_size(opts.max_line_size)}")
-    if (path_read != src or not kind.gzip) and not _last_line_fits(path_read, csv_buffer_size(opts.max_line_size)):
+    buffer_size = csv_buffer_size(opts.max_line_size)
+    args.append(f"buffer_size={buffer_size}")
+    if (path_read != src or not kind.gzip) and not _last_line_fits(path_read, buffer_size):
         raise TableError(
             "the last line is longer than max_line_size; raise max_line_size if the file is genuine",
             code="line_too_long",

@@ -71,9 +71,8 @@ def _recorded_options(opts: ConvertOptions) -> dict:
     return options
 
 
-def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> int:
-    """Overwrite a same-length placeholder in the Parquet footer (key-value metadata is not compressed);
-    returns where the footer starts."""
+def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> None:
+    """Overwrite a same-length placeholder in the Parquet footer (key-value metadata is not compressed)."""
     assert len(placeholder) == len(value)
     with open(path, "r+b") as f:
         f.seek(-8, os.SEEK_END)
@@ -85,7 +84,6 @@ def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> int:
             raise RuntimeError("metadata placeholder not found in the Parquet footer")
         f.seek(start + pos)
         f.write(value)
-    return start
 
 
 def _sha256(path: Path) -> str:
