@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -123,11 +124,14 @@ def test_two_workers_share_the_batches_and_a_lost_batch_is_retried(worker_factor
 
     def stopped_mid_batch():
         """Freeze the other worker while a batch is running on it (a batch of 5 small files can finish
-        between a look at the database and a kill: freeze first, then check that it is still running)."""
+        between a look at the database and a kill: freeze first, then check that it is still running).
+        A statement the worker sent just before the freeze still commits on the server after it: the
+        check waits for that first, or a batch seen running may turn out succeeded on its only attempt."""
         batch = running.first()
         if batch is None:
             return None
         os.killpg(victim.proc.pid, signal.SIGSTOP)
+        time.sleep(1.0)
         if Job.objects.filter(pk=batch.pk, status="running").exists():
             return batch
         os.killpg(victim.proc.pid, signal.SIGCONT)

@@ -12,7 +12,9 @@ converter_version, ...) and is written under a temporary name, renamed when
 complete. The source hash is computed in a thread while DuckDB converts, and
 stamped into a fixed-width placeholder in the footer afterwards (same length,
 so the Thrift footer stays valid) rather than reading the input twice. The
-output's own sha256 is computed once it is complete (see `_sha256`).
+output's own sha256 is computed from the bytes as DuckDB writes them
+(`written.py`), or, where those do not account for the whole file, by reading
+the finished file (`_sha256`).
 """
 
 # ruff: noqa: S608 - SQL is built from identifiers and literals quoted by the reader's _lit
@@ -31,7 +33,7 @@ from pathlib import Path
 from ...tables import TableError as ConversionError
 from ...tables import detect_format
 from ...tables.engine import Plan, _encoding_fallback, _lit, _run, _Work, connection, make_plans, warn_header
-from . import hashes
+from . import hashes, written
 from .options import ConvertOptions
 
 CONVERTER_VERSION = "1.0.0"
@@ -87,10 +89,13 @@ def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> None:
 
 
 def _sha256(path: Path) -> str:
-    # An output is hashed once it is complete, never while DuckDB writes it: DuckDB's threads write the
-    # column chunks of a row group at once, each at its own offset (pwrite), so the file grows past regions
-    # not yet written, and a reader that follows its size reads zeros there (an earlier version did, and
-    # reported a wrong sha256 about one time in five under load).
+    """The sha256 of a finished output: from the bytes DuckDB wrote (see `written.py`), else read again."""
+    through = written.writer(path)
+    digest = through.sha256() if through is not None else None
+    if digest is not None:
+        return digest
+    # Never by following the file while DuckDB writes it: its threads write the column chunks of several row
+    # groups at once, each at its own offset, so a reader that follows the file's size reads zeros there.
     # file_digest reads into one reused buffer: about 9% less CPU than read() + update() on a 1 GB file
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -252,6 +257,7 @@ def convert_file(
         for tmp, _, _ in pending:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            written.failure(tmp)  # a failed conversion's writer: closed, and the bytes it holds let go
         for t in work.temps:
             with contextlib.suppress(FileNotFoundError):
                 t.unlink()
@@ -305,7 +311,17 @@ def _copy(sql: str, tmp: Path, meta: dict[str, str], opts: ConvertOptions) -> No
     """One COPY into ``tmp`` (a retried COPY, after a column was widened, starts the file again)."""
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    connection().execute(f"COPY ({sql}) TO {_lit(str(tmp))} ({_copy_options(opts, meta)})")
+    con = connection()
+    try:
+        con.execute(f"COPY ({sql}) TO {_lit(written.target(con, tmp))} ({_copy_options(opts, meta)})")
+    except BaseException:
+        error = written.failure(tmp)
+        if error is not None:  # the output could not be written (a full disk, a folder not writable)
+            raise ConversionError(
+                f"cannot write the output {tmp.name[1:].rsplit('.', 2)[0]}: {error.strerror or error}",
+                code="write_error",
+            ) from None
+        raise
 
 
 def _safe(name: str) -> str:
