@@ -12,9 +12,7 @@ converter_version, ...) and is written under a temporary name, renamed when
 complete. The source hash is computed in a thread while DuckDB converts, and
 stamped into a fixed-width placeholder in the footer afterwards (same length,
 so the Thrift footer stays valid) rather than reading the input twice. The
-output's own sha256 is computed from the bytes as DuckDB writes them
-(`written.py`), or, where those do not account for the whole file, by reading
-the finished file (`_sha256`).
+output's own sha256 is computed once it is complete (see `_sha256`).
 """
 
 # ruff: noqa: S608 - SQL is built from identifiers and literals quoted by the reader's _lit
@@ -33,7 +31,7 @@ from pathlib import Path
 from ...tables import TableError as ConversionError
 from ...tables import detect_format
 from ...tables.engine import Plan, _encoding_fallback, _lit, _run, _Work, connection, make_plans, warn_header
-from . import hashes, written
+from . import hashes
 from .options import ConvertOptions
 
 CONVERTER_VERSION = "1.0.0"
@@ -89,13 +87,10 @@ def _patch_footer(path: Path, placeholder: bytes, value: bytes) -> None:
 
 
 def _sha256(path: Path) -> str:
-    """The sha256 of a finished output: from the bytes DuckDB wrote (see `written.py`), else read again."""
-    through = written.writer(path)
-    digest = through.sha256() if through is not None else None
-    if digest is not None:
-        return digest
-    # Never by following the file while DuckDB writes it: its threads write the column chunks of several row
-    # groups at once, each at its own offset, so a reader that follows the file's size reads zeros there.
+    # An output is hashed once it is complete, never while DuckDB writes it: DuckDB's threads write the
+    # column chunks of a row group at once, each at its own offset (pwrite), so the file grows past regions
+    # not yet written, and a reader that follows its size reads zeros there (an earlier version did, and
+    # reported a wrong sha256 about one time in five under load).
     # file_digest reads into one reused buffer: about 9% less CPU than read() + update() on a 1 GB file
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -226,7 +221,8 @@ def convert_file(
             )
         outputs = []
         for tmp, target, plan in pending:
-            _patch_footer(tmp, placeholder.encode(), digest.encode())
+            with _writing(target.name):
+                _patch_footer(tmp, placeholder.encode(), digest.encode())
             rows, columns = _written_schema(tmp)
             warn_header(plan, [c for c, _ in columns], work)
             if rows == 0 and kind.format in ("csv", "tsv", "txt"):
@@ -248,7 +244,8 @@ def convert_file(
                 }
             )
         for o in outputs:  # all tables of a file appear together, or none
-            os.replace(o.pop("_tmp"), o.pop("_target"))
+            with _writing(o["_target"].name):
+                os.replace(o.pop("_tmp"), o.pop("_target"))
     except BaseException:
         if hasher is not None and hasher.is_alive():
             hasher.join()
@@ -257,7 +254,6 @@ def convert_file(
         for tmp, _, _ in pending:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-            written.failure(tmp)  # a failed conversion's writer: closed, and the bytes it holds let go
         for t in work.temps:
             with contextlib.suppress(FileNotFoundError):
                 t.unlink()
@@ -292,8 +288,10 @@ def _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_l
         if cancel_check:
             cancel_check()
         target = out.with_suffix("") / names[i] if multi else out
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        with _writing(target.name):
+            target.parent.mkdir(parents=True, exist_ok=True)
+        # at most 215 characters: a name the file system takes whenever it takes the output's own name
+        tmp = target.with_name(f".{target.name[:200]}.{uuid.uuid4().hex[:8]}.tmp")
         pending.append((tmp, target, plan))
         meta = {
             "source": source_location or str(src),
@@ -304,24 +302,38 @@ def _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_l
             "converter_version": CONVERTER_VERSION,
             **plan.extra_meta,
         }
-        _run(plan, opts, work, lambda sql, tmp=tmp, meta=meta: _copy(sql, tmp, meta, opts))
+        _run(plan, opts, work, lambda sql, tmp=tmp, meta=meta, name=target.name: _copy(sql, tmp, name, meta, opts))
 
 
-def _copy(sql: str, tmp: Path, meta: dict[str, str], opts: ConvertOptions) -> None:
-    """One COPY into ``tmp`` (a retried COPY, after a column was widened, starts the file again)."""
-    with contextlib.suppress(FileNotFoundError):
+def _copy(sql: str, tmp: Path, name: str, meta: dict[str, str], opts: ConvertOptions) -> None:
+    """One COPY into ``tmp``, the temporary file of the output ``name`` (a retried COPY, after a column was
+    widened, starts the file again)."""
+    with _writing(name), contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    con = connection()
     try:
-        con.execute(f"COPY ({sql}) TO {_lit(written.target(con, tmp))} ({_copy_options(opts, meta)})")
-    except BaseException:
-        error = written.failure(tmp)
-        if error is not None:  # the output could not be written (a full disk, a folder not writable)
-            raise ConversionError(
-                f"cannot write the output {tmp.name[1:].rsplit('.', 2)[0]}: {error.strerror or error}",
-                code="write_error",
-            ) from None
-        raise
+        connection().execute(f"COPY ({sql}) TO {_lit(str(tmp))} ({_copy_options(opts, meta)})")
+    except Exception as exc:
+        msg = str(exc)
+        if tmp.name not in msg:
+            raise  # about the input: the reader's to explain
+        # DuckDB could not create or write the output (a full disk, a file size limit, a folder not writable)
+        code = _ERRNO.search(msg)
+        named = re.search(re.escape(tmp.name) + r'\\?"?:\s*([^"{}]+)', msg)
+        why = os.strerror(int(code[1])) if code else (named[1].strip() if named else "the file system refused it")
+        raise ConversionError(f"cannot write the output {name}: {why}", code="write_error") from None
+
+
+_ERRNO = re.compile(r'"errno"\s*:\s*"?(\d+)')
+
+
+@contextlib.contextmanager
+def _writing(name: str):
+    """An OSError while creating or writing the output ``name`` becomes a per-file ``write_error`` that
+    names the output and the reason, never a server path."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConversionError(f"cannot write the output {name}: {exc.strerror or exc}", code="write_error") from None
 
 
 def _safe(name: str) -> str:
