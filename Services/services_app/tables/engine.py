@@ -621,6 +621,18 @@ def _plan_numbers(plan: Plan, body_text: str, delim: str, quote: str, header, op
 
 
 _HUGEINT = re.compile(r"\bHUGEINT\b")
+# JSON as a type in a DuckDB type string (DuckDB's JSON reader gives it to a field whose values are of more than
+# one JSON type): read as VARCHAR instead, which keeps a string's text without its quotes ("e", not "\"e\"").
+# Not a struct field named JSON: a field's name is followed by a space, a type by "," ")" "[" or the end.
+_JSON_TYPE = re.compile(r"(?:^|(?<=[ (]))JSON(?=$|[\[,)])")
+_RENAMED = re.compile(r"(.+)_(\d+)")
+
+
+def _case_renamed(names: list[str]) -> list[tuple[str, str]]:
+    """(key, column) for each column DuckDB renamed because its key differs only in case from another key
+    (``name`` read as ``name_1`` beside ``Name``)."""
+    folded = {n.casefold() for n in names}
+    return [(m[1], n) for n in names if (m := _RENAMED.fullmatch(n)) and m[1].casefold() in folded]
 
 
 def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, work: _Work) -> Plan:
@@ -638,7 +650,7 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
     whole = base[:-1] + ", sample_size=-1)"
 
     def explicit(desc: list[tuple[str, str]]) -> str:
-        columns = ", ".join(f"{_lit(c)}: {_lit(_HUGEINT.sub('BIGINT', t))}" for c, t in desc)
+        columns = ", ".join(f"{_lit(c)}: {_lit(_JSON_TYPE.sub('VARCHAR', _HUGEINT.sub('BIGINT', t)))}" for c, t in desc)
         return base[:-1] + f", columns={{{columns}}})"
 
     con = connection()
@@ -660,7 +672,22 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
     except Exception as exc:  # noqa: BLE001 - reported with the file
         raise _translate(exc, None) from None
     plan = Plan(from_sql=base, retry_from_sql=whole, info=info)
-    if desc:
+    mixed = [c for c, t in desc if _JSON_TYPE.search(str(t))]
+    if mixed:
+        work.warn(
+            f"values of more than one JSON type (e.g. numbers and text) in {', '.join(map(repr, mixed[:10]))}: "
+            "written as text (objects and arrays as JSON text)"
+        )
+    renamed = _case_renamed([c for c, _ in desc])
+    if renamed:
+        # DuckDB told the keys apart (reading "name" into "name_1"), but columns given explicitly would look up
+        # a key "name_1" that no record has: an all-NULL column. Its own sniff is kept (`_select_sql` mends
+        # the top-level types the explicit columns would have: HUGEINT, JSON).
+        work.warn(
+            "keys that differ only in case from another key, which DuckDB and most Parquet readers do not tell "
+            "apart, are written under new names: " + ", ".join(f"{k!r} as {c!r}" for k, c in renamed[:10])
+        )
+    elif desc:
         try:
             con.execute(f"DESCRIBE SELECT * FROM {explicit(desc)}").fetchall()
             plan.from_sql = explicit(desc)
@@ -828,6 +855,11 @@ def _select_sql(plan: Plan, from_sql: str, opts: ReadOptions, cols: list[tuple[s
             parts.append(f"CAST({numlocale.sql_expression(_ident(c), loc)} AS {t}) AS {_ident(c)}")
             continue
         t = opts.column_types.get(c)
+        if not t and types.get(c) == "JSON":
+            # values of more than one JSON type (a late one widened the column, see `_plan_json`): text, a
+            # string without its quotes, objects and arrays as JSON text
+            parts.append(f"{_ident(c)}->>'$' AS {_ident(c)}")
+            continue
         if not t and types.get(c) == "HUGEINT":
             t = "BIGINT"  # DuckDB's JSON reader types negative integers as HUGEINT, which Parquet cannot hold
         parts.append(

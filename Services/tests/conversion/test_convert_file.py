@@ -262,8 +262,50 @@ def test_json_negative_integers_stay_int64_when_nested(tmp_path):
     assert t.to_pylist()[0] == {"a": -5, "s": {"c": -3, "l": [-1, 2]}}
 
 
-# A column typed BIGINT from the first rows that meets text later is kept as JSON values.
-LATE_JSON_VALUES = ["0", "24999", '"N/A"']
+# A column typed BIGINT from the first rows that meets text later is widened to text: numbers as written, a
+# string without its JSON quotes (as a column mixing them from the start, below).
+LATE_JSON_VALUES = ["0", "24999", "N/A"]
+
+
+def test_json_fields_of_mixed_types_are_text_without_json_quotes(tmp_path):
+    records = [
+        {"a": 1, "x": 1, "s": {"k": 1}},
+        {"a": 2, "x": "e", "s": {"k": "v"}},
+        {"a": 3, "x": {"k": 2}, "s": {"k": None}},
+        {"a": 4, "x": [1, "b"], "s": None},
+        {"a": 5, "x": None, "s": {"k": True}},
+        {"a": 6, "x": 'say "hi"', "s": {"k": 2.5}},
+    ]
+    for name, body in (
+        ("mixed.jsonl", "".join(json.dumps(r) + "\n" for r in records)),
+        ("mixed.json", json.dumps(records)),
+    ):
+        report, table = conv(tmp_path, name, body)
+        assert table.schema.field("x").type == pa.string()
+        assert table.column("x").to_pylist() == ["1", "e", '{"k":2}', '[1,"b"]', None, 'say "hi"']
+        assert [r and r["k"] for r in table.column("s").to_pylist()] == ["1", "v", None, None, "true", "2.5"]
+        assert report["warnings"] == [
+            "values of more than one JSON type (e.g. numbers and text) in 'x', 's': written as text "
+            "(objects and arrays as JSON text)"
+        ]
+
+
+def test_json_keys_that_differ_only_in_case_keep_their_values(tmp_path):
+    """DuckDB reads "name" beside "Name" into a column "name_1"; columns given to it explicitly would look
+    up a key "name_1" and give NULLs: every value is kept, under the name DuckDB gives, with a warning."""
+    body = '{"Name": "a", "name": -7, "x": -1}\n{"name": 8, "x": 2}\n{"NAME": "q", "Name": "r", "name": 9}\n'
+    report, table = conv(tmp_path, "case.jsonl", body)
+    assert table.column_names == ["Name", "name_1", "x", "NAME_2"]
+    assert table.to_pylist() == [
+        {"Name": "a", "name_1": -7, "x": -1, "NAME_2": None},
+        {"Name": None, "name_1": 8, "x": 2, "NAME_2": None},
+        {"Name": "r", "name_1": 9, "x": None, "NAME_2": "q"},
+    ]
+    assert table.schema.field("name_1").type == table.schema.field("x").type == pa.int64()  # not HUGEINT/double
+    assert report["warnings"] == [
+        "keys that differ only in case from another key, which DuckDB and most Parquet readers do not tell "
+        "apart, are written under new names: 'name' as 'name_1', 'NAME' as 'NAME_2'"
+    ]
 
 
 def test_jsonl_late_type_change_widens(tmp_path):
