@@ -965,6 +965,9 @@ def _misfit_sql(column: str, duck_type: str) -> str:
     c = _ident(column)
     # the cheap test first (DuckDB evaluates the second only where the first holds): plain digits, and the
     # common spellings of true and false, skip the regular expression and the lower-casing
+    if duck_type in ("HUGEINT", "UHUGEINT"):  # written as DECIMAL(38,0) (see `_strict_cast`): 38 digits at most
+        digits = f"strlen(regexp_replace(trim({c}), '^[+-]?0*', ''))"
+        return f"(({c} GLOB '*[!0-9]*' AND NOT regexp_full_match({c}, '\\s*[+-]?[0-9]+\\s*')) OR {digits} > 38)"
     if duck_type in _INTEGER_TYPES:
         return f"({c} GLOB '*[!0-9]*' AND NOT regexp_full_match({c}, '\\s*[+-]?[0-9]+\\s*'))"
     if duck_type == "BOOLEAN":
@@ -994,7 +997,10 @@ def _strict_cast(column: str, duck_type: str, *, given: bool = False) -> str:
             f"CASE {usual} WHEN {c} IS NULL THEN NULL WHEN lower(trim({c})) = 'true' THEN true "
             f"WHEN lower(trim({c})) = 'false' THEN false ELSE error({message} || {c}) END"
         )
-    return f"CASE WHEN {_misfit_sql(column, duck_type)} THEN error({message} || {c}) ELSE CAST({c} AS {duck_type}) END"
+    # Parquet has no 128-bit integer: DuckDB would write a HUGEINT as a DOUBLE, rounding 18446744073709551615 to
+    # 18446744073709551616.0; DECIMAL(38,0) keeps every digit (a 39-digit value does not fit: the read widens)
+    target = "DECIMAL(38,0)" if duck_type in ("HUGEINT", "UHUGEINT") else duck_type
+    return f"CASE WHEN {_misfit_sql(column, duck_type)} THEN error({message} || {c}) ELSE CAST({c} AS {target}) END"
 
 
 def _fits_verified(column: str, duck_type: str) -> str:

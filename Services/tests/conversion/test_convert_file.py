@@ -267,6 +267,22 @@ def test_json_negative_integers_stay_int64_when_nested(tmp_path):
 LATE_JSON_VALUES = ["0", "24999", "N/A"]
 
 
+def test_csv_integers_beyond_64_bits_keep_every_digit(tmp_path):
+    """DuckDB types them HUGEINT, which its Parquet writer stores as a DOUBLE (18446744073709551615 became
+    18446744073709551616.0): written as DECIMAL(38,0), exact; a 39-digit value makes the column text."""
+    report, table = conv(tmp_path, "big.csv", "id,v\n18446744073709551615,1\n5,2\n-99999999999999999999,3\n")
+    assert table.schema.field("id").type == pa.decimal128(38, 0)
+    assert [str(x) for x in table.column("id").to_pylist()] == [
+        "18446744073709551615",
+        "5",
+        "-99999999999999999999",
+    ]
+    assert report["warnings"] == []
+    report, table = conv(tmp_path, "bigger.csv", "id\n170141183460469231731687303715884105727\n5\n")
+    assert table.column("id").to_pylist() == ["170141183460469231731687303715884105727", "5"]
+    assert "column 'id'" in report["warnings"][0]
+
+
 def test_json_fields_of_mixed_types_are_text_without_json_quotes(tmp_path):
     records = [
         {"a": 1, "x": 1, "s": {"k": 1}},
