@@ -970,6 +970,8 @@ def _misfit_sql(column: str, duck_type: str) -> str:
         return f"(({c} GLOB '*[!0-9]*' AND NOT regexp_full_match({c}, '\\s*[+-]?[0-9]+\\s*')) OR {digits} > 38)"
     if duck_type in _INTEGER_TYPES:
         return f"({c} GLOB '*[!0-9]*' AND NOT regexp_full_match({c}, '\\s*[+-]?[0-9]+\\s*'))"
+    if duck_type in ("TIMESTAMP", "TIME"):  # given without a time zone: a value with a UTC offset does not fit
+        return f"regexp_matches(trim({c}), {_lit(_UTC_OFFSET)})"
     if duck_type == "BOOLEAN":
         # Comparisons, not an IN list or list_contains: DuckDB plans a list of five or more constants as a
         # hash (MARK) join, and a COPY over a join lost the rows' order (see `_copy_options`).
@@ -1067,10 +1069,16 @@ def _setup_verification(con, plan: Plan, opts: ReadOptions, work: _Work) -> None
     # a type given in column_types is a promise about every value: DuckDB's cast would keep it by rounding
     # 1.5 to 2 or cutting the time off a date; checked the same way, and a value that breaks it stops the
     # read with an error (nothing is widened: the user asked for this type)
+    # A TIMESTAMP or TIME given (without a time zone) takes no value with a UTC offset: DuckDB's cast would
+    # drop "+02:00" and keep 10:00, another instant than the value says (a read format given for timestamps
+    # is left to the reader)
+    formats = any(a.startswith(("dateformat=", "timestampformat=")) for a in plan.info["csv_args"])
     given = {
         c: t
         for c, t in opts.column_types.items()
-        if (t in _INTEGER_TYPES or t == "DATE") and c in names and c not in plan.locale_columns
+        if (t in _INTEGER_TYPES or t == "DATE" or (t in ("TIMESTAMP", "TIME") and not formats))
+        and c in names
+        and c not in plan.locale_columns
     }
     candidates.update(given)
     for c in [c for c, t in candidates.items() if t == "DATE"]:
@@ -1264,9 +1272,13 @@ def _given_type_error(exc: Exception, plan: Plan) -> TableError | None:
         or re.search(r"Could not convert string '([^']*)'", msg)
     )
     value = f"the value {found.group(1).strip()[:100]!r}" if found else "a value that does not fit it"
+    hint = "another type (e.g. string, float or timestamp)"
+    if plan.verify[given[0]] in ("TIMESTAMP", "TIME"):
+        value += ", with a UTC offset that this type would drop"
+        hint = "timestamptz to keep the instant, or string" if plan.verify[given[0]] == "TIMESTAMP" else "string"
     return TableError(
         f"column {given[0]!r} is given the type {plan.verify[given[0]]} in column_types but holds {value}; give "
-        "another type (e.g. string, float or timestamp) or fix the value",
+        f"{hint}; or fix the value",
         code="type_error",
         details={"column": given[0]},
     )

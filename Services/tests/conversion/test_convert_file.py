@@ -267,6 +267,34 @@ def test_json_negative_integers_stay_int64_when_nested(tmp_path):
 LATE_JSON_VALUES = ["0", "24999", "N/A"]
 
 
+def test_a_given_timestamp_refuses_a_value_with_a_utc_offset(tmp_path):
+    """DuckDB's cast to TIMESTAMP drops "+02:00" and keeps 10:00, another instant: a type given in column_types
+    is a promise about every value, so the value is an error that says what to give instead."""
+    body = "x,t\n1,2024-01-01 10:00:00\n" + "".join(f"{i},2024-01-02 11:30:00\n" for i in range(30_000))
+    for where, extra in (
+        ("first rows", "x,t\n2,2024-01-01T10:00:00+02:00\n" + body[4:]),
+        ("late", body + "2,2024-01-01T10:00:00+02:00\n"),
+    ):
+        err = fails(tmp_path, "ts.csv", extra, column_types={"t": "timestamp"})
+        assert err.code == "type_error", where
+        assert "'2024-01-01T10:00:00+02:00', with a UTC offset that this type would drop" in err.message
+        assert "timestamptz" in err.message
+    err = fails(tmp_path, "time.csv", "t\n10:00:00\n11:00:00+01:00\n", column_types={"t": "time"})
+    assert err.code == "type_error" and "'11:00:00+01:00', with a UTC offset" in err.message
+    # timestamptz keeps the instant; values without an offset keep a plain timestamp
+    report, table = conv(
+        tmp_path, "tz.csv", "t\n2024-01-01T10:00:00+02:00\n2024-01-01 10:00:00\n", column_types={"t": "timestamptz"}
+    )
+    assert [v.isoformat() for v in table.column("t").to_pylist()] == [
+        "2024-01-01T08:00:00+00:00",
+        "2024-01-01T10:00:00+00:00",
+    ]
+    report, table = conv(
+        tmp_path, "naive.csv", "t\n2024-01-01 10:00:00\n2024-01-02T11:30:00\n", column_types={"t": "timestamp"}
+    )
+    assert table.column("t").to_pylist() == [datetime(2024, 1, 1, 10, 0), datetime(2024, 1, 2, 11, 30)]
+
+
 def test_csv_integers_beyond_64_bits_keep_every_digit(tmp_path):
     """DuckDB types them HUGEINT, which its Parquet writer stores as a DOUBLE (18446744073709551615 became
     18446744073709551616.0): written as DECIMAL(38,0), exact; a 39-digit value makes the column text."""
