@@ -4,6 +4,8 @@ left behind: not DuckDB's message inside "cannot read the file"."""
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import subprocess
 import sys
 
@@ -56,3 +58,43 @@ def test_long_names_convert_or_fail_cleanly(tmp_path):
     assert err.value.message == f"cannot write the output {too_long.name}: File name too long"
     assert str(tmp_path) not in err.value.message
     assert os.listdir(tmp_path / "out") == [fits.name]
+    wide = tmp_path / "out" / ("é" * 117 + ".parquet")  # 242 bytes in 125 characters: bounded by bytes
+    assert convert_file(src, wide, None)["rows"] == 10
+    assert sorted(os.listdir(tmp_path / "out")) == sorted([fits.name, wide.name])
+
+
+def test_a_folder_whose_report_cannot_be_written_says_so(tmp_path):
+    """The command on a folder under a 5,000-byte file size limit: every small output fits, the report of 41
+    files does not. The command ends with a plain message and status 1, not a traceback."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "var").mkdir()
+    for i in range(41):
+        (tmp_path / "src" / f"f{i}.csv").write_text(f"a,b\n{i},x\n")
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (5000, 5000))
+
+    env = dict(
+        os.environ,
+        SERVICES_DATA_ROOT=str(tmp_path),
+        SERVICES_VAR_DIR=str(tmp_path / "var"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'db.sqlite3'}",
+        REDIS_URL="",
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "convert_to_parquet", str(tmp_path / "src"), "--out", str(tmp_path / "out")],
+        cwd=SERVICES_DIR,
+        env=env,
+        preexec_fn=limit,  # noqa: PLW1509 - sets two limits, nothing that could deadlock
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert (
+        "cannot write the conversion report _conversion_report.json: File too large; 41 file(s) were converted, "
+        "0 failed" in done.stderr
+    )
+    assert len(list((tmp_path / "out").glob("*.parquet"))) == 41

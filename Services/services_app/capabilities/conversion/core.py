@@ -252,7 +252,7 @@ def convert_file(
         raise
     finally:
         for tmp, _, _ in pending:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # not there (the usual case), or never creatable
                 tmp.unlink()
         for t in work.temps:
             with contextlib.suppress(FileNotFoundError):
@@ -280,7 +280,7 @@ def convert_file(
 def _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_location, cancel_check) -> None:
     multi = kind.format in ("xlsx", "xls")
     for tmp, _, _ in pending:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
     pending.clear()
     names = _sheet_files(plans, work) if multi else []
@@ -290,8 +290,9 @@ def _write_all(plans, pending, src, out, kind, opts, work, placeholder, source_l
         target = out.with_suffix("") / names[i] if multi else out
         with _writing(target.name):
             target.parent.mkdir(parents=True, exist_ok=True)
-        # at most 215 characters: a name the file system takes whenever it takes the output's own name
-        tmp = target.with_name(f".{target.name[:200]}.{uuid.uuid4().hex[:8]}.tmp")
+        # at most 214 bytes: a name the file system takes whenever it takes the output's own name (255 bytes)
+        short = target.name.encode()[:200].decode("utf-8", "ignore")
+        tmp = target.with_name(f".{short}.{uuid.uuid4().hex[:8]}.tmp")
         pending.append((tmp, target, plan))
         meta = {
             "source": source_location or str(src),

@@ -231,8 +231,17 @@ def convert(ctx: JobContext, params: dict) -> dict:
                 )
             report = {**summary, "options": opts.as_dict(), "files": entries}
             target = out / REPORT_NAME
-            with storage.atomic_file(target) as tmp:
-                tmp.write_text(json.dumps(report, indent=1, default=str))
+            try:
+                with storage.atomic_file(target) as tmp:
+                    tmp.write_text(json.dumps(report, indent=1, default=str))
+            except OSError as exc:  # a full disk, a file size limit: said plainly, not as a traceback
+                raise ServiceError(
+                    f"cannot write the conversion report {REPORT_NAME}: {exc.strerror or exc}; "
+                    f"{len(converted)} file(s) were converted, {len(failed)} failed",
+                    code="write_error",
+                    status=507,
+                    details=summary,
+                ) from None
             report_location = locate(target)
         if staging is not None:
             ctx.progress(0.99, f"uploading to {out_location}", force=True)
