@@ -626,6 +626,7 @@ _HUGEINT = re.compile(r"\bHUGEINT\b")
 # Not a struct field named JSON: a field's name is followed by a space, a type by "," ")" "[" or the end.
 _JSON_TYPE = re.compile(r"(?:^|(?<=[ (]))JSON(?=$|[\[,)])")
 _RENAMED = re.compile(r"(.+)_(\d+)")
+_JSON_VERIFIED = ("BIGINT", "BOOLEAN", "DATE", "TIMESTAMP")
 
 
 def _case_renamed(names: list[str]) -> list[tuple[str, str]]:
@@ -649,8 +650,17 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
     base = f"read_json({_lit(str(path_read))}, format={_lit(fmt)}, maximum_object_size={max(opts.max_line_size, 16 * 1024 * 1024)})"
     whole = base[:-1] + ", sample_size=-1)"
 
+    def typed(t: str) -> str:
+        return _JSON_TYPE.sub("VARCHAR", _HUGEINT.sub("BIGINT", str(t)))
+
     def explicit(desc: list[tuple[str, str]]) -> str:
-        columns = ", ".join(f"{_lit(c)}: {_lit(_JSON_TYPE.sub('VARCHAR', _HUGEINT.sub('BIGINT', t)))}" for c, t in desc)
+        # the top-level integers, booleans, dates and timestamps of the sample are read as their text and cast
+        # in the select, each value checked (`_strict_cast`): given its type, DuckDB's reader would round a
+        # later 2.5 to 2, read 3 as true, cut the time off a date; a field null in the whole sample is text
+        def read_as(t: str) -> str:
+            return "VARCHAR" if typed(t) in _JSON_VERIFIED or str(t) == '"NULL"' else typed(t)
+
+        columns = ", ".join(f"{_lit(c)}: {_lit(read_as(t))}" for c, t in desc)
         return base[:-1] + f", columns={{{columns}}})"
 
     con = connection()
@@ -691,6 +701,7 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
         try:
             con.execute(f"DESCRIBE SELECT * FROM {explicit(desc)}").fetchall()
             plan.from_sql = explicit(desc)
+            plan.verify = {c: typed(t) for c, t in desc if typed(t) in _JSON_VERIFIED}
         except Exception:  # noqa: BLE001 - a type DuckDB cannot read back: keep its own sniff
             pass
     if kind.format == "json" and info["sample"].lstrip()[:1] == "{":
@@ -970,7 +981,7 @@ def _misfit_sql(column: str, duck_type: str) -> str:
         return f"(({c} GLOB '*[!0-9]*' AND NOT regexp_full_match({c}, '\\s*[+-]?[0-9]+\\s*')) OR {digits} > 38)"
     if duck_type in _INTEGER_TYPES:
         return f"({c} GLOB '*[!0-9]*' AND NOT regexp_full_match({c}, '\\s*[+-]?[0-9]+\\s*'))"
-    if duck_type in ("TIMESTAMP", "TIME"):  # given without a time zone: a value with a UTC offset does not fit
+    if duck_type in ("TIMESTAMP", "TIME"):  # a value with a UTC offset does not fit (the cast would drop it)
         return f"regexp_matches(trim({c}), {_lit(_UTC_OFFSET)})"
     if duck_type == "BOOLEAN":
         # Comparisons, not an IN list or list_contains: DuckDB plans a list of five or more constants as a
@@ -1138,7 +1149,7 @@ def _widen_verified(con, plan: Plan, opts: ReadOptions, work: _Work) -> bool:
     (integer -> double where every value is a plain number without leading zeros, date -> timestamp where
     every value is one, else text), each reported with how many values did not fit and examples."""
     active = {c: t for c, t in plan.verify.items() if c not in plan.widened and c not in plan.verify_given}
-    if not active:
+    if not active or "raw_sql" not in plan.info:  # JSON: the whole-file read decides (`_run`)
         return False
     raw = plan.info["raw_sql"]
     fits = {c: _fits_verified(c, t) for c, t in active.items()}
@@ -1354,22 +1365,38 @@ def _run(plan: Plan, opts: ReadOptions, work: _Work, action: Callable[[str], obj
         except Exception as exc2:  # noqa: BLE001
             raise (_given_type_error(exc2, plan) or _translate(exc2, plan)) from None
         example = _clean(str(first_error), 300)
+        csv = plan.from_sql.startswith("read_csv(")  # a CSV's verified columns were widened above
+        if not csv:
+            first.update(plan.verify)  # read as text, checked as the sample's type
+        # as written (`_select_sql`): a HUGEINT as BIGINT (DuckDB's JSON reader types negative integers so),
+        # values of several JSON types as text
+        written = {"HUGEINT": "BIGINT", "JSON": "VARCHAR"}
         changed = {
-            c: t
+            c: written.get(t, t)
             for c, t in wide_cols
-            if first.get(c) != t
+            if first.get(c) != written.get(t, t)
             and c not in plan.locale_columns
             and c not in plan.date_columns
-            and c not in plan.verify
+            and (c not in plan.verify or not csv)
             and c not in plan.widened
         }
         found = {}
         raw_sql = plan.retry_from_sql  # the values as text where the reader can give them so
         if raw_sql.startswith("read_csv(") and "types=" not in raw_sql:
             raw_sql = raw_sql[:-1] + ", all_varchar=true)"
+        if not csv:
+            raw_sql = plan.from_sql  # JSON: the checked fields are read as their text there
         with contextlib.suppress(Exception):
             found = _misfits(
-                con, raw_sql, {c: _fits(f"CAST({_ident(c)} AS VARCHAR)", first[c]) for c in changed if c in first}
+                con,
+                raw_sql,
+                {
+                    c: _fits_verified(c, first[c])
+                    if c in plan.verify and not csv
+                    else _fits(f"CAST({_ident(c)} AS VARCHAR)", first[c])
+                    for c in changed
+                    if c in first
+                },
             )
         for c, t in changed.items():
             n, examples = found.get(c, (None, []))

@@ -334,6 +334,35 @@ def test_json_fields_of_mixed_types_are_text_without_json_quotes(tmp_path):
         ]
 
 
+@pytest.mark.parametrize(
+    ("head", "late", "expected_type", "expected_last"),
+    [
+        (1, 2.5, pa.float64(), 2.5),  # was 2: DuckDB's reader cast it to the sampled BIGINT
+        (True, 3, pa.string(), "3"),  # was true
+        (True, "yes", pa.string(), "yes"),  # was true
+        ("2024-01-01", "2024-01-01 10:00:00", pa.string(), "2024-01-01 10:00:00"),  # was the date, time cut
+        ("2024-01-01 10:00:00", "2024-01-01T10:00:00+02:00", pa.string(), "2024-01-01T10:00:00+02:00"),  # offset
+        (None, 5, pa.string(), "5"),  # was lost: a field null in the whole sample
+    ],
+)
+@pytest.mark.parametrize("layout", ["jsonl", "json"])
+def test_json_values_after_the_sample_are_never_cast_to_its_type(
+    tmp_path, layout, head, late, expected_type, expected_last
+):
+    """DuckDB sniffs the first 20,480 records; given the types it found, its reader casts a later value to
+    them without a word. The sampled integers, booleans, dates and timestamps are read as text and checked
+    value by value: a later value that does not fit makes the whole file decide, with a warning."""
+    records = [{"m": head, "k": i} for i in range(21_000)] + [{"m": late, "k": -1}]
+    body = "".join(json.dumps(r) + "\n" for r in records) if layout == "jsonl" else json.dumps(records)
+    report, table = conv(tmp_path, f"late.{layout}", body)
+    assert table.schema.field("m").type == expected_type
+    assert table.column("m").to_pylist()[-1] == expected_last
+    assert table.column("k").to_pylist()[-1] == -1 and table.num_rows == 21_001
+    if head is not None:  # one warning, about m alone (k's late -1 is still an int64)
+        (warning,) = report["warnings"]
+        assert warning.startswith(f"column 'm': 1 value(s) later in the file (e.g. [{str(late)!r}]) do not fit ")
+
+
 def test_json_keys_that_differ_only_in_case_keep_their_values(tmp_path):
     """DuckDB reads "name" beside "Name" into a column "name_1"; columns given to it explicitly would look
     up a key "name_1" and give NULLs: every value is kept, under the name DuckDB gives, with a warning."""

@@ -21,12 +21,14 @@ from tests.conftest import require_service, run_job_now, wait_for
 from .makers import make_xlsx
 
 
-def _folder(root, n: int):
-    """n CSV files in two subfolders, plus a name collision (a.csv / a.json), a skipped file and a bad file."""
+def _folder(root, n: int, rows: int = 0):
+    """n CSV files in two subfolders, plus a name collision (a.csv / a.json), a skipped file and a bad file.
+    ``rows``: more rows in each CSV file (a slower conversion)."""
     (root / "x").mkdir(parents=True)
     (root / "y").mkdir()
+    more = "".join(f"{j},w{j}\n" for j in range(rows))
     for i in range(n):
-        (root / ("x" if i % 2 else "y") / f"f{i:03d}.csv").write_text(f"id,value\n{i},{i * 10}\n{i + 1},v\n")
+        (root / ("x" if i % 2 else "y") / f"f{i:03d}.csv").write_text(f"id,value\n{i},{i * 10}\n{i + 1},v\n{more}")
     (root / "a.csv").write_text("k\n1\n")
     (root / "a.json").write_text('[{"k": 2}]')
     (root / "a.bin").write_bytes(b"\x00")
@@ -109,7 +111,7 @@ def test_cancelling_the_parent_cancels_its_batches(user):
 def test_two_workers_share_the_batches_and_a_lost_batch_is_retried(worker_factory, user, data_roots):
     require_service("PostgreSQL", "DATABASE_URL", 5432, "postgres")
     require_service("Redis", "REDIS_URL", 6379, "redis")
-    _folder(data_roots / "src", 120)
+    _folder(data_roots / "src", 120, rows=20_000)  # batches long enough to be caught mid-way
     workers = [worker_factory(name="a"), worker_factory(name="b")]
     job, _ = job_submit(owner=user, kind="conversion.parquet", params={"source": "src", "batch_files": 5})
 
@@ -131,7 +133,7 @@ def test_two_workers_share_the_batches_and_a_lost_batch_is_retried(worker_factor
         if batch is None:
             return None
         os.killpg(victim.proc.pid, signal.SIGSTOP)
-        time.sleep(1.0)
+        time.sleep(0.3)
         if Job.objects.filter(pk=batch.pk, status="running").exists():
             return batch
         os.killpg(victim.proc.pid, signal.SIGCONT)
