@@ -682,6 +682,15 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
     except Exception as exc:  # noqa: BLE001 - reported with the file
         raise _translate(exc, None) from None
     plan = Plan(from_sql=base, retry_from_sql=whole, info=info)
+    if [c for c, _ in desc] == ["json"] and info["sample"].lstrip()[:1] in ("{", "["):
+        # DuckDB reads objects it cannot take as records (a key that is empty, "") whole, in one column
+        try:
+            con.execute(f"DESCRIBE SELECT * FROM {base[:-1]}, records=true)").fetchall()
+        except Exception:  # noqa: BLE001 - "expected records, but got non-record JSON"
+            work.warn(
+                'records with an empty key ("") cannot be read as columns: each record is written whole, '
+                "in one column 'json'; rename the empty key to get a column per key"
+            )
     mixed = [c for c, t in desc if _JSON_TYPE.search(str(t))]
     if mixed:
         work.warn(

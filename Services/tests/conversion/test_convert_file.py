@@ -363,6 +363,18 @@ def test_json_values_after_the_sample_are_never_cast_to_its_type(
         assert warning.startswith(f"column 'm': 1 value(s) later in the file (e.g. [{str(late)!r}]) do not fit ")
 
 
+def test_json_records_with_an_empty_key_are_one_column_with_a_warning(tmp_path):
+    report, table = conv(tmp_path, "empty.jsonl", '{"": 1, "a": 2}\n{"": 3, "a": 4}\n')
+    assert table.column_names == ["json"]
+    assert [dict(v) for v in table.column("json").to_pylist()] == [{"": 1, "a": 2}, {"": 3, "a": 4}]
+    assert report["warnings"] == [
+        'records with an empty key ("") cannot be read as columns: each record is written whole, in one column '
+        "'json'; rename the empty key to get a column per key"
+    ]
+    report, table = conv(tmp_path, "named.jsonl", '{"json": 1}\n{"json": 2}\n')  # a key named json: a column
+    assert table.column("json").to_pylist() == [1, 2] and report["warnings"] == []
+
+
 def test_json_keys_that_differ_only_in_case_keep_their_values(tmp_path):
     """DuckDB reads "name" beside "Name" into a column "name_1"; columns given to it explicitly would look
     up a key "name_1" and give NULLs: every value is kept, under the name DuckDB gives, with a warning."""
