@@ -657,10 +657,12 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
         # the top-level integers, booleans, dates and timestamps of the sample are read as their text and cast
         # in the select, each value checked (`_strict_cast`): given its type, DuckDB's reader would round a
         # later 2.5 to 2, read 3 as true, cut the time off a date; a field null in the whole sample is text
-        def read_as(t: str) -> str:
-            return "VARCHAR" if typed(t) in _JSON_VERIFIED or str(t) == '"NULL"' else typed(t)
+        # (a field given a type in column_types is read as sampled and cast to that type, as before)
+        def read_as(c: str, t: str) -> str:
+            checked = c not in opts.column_types and (typed(t) in _JSON_VERIFIED or str(t) == '"NULL"')
+            return "VARCHAR" if checked else typed(t)
 
-        columns = ", ".join(f"{_lit(c)}: {_lit(read_as(t))}" for c, t in desc)
+        columns = ", ".join(f"{_lit(c)}: {_lit(read_as(c, t))}" for c, t in desc)
         return base[:-1] + f", columns={{{columns}}})"
 
     con = connection()
@@ -710,7 +712,7 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
         try:
             con.execute(f"DESCRIBE SELECT * FROM {explicit(desc)}").fetchall()
             plan.from_sql = explicit(desc)
-            plan.verify = {c: typed(t) for c, t in desc if typed(t) in _JSON_VERIFIED}
+            plan.verify = {c: typed(t) for c, t in desc if typed(t) in _JSON_VERIFIED and c not in opts.column_types}
         except Exception:  # noqa: BLE001 - a type DuckDB cannot read back: keep its own sniff
             pass
     if kind.format == "json" and info["sample"].lstrip()[:1] == "{":

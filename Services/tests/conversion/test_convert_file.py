@@ -363,6 +363,16 @@ def test_json_values_after_the_sample_are_never_cast_to_its_type(
         assert warning.startswith(f"column 'm': 1 value(s) later in the file (e.g. [{str(late)!r}]) do not fit ")
 
 
+def test_json_fields_given_a_type_are_cast_to_it_not_checked_as_sampled(tmp_path):
+    err = fails(tmp_path, "bad.jsonl", '{"id": 1}\n', column_types={"id": "date"})
+    assert err.code == "type_error"
+    body = "".join(json.dumps({"m": i, "d": "2024-01-02"}) + "\n" for i in range(3)) + '{"m": 2.5, "d": "x"}\n'
+    report, table = conv(tmp_path, "given.jsonl", body, column_types={"m": "double", "d": "string"})
+    assert table.column("m").to_pylist() == [0.0, 1.0, 2.0, 2.5]
+    assert table.column("d").to_pylist() == ["2024-01-02"] * 3 + ["x"]
+    assert report["warnings"] == []
+
+
 def test_json_records_with_an_empty_key_are_one_column_with_a_warning(tmp_path):
     report, table = conv(tmp_path, "empty.jsonl", '{"": 1, "a": 2}\n{"": 3, "a": 4}\n')
     assert table.column_names == ["json"]
