@@ -947,6 +947,19 @@ def _translate(exc: Exception, plan: Plan | None) -> ServiceError:
             f"column_types names {names or 'columns'} that are not in the file; check the column names",
             code="column_not_found",
         )
+    duplicate = re.search(r'duplicate name "+([^"]*)"+ in struct', msg, re.IGNORECASE)
+    if duplicate:  # DuckDB's advice (ignore_errors) would drop the records: not passed on
+        return TableError(
+            f"a nested object holds keys that differ only in case (such as {duplicate[1]!r}): DuckDB reads such "
+            "an object into a struct, which cannot hold both; rename one of the keys",
+            code="read_error",
+        )
+    depth = re.search(r"maximum recursion depth of (\d+)", low)
+    if depth:
+        return TableError(
+            f"a JSON record is nested more than {depth[1]} levels deep, more than the reader follows",
+            code="read_error",
+        )
     if "conversion error" in low or "could not convert" in low:
         return TableError(f"a value does not fit its column type: {_clean(msg)}", code="type_error")
     return TableError(f"cannot read the file: {_clean(msg)}", code="read_error")

@@ -373,6 +373,20 @@ def test_json_fields_given_a_type_are_cast_to_it_not_checked_as_sampled(tmp_path
     assert report["warnings"] == []
 
 
+def test_json_files_duckdb_cannot_read_say_why_in_plain_words(tmp_path):
+    err = fails(tmp_path, "nested.jsonl", '{"o": {"X": 1, "x": 2}}\n')
+    assert err.message == (
+        "a nested object holds keys that differ only in case (such as 'x'): DuckDB reads such an object into a "
+        "struct, which cannot hold both; rename one of the keys"
+    )
+    deep = {"a": 1}
+    for _ in range(200):
+        deep = {"n": deep}
+    err = fails(tmp_path, "deep.jsonl", json.dumps(deep) + "\n")
+    assert err.message == "a JSON record is nested more than 128 levels deep, more than the reader follows"
+    assert err.code == "read_error"
+
+
 def test_json_records_with_an_empty_key_are_one_column_with_a_warning(tmp_path):
     report, table = conv(tmp_path, "empty.jsonl", '{"": 1, "a": 2}\n{"": 3, "a": 4}\n')
     assert table.column_names == ["json"]
