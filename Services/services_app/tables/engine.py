@@ -653,16 +653,19 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
     def typed(t: str) -> str:
         return _JSON_TYPE.sub("VARCHAR", _HUGEINT.sub("BIGINT", str(t)))
 
-    def explicit(desc: list[tuple[str, str]]) -> str:
-        # the top-level integers, booleans, dates and timestamps of the sample are read as their text and cast
-        # in the select, each value checked (`_strict_cast`): given its type, DuckDB's reader would round a
-        # later 2.5 to 2, read 3 as true, cut the time off a date; a field null in the whole sample is text
-        # (a field given a type in column_types is read as sampled and cast to that type, as before)
-        def read_as(c: str, t: str) -> str:
-            checked = c not in opts.column_types and (typed(t) in _JSON_VERIFIED or str(t) == '"NULL"')
-            return "VARCHAR" if checked else typed(t)
+    def checked(c: str, t: str) -> bool:
+        """Whether field ``c`` of the sample's type ``t`` is read as its text and checked value by value in
+        the select (`_strict_cast`): given its type, DuckDB's reader would round a later 2.5 to 2, read 3 as
+        true, cut the time off a date. A field given a type in column_types is read as sampled and cast."""
+        return c not in opts.column_types and typed(t) in _JSON_VERIFIED
 
-        columns = ", ".join(f"{_lit(c)}: {_lit(read_as(c, t))}" for c, t in desc)
+    def explicit(desc: list[tuple[str, str]]) -> str:
+        # a field null in the whole sample is text
+        read_as = {
+            c: "VARCHAR" if checked(c, t) or (str(t) == '"NULL"' and c not in opts.column_types) else typed(t)
+            for c, t in desc
+        }
+        columns = ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in read_as.items())
         return base[:-1] + f", columns={{{columns}}})"
 
     con = connection()
@@ -712,7 +715,7 @@ def _plan_json(path_read: Path, kind: FileKind, opts: ReadOptions, info: dict, w
         try:
             con.execute(f"DESCRIBE SELECT * FROM {explicit(desc)}").fetchall()
             plan.from_sql = explicit(desc)
-            plan.verify = {c: typed(t) for c, t in desc if typed(t) in _JSON_VERIFIED and c not in opts.column_types}
+            plan.verify = {c: typed(t) for c, t in desc if checked(c, t)}
         except Exception:  # noqa: BLE001 - a type DuckDB cannot read back: keep its own sniff
             pass
     if kind.format == "json" and info["sample"].lstrip()[:1] == "{":
@@ -996,7 +999,9 @@ def _misfit_sql(column: str, duck_type: str) -> str:
     """A SQL condition that holds where the text of ``column`` is not a value of ``duck_type`` as it is
     written (NULL stays NULL). DuckDB's own casts are lenient: an integer column takes 1.5 and 25e-1
     (rounded), 0x1f, 0b101 and 1_000; a date takes "2024-01-01 10:00" (cut); a boolean takes yes/no, y/n,
-    t/f and 1/0. An integer is digits with an optional sign here, a boolean true or false in any case."""
+    t/f and 1/0; a timestamp or time drops a UTC offset. An integer is digits with an optional sign here (a
+    128-bit one, written as DECIMAL(38,0), 38 digits at most), a boolean true or false in any case, a
+    timestamp or time one without an offset."""
     c = _ident(column)
     # the cheap test first (DuckDB evaluates the second only where the first holds): plain digits, and the
     # common spellings of true and false, skip the regular expression and the lower-casing
